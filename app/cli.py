@@ -1,0 +1,108 @@
+"""The `aftercare` command."""
+
+import asyncio
+import json
+import logging
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from app.core.clock import SystemClock
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.deps import Services
+from app.core.errors import Problem
+from app.core.migrations import upgrade
+
+cli = typer.Typer(
+    help="Aftercare: follow-up after lumbar sympathetic blocks.", no_args_is_help=True
+)
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    settings.warn_if_insecure()
+    return settings
+
+
+def _services(settings: Settings) -> Services:
+    return Services(
+        settings=settings, db=Database(settings.resolved_database_url()), clock=SystemClock()
+    )
+
+
+@cli.command()
+def migrate() -> None:
+    """Upgrade the database to the latest schema."""
+    settings = _settings()
+    asyncio.run(upgrade(settings.resolved_database_url()))
+    typer.echo("database is at the latest schema")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Migrate the database to the latest schema, then serve the API."""
+    from app.main import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = _settings()
+    asyncio.run(upgrade(settings.resolved_database_url()))
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False)
+
+
+@cli.command("create-admin")
+def create_admin(
+    clinic: Annotated[str, typer.Option(help="Name of the new clinic.")],
+    email: Annotated[str, typer.Option(help="The admin's email (login name).")],
+    password: Annotated[str, typer.Option(help="At least 12 characters.")],
+    name: Annotated[str, typer.Option(help="The admin's display name.")] = "Clinic admin",
+) -> None:
+    """Create a clinic and its first admin; prints {"clinic_id", "user_id"}."""
+    from app.staff.schemas import StaffCreate
+    from app.staff.service import create_clinic_with_admin
+
+    StaffCreate(email=email, password=password, name=name, role="admin")  # same rules as the API
+    settings = _settings()
+
+    async def run() -> dict[str, str]:
+        await upgrade(settings.resolved_database_url())
+        services = _services(settings)
+        try:
+            made_clinic, admin = await create_clinic_with_admin(
+                services, clinic_name=clinic, email=email, password=password, name=name
+            )
+        finally:
+            await services.db.dispose()
+        return {"clinic_id": str(made_clinic.id), "user_id": str(admin.id)}
+
+    try:
+        typer.echo(json.dumps(asyncio.run(run())))
+    except Problem as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@cli.command()
+def demo() -> None:
+    """Seed a demo clinic (staff, patients, blocks, reports) and print how to log in."""
+    from app.demo import seed_demo
+
+    settings = _settings()
+
+    async def run() -> dict[str, object]:
+        await upgrade(settings.resolved_database_url())
+        services = _services(settings)
+        try:
+            return await seed_demo(services)
+        finally:
+            await services.db.dispose()
+
+    typer.echo(json.dumps(asyncio.run(run()), indent=2))
+
+
+def main() -> None:
+    cli()

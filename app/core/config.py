@@ -1,0 +1,45 @@
+import logging
+import warnings
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEV_SECRET_KEY = "aftercare-development-secret-key-change-me-0123456789"  # noqa: S105
+
+log = logging.getLogger("aftercare")
+
+
+def default_database_url() -> str:
+    return f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'aftercare.db'}"
+
+
+class Settings(BaseSettings):
+    # extra="ignore": an unrelated variable in .env must not abort start-up.
+    model_config = SettingsConfigDict(env_prefix="AFTERCARE_", env_file=".env", extra="ignore")
+
+    database_url: str = ""
+    secret_key: str = DEV_SECRET_KEY
+    allow_private_webhooks: bool = False
+    staff_token_minutes: int = 480  # one clinical shift
+    patient_token_minutes: int = 15
+    refresh_token_days: int = 90
+    enrollment_code_hours: int = 72
+    db_pool_size: int = 10
+    db_echo: bool = False
+
+    def resolved_database_url(self) -> str:
+        url = self.database_url or default_database_url()
+        # A bare postgresql:// URL gets the driver bench/ measured fastest (see bench/README.md).
+        if url.startswith(("postgresql://", "postgres://")):
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        return url
+
+    def warn_if_insecure(self) -> None:
+        if self.secret_key == DEV_SECRET_KEY:
+            message = (
+                "AFTERCARE_SECRET_KEY is not set: using the DEVELOPMENT key. Tokens can be forged "
+                "by anyone who reads the source. Set AFTERCARE_SECRET_KEY before real use."
+            )
+            warnings.warn(message, stacklevel=2)
+            log.warning("!!! %s !!!", message)

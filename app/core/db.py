@@ -1,0 +1,110 @@
+"""Engine, sessions and the two transaction shapes every service uses: `read()` and `write()`.
+
+A service function opens exactly one of these and the block's exit commits, so the commit
+happens before the endpoint returns (never in a dependency's cleanup, which FastAPI may run
+after the response was sent).
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+IMMEDIATE = "aftercare_sqlite_immediate"
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool = True) -> None:
+    # pysqlite's own transaction handling is off (isolation_level=None) so that we emit BEGIN
+    # ourselves: a write starts with BEGIN IMMEDIATE and so never fails with "database is
+    # locked" while upgrading a read lock.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _: ConnectionPoolEntry) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # Migrations run with foreign keys off: batch mode recreates tables, which would
+        # otherwise fail or cascade on a populated database (checked afterwards instead).
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a report the app was told was saved survives power loss, not just a crash.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_engine_for(
+    url: str, *, pool_size: int = 10, echo: bool = False, foreign_keys: bool = True
+) -> AsyncEngine:
+    if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, echo=echo, hide_parameters=True)
+        _configure_sqlite(engine, foreign_keys=foreign_keys)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if make_url(url).get_driver_name() == "asyncpg":
+        # Works behind pgbouncer in transaction mode too.
+        connect_args["statement_cache_size"] = 0 if "pgbouncer" in url else 100
+    return create_async_engine(
+        url,
+        echo=echo,
+        hide_parameters=True,  # SQL parameters are patient data: never in logs.
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = url
+        self.sqlite = is_sqlite(url)
+        self.engine = create_engine_for(url, pool_size=pool_size, echo=echo)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite allows one writer; queueing writers here is far fairer than busy-timeout
+        # polling (which gives second-long p99 tails). PostgreSQL needs no such lock.
+        self._write_lock = asyncio.Lock() if self.sqlite else None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One transaction that commits when the block exits without an exception."""
+        if self._write_lock is None:
+            async with self._sessions() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock, self._sessions() as session, session.begin():
+            await session.connection(execution_options={IMMEDIATE: True})
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,66 @@
+"""FastAPI dependencies. None of them owns a transaction: services do (see core/db.py)."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.core.clock import Clock
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.errors import forbidden, unauthorized
+from app.core.security import InvalidToken, Principal, decode_access_token
+
+
+@dataclass
+class Services:
+    """What create_app builds once and every request shares."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+_bearer = HTTPBearer(
+    auto_error=False, description="An access token from /v1/auth/token or /v1/auth/enroll."
+)
+
+
+def get_principal(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise unauthorized("a bearer access token is required")
+    try:
+        return decode_access_token(
+            credentials.credentials, key=services.settings.secret_key, now=services.clock.now()
+        )
+    except InvalidToken as exc:
+        raise unauthorized("the access token is invalid or has expired") from exc
+
+
+CallerDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_staff(caller: CallerDep) -> Principal:
+    if not caller.is_staff:
+        raise forbidden("only clinic staff may do this")
+    return caller
+
+
+def require_admin(caller: CallerDep) -> Principal:
+    if caller.role != "admin":
+        raise forbidden("only a clinic admin may do this")
+    return caller
+
+
+StaffDep = Annotated[Principal, Depends(require_staff)]
+AdminDep = Annotated[Principal, Depends(require_admin)]

@@ -1,0 +1,145 @@
+"""RFC 9457 problem+json for every error the API can return."""
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("aftercare")
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://aftercare.example/problems/"
+
+
+class Problem(Exception):
+    """Raised anywhere in a request; rendered as problem+json with this status."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        headers: dict[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.slug = slug or HTTPStatus(status).phrase.lower().replace(" ", "-")
+        self.headers = headers
+        self.errors = errors
+
+
+def not_found(what: str) -> Problem:
+    return Problem(404, f"{what} not found")
+
+
+def invalid_field(loc: list[str | int], msg: str) -> Problem:
+    """A 422 for a rule pydantic cannot check alone (it needs the clock or stored data)."""
+    return Problem(
+        422,
+        "The request is not valid; see errors.",
+        slug="validation-error",
+        errors=[{"loc": loc, "msg": msg, "type": "value_error"}],
+    )
+
+
+def conflict(detail: str) -> Problem:
+    return Problem(409, detail)
+
+
+def forbidden(detail: str = "your role may not do this") -> Problem:
+    return Problem(403, detail)
+
+
+def unauthorized(detail: str) -> Problem:
+    return Problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ProblemDetails(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ValidationIssue] | None = None
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    phrase = HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + (slug or phrase.lower().replace(" ", "-")),
+        "title": phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def validation_issues(raw: list[Any]) -> list[dict[str, Any]]:
+    # Never echo the input back: it may hold patient data or bytes the client cannot read.
+    return [
+        {
+            "loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "invalid")),
+            "type": str(e.get("type", "value_error")),
+        }
+        for e in raw
+    ]
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+        return problem_response(
+            exc.status, exc.detail, slug=exc.slug, headers=exc.headers, errors=exc.errors
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        issues = validation_issues(list(exc.errors()))
+        return problem_response(
+            422, "The request is not valid; see errors.", slug="validation-error", errors=issues
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(exc.status_code, detail, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return problem_response(500, "An unexpected error occurred; it has been logged.")
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations so clients (and schemathesis) know every error shape."""
+    return {
+        s: {
+            "description": HTTPStatus(s).phrase,
+            "model": ProblemDetails,
+            "content": {PROBLEM_JSON: {}},
+        }
+        for s in statuses
+    }

@@ -1,0 +1,53 @@
+"""Opaque keyset cursors: base64url JSON of the last row's sort key."""
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Query
+
+from app.core.errors import Problem
+
+LimitQuery = Annotated[int, Query(ge=1, le=200, description="Page size.")]
+CursorQuery = Annotated[
+    str | None,
+    Query(
+        max_length=512,
+        pattern=r"^[A-Za-z0-9_\-=]*$",
+        description="next_cursor of the previous page.",
+    ),
+]
+
+
+def encode_cursor(*key: Any) -> str:
+    raw = json.dumps([str(k) for k in key], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, "the cursor is not valid", slug="invalid-cursor") from exc
+    if (
+        not isinstance(values, list)
+        or len(values) != size
+        or not all(isinstance(v, str) for v in values)
+    ):
+        raise Problem(400, "the cursor is not valid", slug="invalid-cursor")
+    return values
+
+
+def decode_time_id_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    at, row_id = decode_cursor(cursor, 2)
+    try:
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment, uuid.UUID(row_id)
+    except ValueError as exc:
+        raise Problem(400, "the cursor is not valid", slug="invalid-cursor") from exc

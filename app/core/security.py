@@ -1,0 +1,111 @@
+"""Passwords, tokens and one-time secrets. Hashing runs off the event loop."""
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import anyio.to_thread
+import jwt
+from pwdlib import PasswordHash
+
+Role = Literal["admin", "clinician", "patient"]
+ALGORITHM = "HS256"
+ISSUER = "aftercare"
+AUDIENCE = "aftercare-api"
+_passwords = PasswordHash.recommended()  # argon2id
+# Verified against when the email is unknown, so a login takes as long either way.
+_DUMMY_HASH = _passwords.hash("not-a-real-password")
+# Crockford base32 without ambiguous letters: easy to read off paper, 5 bits a character.
+_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ENROLLMENT_CODE_LENGTH = 12  # 60 bits: not guessable within its 72-hour life
+
+
+async def hash_password(password: str) -> str:
+    return await anyio.to_thread.run_sync(_passwords.hash, password)
+
+
+async def verify_password(password: str, password_hash: str | None) -> bool:
+    target = password_hash or _DUMMY_HASH
+    ok = await anyio.to_thread.run_sync(_passwords.verify, password, target)
+    return ok and password_hash is not None
+
+
+def new_enrollment_code() -> str:
+    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(ENROLLMENT_CODE_LENGTH))
+    return "-".join(raw[i : i + 4] for i in range(0, ENROLLMENT_CODE_LENGTH, 4))
+
+
+def normalize_enrollment_code(code: str) -> str:
+    cleaned = "".join(ch for ch in code.upper() if ch not in "- ")
+    return cleaned.replace("O", "0").replace("I", "1").replace("L", "1")
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    """Codes and refresh tokens are stored only as digests: a database leak does not hand
+    out working credentials. They are long random strings, so a fast hash is enough."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling. Every query is scoped with clinic_id (and patient_id for a patient)."""
+
+    subject_id: uuid.UUID
+    role: Role
+    clinic_id: uuid.UUID
+    patient_id: uuid.UUID | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("admin", "clinician")
+
+
+def issue_access_token(
+    principal: Principal, *, key: str, now: datetime, lifetime: timedelta
+) -> str:
+    claims: dict[str, object] = {
+        "sub": str(principal.subject_id),
+        "role": principal.role,
+        "clinic": str(principal.clinic_id),
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": int(now.timestamp()),
+        "exp": int((now + lifetime).timestamp()),
+        "jti": uuid.uuid4().hex,
+    }
+    if principal.patient_id is not None:
+        claims["pid"] = str(principal.patient_id)
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
+class InvalidToken(Exception):
+    pass
+
+
+def decode_access_token(token: str, *, key: str, now: datetime) -> Principal:
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require": ["sub", "exp", "iat", "role", "clinic"], "verify_exp": False},
+        )
+        # Expiry is judged by the injected clock, not the wall clock.
+        if int(claims["exp"]) <= now.timestamp():
+            raise InvalidToken("token has expired")
+        role = claims["role"]
+        if role not in ("admin", "clinician", "patient"):
+            raise InvalidToken("unknown role")
+        patient_id = uuid.UUID(claims["pid"]) if role == "patient" else None
+        return Principal(uuid.UUID(claims["sub"]), role, uuid.UUID(claims["clinic"]), patient_id)
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
+        raise InvalidToken(str(exc)) from exc

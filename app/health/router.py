@@ -1,0 +1,61 @@
+import logging
+from typing import Literal
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from app.core.deps import ServicesDep
+from app.core.migrations import current_revision, head_revision
+
+router = APIRouter(tags=["health"])
+log = logging.getLogger("aftercare")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    database: Literal["ok", "unreachable", "behind"]
+    schema_revision: str | None
+    expected_revision: str | None
+
+
+@router.get(
+    "/healthz", operation_id="healthz", summary="The process is running", response_model=Health
+)
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    operation_id="readyz",
+    summary="The database answers and its schema is at the latest migration",
+    response_model=Readiness,
+    responses={503: {"description": "Not ready", "model": Readiness}},
+)
+async def readyz(services: ServicesDep) -> JSONResponse:
+    expected = head_revision()
+    try:
+        async with services.db.engine.connect() as conn:
+            revision = await current_revision(conn)
+    except Exception:  # any failure to read the schema version means "not ready"
+        log.warning("readiness check could not read the database", exc_info=True)
+        body = Readiness(
+            status="not_ready",
+            database="unreachable",
+            schema_revision=None,
+            expected_revision=expected,
+        )
+        return JSONResponse(body.model_dump(), status_code=503)
+    ready = revision == expected
+    body = Readiness(
+        status="ready" if ready else "not_ready",
+        database="ok" if ready else "behind",
+        schema_revision=revision,
+        expected_revision=expected,
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -1,0 +1,59 @@
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.auth.router import router as auth_router
+from app.core.clock import Clock, SystemClock
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.deps import Services
+from app.core.errors import install_problem_handlers
+from app.health.router import router as health_router
+from app.patients.router import router as patients_router
+from app.procedures.router import router as procedures_router
+from app.reports.router import router as reports_router
+from app.staff.router import router as staff_router
+
+API_DESCRIPTION = """
+Follows patients through the days after a lumbar sympathetic nerve block: symptom reports
+from the patient's app, red-flag alerts for clinicians, and provider contact.
+
+Errors are RFC 9457 `application/problem+json`. Timestamps in requests must carry an offset;
+responses are UTC. Lists take `limit` (1-200) and an opaque `cursor`.
+"""
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+    database = Database(
+        settings.resolved_database_url(), pool_size=settings.db_pool_size, echo=settings.db_echo
+    )
+    services = Services(settings=settings, db=database, clock=clock or SystemClock())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            # aiosqlite >= 0.22 hangs interpreter exit on an unclosed connection.
+            await database.dispose()
+
+    app = FastAPI(
+        title="Aftercare API",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_problem_handlers(app)
+    for router in (
+        health_router,
+        auth_router,
+        staff_router,
+        patients_router,
+        procedures_router,
+        reports_router,
+    ):
+        app.include_router(router)
+    return app

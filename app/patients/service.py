@@ -1,0 +1,139 @@
+import uuid
+from datetime import date
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.schemas import EnrollmentCodeOut
+from app.auth.service import issue_enrollment_code
+from app.core.deps import Services
+from app.core.errors import conflict, invalid_field, not_found
+from app.core.pagination import decode_time_id_cursor, encode_cursor
+from app.core.security import Principal
+from app.core.types import Page
+from app.patients.models import Patient
+from app.patients.schemas import PatientCreate, PatientOut, PatientUpdate
+
+
+def visible_patients(caller: Principal) -> Select[tuple[Patient]]:
+    """Patients the caller may see: the clinic's, or for a patient only themself."""
+    query = select(Patient).where(Patient.clinic_id == caller.clinic_id)
+    if caller.patient_id is not None:
+        query = query.where(Patient.id == caller.patient_id)
+    return query
+
+
+async def load_patient(
+    session: AsyncSession, caller: Principal, patient_id: uuid.UUID, *, for_update: bool = False
+) -> Patient:
+    query = visible_patients(caller).where(Patient.id == patient_id)
+    if for_update:
+        query = query.with_for_update()
+    patient = await session.scalar(query)
+    if patient is None:  # another clinic's or another patient's: indistinguishable from absent
+        raise not_found("patient")
+    return patient
+
+
+def _check_birth_date(services: Services, birth_date: date | None) -> None:
+    if birth_date is not None and birth_date > services.clock.now().date():
+        raise invalid_field(["body", "birth_date"], "birth date must not be in the future")
+
+
+async def _mrn_taken(session: AsyncSession, clinic_id: uuid.UUID, mrn: str) -> bool:
+    found = await session.scalar(
+        select(Patient.id).where(Patient.clinic_id == clinic_id, Patient.mrn == mrn)
+    )
+    return found is not None
+
+
+_MRN_TAKEN = "a patient with this MRN already exists in the clinic"
+
+
+async def create_patient(services: Services, caller: Principal, body: PatientCreate) -> Patient:
+    _check_birth_date(services, body.birth_date)
+    now = services.clock.now()
+    patient = Patient(
+        id=uuid.uuid4(),
+        clinic_id=caller.clinic_id,
+        created_at=now,
+        updated_at=now,
+        **body.model_dump(),
+    )
+    try:
+        async with services.db.write() as session:
+            if await _mrn_taken(session, caller.clinic_id, body.mrn):
+                raise conflict(_MRN_TAKEN)
+            session.add(patient)
+    except IntegrityError as exc:
+        raise conflict(_MRN_TAKEN) from exc
+    return patient
+
+
+async def update_patient(
+    services: Services, caller: Principal, patient_id: uuid.UUID, body: PatientUpdate
+) -> Patient:
+    changes = body.model_dump(exclude_unset=True)
+    for required in ("mrn", "display_name", "timezone", "temperature_unit"):
+        if required in changes and changes[required] is None:
+            raise invalid_field(["body", required], "must not be null")
+    _check_birth_date(services, changes.get("birth_date"))
+    try:
+        async with services.db.write() as session:
+            patient = await load_patient(session, caller, patient_id, for_update=True)
+            new_mrn = changes.get("mrn")
+            if (
+                new_mrn
+                and new_mrn != patient.mrn
+                and await _mrn_taken(session, caller.clinic_id, new_mrn)
+            ):
+                raise conflict(_MRN_TAKEN)
+            for field, value in changes.items():
+                setattr(patient, field, value)
+            if changes:
+                patient.updated_at = services.clock.now()
+    except IntegrityError as exc:
+        raise conflict(_MRN_TAKEN) from exc
+    return patient
+
+
+async def get_patient(services: Services, caller: Principal, patient_id: uuid.UUID) -> Patient:
+    async with services.db.read() as session:
+        return await load_patient(session, caller, patient_id)
+
+
+async def list_patients(
+    services: Services, caller: Principal, *, search: str | None, limit: int, cursor: str | None
+) -> Page[PatientOut]:
+    query = visible_patients(caller)
+    if search:
+        needle = search.strip().lower()
+        query = query.where(
+            or_(
+                func.lower(Patient.mrn) == needle,
+                func.lower(Patient.display_name).contains(needle, autoescape=True),
+            )
+        )
+    if cursor:
+        at, last_id = decode_time_id_cursor(cursor)
+        query = query.where(
+            or_(Patient.created_at < at, (Patient.created_at == at) & (Patient.id < last_id))
+        )
+    query = query.order_by(Patient.created_at.desc(), Patient.id.desc()).limit(limit + 1)
+    async with services.db.read() as session:
+        rows = list(await session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id) if more else None
+    return Page[PatientOut](
+        items=[PatientOut.model_validate(r) for r in rows], next_cursor=next_cursor
+    )
+
+
+async def create_enrollment_code(
+    services: Services, caller: Principal, patient_id: uuid.UUID
+) -> EnrollmentCodeOut:
+    async with services.db.write() as session:
+        await load_patient(session, caller, patient_id, for_update=True)
+        return await issue_enrollment_code(session, services, caller, patient_id)

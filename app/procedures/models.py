@@ -1,0 +1,35 @@
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.models import Base, JSONType, uuid_pk
+
+
+class Procedure(Base):
+    """One lumbar sympathetic block."""
+
+    __tablename__ = "procedures"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "sequence_number"),
+        Index("ix_procedures_patient_performed", "patient_id", "performed_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinics.id"), index=True)
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
+    sequence_number: Mapped[int]
+    performed_at: Mapped[datetime]
+    side: Mapped[str] = mapped_column(String(10))
+    levels: Mapped[list[str]] = mapped_column(JSONType)
+    indication: Mapped[str] = mapped_column(String(20))
+    baseline_pain: Mapped[int]
+    baseline_symptoms: Mapped[list[str]] = mapped_column(JSONType)
+    anesthetic: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    steroid: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    sedation: Mapped[bool]
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime]

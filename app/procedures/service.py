@@ -1,0 +1,102 @@
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.checkins.models import Checkin
+from app.checkins.schemas import CheckinOut
+from app.checkins.service import checkins_by_procedure, schedule_checkins
+from app.core.deps import Services
+from app.core.errors import invalid_field, not_found
+from app.core.pagination import decode_cursor, encode_cursor
+from app.core.security import Principal
+from app.core.types import Page
+from app.patients.service import load_patient
+from app.procedures.models import Procedure
+from app.procedures.schemas import ProcedureCreate, ProcedureOut
+
+FUTURE_TOLERANCE = timedelta(minutes=5)  # phone clocks drift; more than this is a mistake
+
+
+async def load_procedure(
+    session: AsyncSession, caller: Principal, procedure_id: uuid.UUID
+) -> Procedure:
+    query = select(Procedure).where(
+        Procedure.id == procedure_id, Procedure.clinic_id == caller.clinic_id
+    )
+    if caller.patient_id is not None:
+        query = query.where(Procedure.patient_id == caller.patient_id)
+    procedure = await session.scalar(query)
+    if procedure is None:
+        raise not_found("procedure")
+    return procedure
+
+
+def _out(procedure: Procedure, checkins: list[Checkin]) -> ProcedureOut:
+    data = {c: getattr(procedure, c) for c in ProcedureOut.model_fields if c != "checkins"}
+    return ProcedureOut.model_validate(
+        {**data, "checkins": [CheckinOut.model_validate(c) for c in checkins]}
+    )
+
+
+async def create_procedure(
+    services: Services, caller: Principal, patient_id: uuid.UUID, body: ProcedureCreate
+) -> ProcedureOut:
+    now = services.clock.now()
+    if body.performed_at > now + FUTURE_TOLERANCE:
+        raise invalid_field(
+            ["body", "performed_at"], "a block cannot be recorded before it is performed"
+        )
+    async with services.db.write() as session:
+        # Locking the patient row serialises sequence numbers for that patient.
+        await load_patient(session, caller, patient_id, for_update=True)
+        last = await session.scalar(
+            select(func.max(Procedure.sequence_number)).where(Procedure.patient_id == patient_id)
+        )
+        procedure = Procedure(
+            id=uuid.uuid4(),
+            clinic_id=caller.clinic_id,
+            patient_id=patient_id,
+            sequence_number=(last or 0) + 1,
+            created_by=caller.subject_id,
+            created_at=now,
+            **body.model_dump(mode="json", exclude={"performed_at"}),
+            performed_at=body.performed_at,
+        )
+        checkins = schedule_checkins(procedure.id, body.performed_at, now)
+        session.add(procedure)
+        await session.flush()
+        session.add_all(checkins)
+    return _out(procedure, checkins)
+
+
+async def get_procedure(
+    services: Services, caller: Principal, procedure_id: uuid.UUID
+) -> ProcedureOut:
+    async with services.db.read() as session:
+        procedure = await load_procedure(session, caller, procedure_id)
+        checkins = await checkins_by_procedure(session, [procedure.id])
+    return _out(procedure, checkins[procedure.id])
+
+
+async def list_procedures(
+    services: Services, caller: Principal, patient_id: uuid.UUID, *, limit: int, cursor: str | None
+) -> Page[ProcedureOut]:
+    query = select(Procedure).where(Procedure.patient_id == patient_id)
+    if cursor:
+        (after,) = decode_cursor(cursor, 1)
+        if not after.isdigit():
+            raise invalid_field(["query", "cursor"], "the cursor is not valid")
+        query = query.where(Procedure.sequence_number > int(after))
+    query = query.order_by(Procedure.sequence_number).limit(limit + 1)
+    async with services.db.read() as session:
+        await load_patient(session, caller, patient_id)
+        rows = list(await session.scalars(query))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        checkins = await checkins_by_procedure(session, [r.id for r in rows])
+    return Page[ProcedureOut](
+        items=[_out(r, checkins[r.id]) for r in rows],
+        next_cursor=encode_cursor(rows[-1].sequence_number) if more else None,
+    )

@@ -1,0 +1,38 @@
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.models import Base, JSONType, uuid_pk
+
+
+class Report(Base):
+    __tablename__ = "reports"
+    __table_args__ = (
+        # The idempotency key: one report per device-made id for a patient.
+        UniqueConstraint("patient_id", "client_report_id"),
+        Index("ix_reports_procedure_recorded", "procedure_id", "recorded_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinics.id"), index=True)
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
+    procedure_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("procedures.id"))
+    client_report_id: Mapped[uuid.UUID]
+    # Digest of the normalised request: a replay with another body is a 409.
+    request_digest: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    pain_score: Mapped[int]
+    relief_percent: Mapped[int | None]
+    relief_ended_at: Mapped[datetime | None]
+    temperature_value: Mapped[float | None]
+    temperature_unit: Mapped[str | None] = mapped_column(String(1))
+    temperature_c: Mapped[float | None]
+    side_effects: Mapped[list[dict[str, str]]] = mapped_column(JSONType)
+    notes: Mapped[str | None] = mapped_column(Text)
+    entered_by_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
+    # The response first sent for this report, returned verbatim on an idempotent replay.
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

@@ -1,0 +1,225 @@
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.checkins.service import complete_checkin_for_report
+from app.core.deps import Services
+from app.core.errors import Problem, conflict, invalid_field, validation_issues
+from app.core.pagination import decode_time_id_cursor, encode_cursor
+from app.core.security import Principal
+from app.core.types import Page
+from app.procedures.models import Procedure
+from app.procedures.service import FUTURE_TOLERANCE, load_procedure
+from app.reports.guidance import guidance_without_findings
+from app.reports.models import Report
+from app.reports.schemas import (
+    BatchItemError,
+    BatchItemResult,
+    ReportIn,
+    ReportOut,
+    ReportResult,
+    to_celsius,
+)
+
+Outcome = Literal["created", "duplicate"]
+
+
+def request_digest(procedure_id: uuid.UUID, body: ReportIn) -> str:
+    """Same meaning -> same digest: offsets are normalised to UTC, side effects sorted."""
+    canonical = body.model_dump(mode="json")
+    canonical["side_effects"] = sorted(canonical["side_effects"], key=lambda e: e["kind"])
+    canonical["procedure_id"] = str(procedure_id)
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def _check_times(procedure: Procedure, body: ReportIn, now: datetime) -> None:
+    if body.recorded_at < procedure.performed_at:
+        raise invalid_field(
+            ["body", "recorded_at"], "recorded_at is before the block was performed"
+        )
+    if body.recorded_at > now + FUTURE_TOLERANCE:
+        raise invalid_field(
+            ["body", "recorded_at"], "recorded_at is more than 5 minutes in the future"
+        )
+    ended = body.relief_ended_at
+    if ended is not None and not procedure.performed_at <= ended <= body.recorded_at:
+        raise invalid_field(
+            ["body", "relief_ended_at"],
+            "relief_ended_at must fall between the block and the moment the report was recorded",
+        )
+
+
+def report_out(report: Report) -> ReportOut:
+    temperature = None
+    if report.temperature_value is not None:
+        temperature = {
+            "value": report.temperature_value,
+            "unit": report.temperature_unit,
+            "celsius": report.temperature_c,
+        }
+    return ReportOut.model_validate(
+        {
+            **{f: getattr(report, f) for f in ReportOut.model_fields if hasattr(report, f)},
+            "temperature": temperature,
+            "entered_by": "staff" if report.entered_by_staff_id else "patient",
+        }
+    )
+
+
+def _insert(session: AsyncSession) -> Any:
+    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+
+
+async def store_report(
+    session: AsyncSession,
+    services: Services,
+    caller: Principal,
+    procedure: Procedure,
+    body: ReportIn,
+) -> tuple[Outcome, ReportResult]:
+    """Stores the report once, inside the caller's transaction. The insert claims the
+    idempotency key first: a concurrent duplicate waits on it and then finds this row."""
+    now = services.clock.now()
+    _check_times(procedure, body, now)
+    digest = request_digest(procedure.id, body)
+    temperature = body.temperature
+    values = {
+        "id": uuid.uuid4(),
+        "clinic_id": procedure.clinic_id,
+        "patient_id": procedure.patient_id,
+        "procedure_id": procedure.id,
+        "client_report_id": body.client_report_id,
+        "request_digest": digest,
+        "recorded_at": body.recorded_at,
+        "received_at": now,
+        "pain_score": body.pain_score,
+        "relief_percent": body.relief_percent,
+        "relief_ended_at": body.relief_ended_at,
+        "temperature_value": temperature.value if temperature else None,
+        "temperature_unit": temperature.unit if temperature else None,
+        "temperature_c": to_celsius(temperature.value, temperature.unit) if temperature else None,
+        "side_effects": [e.model_dump(mode="json") for e in body.side_effects],
+        "notes": body.notes,
+        "entered_by_staff_id": caller.subject_id if caller.is_staff else None,
+    }
+    statement = (
+        _insert(session)(Report)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["patient_id", "client_report_id"])
+        .returning(Report.id)
+    )
+    if (await session.execute(statement)).scalar_one_or_none() is None:
+        existing = await session.scalar(
+            select(Report).where(
+                Report.patient_id == procedure.patient_id,
+                Report.client_report_id == body.client_report_id,
+            )
+        )
+        if existing is None or existing.request_digest != digest or existing.response is None:
+            raise conflict("this client_report_id was already used for a different report")
+        return "duplicate", ReportResult.model_validate(existing.response)
+
+    report = Report(**values)
+    await complete_checkin_for_report(session, procedure.id, report.id, report.recorded_at, now)
+    result = ReportResult(
+        report=report_out(report), alerts=[], guidance=guidance_without_findings()
+    )
+    await session.execute(
+        update(Report).where(Report.id == report.id).values(response=result.model_dump(mode="json"))
+    )
+    return "created", result
+
+
+async def submit_report(
+    services: Services, caller: Principal, procedure_id: uuid.UUID, body: ReportIn
+) -> tuple[Outcome, ReportResult]:
+    async with services.db.write() as session:
+        procedure = await load_procedure(session, caller, procedure_id)
+        return await store_report(session, services, caller, procedure, body)
+
+
+def _parse_item(raw: Any) -> ReportIn | BatchItemError:
+    try:
+        return ReportIn.model_validate(raw)
+    except ValidationError as exc:
+        return BatchItemError(
+            status=422,
+            detail="The report is not valid; see errors.",
+            errors=validation_issues(list(exc.errors())),
+        )
+
+
+def _raw_client_id(raw: Any) -> str | None:
+    value = raw.get("client_report_id") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and len(value) <= 64 and "\x00" not in value else None
+
+
+async def submit_batch(
+    services: Services, caller: Principal, procedure_id: uuid.UUID, items: list[Any]
+) -> list[BatchItemResult]:
+    async with services.db.read() as session:
+        await load_procedure(session, caller, procedure_id)  # 404 for the whole batch
+    parsed = [_parse_item(raw) for raw in items]
+    results: list[BatchItemResult | None] = [None] * len(items)
+    for index, item in enumerate(parsed):
+        if isinstance(item, BatchItemError):
+            results[index] = BatchItemResult(
+                client_report_id=_raw_client_id(items[index]), status="rejected", error=item
+            )
+    # Rules must see the reports in the order they were recorded, not the order sent.
+    valid = sorted(
+        ((i, p) for i, p in enumerate(parsed) if isinstance(p, ReportIn)),
+        key=lambda pair: pair[1].recorded_at,
+    )
+    for index, body in valid:
+        client_id = str(body.client_report_id)
+        try:
+            outcome, result = await submit_report(services, caller, procedure_id, body)
+        except Problem as problem:  # each item stands alone
+            error = BatchItemError(
+                status=problem.status, detail=problem.detail, errors=problem.errors
+            )
+            results[index] = BatchItemResult(
+                client_report_id=client_id, status="rejected", error=error
+            )
+            continue
+        results[index] = BatchItemResult(
+            client_report_id=client_id,
+            status=outcome,
+            report=result.report,
+            alerts=result.alerts,
+            guidance=result.guidance,
+        )
+    return [r for r in results if r is not None]
+
+
+async def list_reports(
+    services: Services,
+    caller: Principal,
+    procedure_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Page[ReportOut]:
+    query = select(Report).where(Report.procedure_id == procedure_id)
+    if cursor:
+        at, last_id = decode_time_id_cursor(cursor)
+        query = query.where(
+            or_(Report.recorded_at < at, (Report.recorded_at == at) & (Report.id < last_id))
+        )
+    query = query.order_by(Report.recorded_at.desc(), Report.id.desc()).limit(limit + 1)
+    async with services.db.read() as session:
+        await load_procedure(session, caller, procedure_id)
+        rows = list(await session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].recorded_at.isoformat(), rows[-1].id) if more else None
+    return Page[ReportOut](items=[report_out(r) for r in rows], next_cursor=next_cursor)

@@ -1,0 +1,42 @@
+"""The closed side-effect vocabulary of red-flags.md; anything else is a 422."""
+
+from enum import StrEnum
+
+
+class SideEffectKind(StrEnum):
+    soreness = "soreness"
+    bruising = "bruising"
+    swelling = "swelling"
+    site_redness = "site_redness"
+    site_drainage = "site_drainage"
+    bleeding = "bleeding"
+    leg_warmth = "leg_warmth"
+    numbness = "numbness"
+    leg_weakness = "leg_weakness"
+    tingling = "tingling"
+    burning_pain = "burning_pain"
+    unable_to_walk = "unable_to_walk"
+    dizziness = "dizziness"
+    fainting = "fainting"
+    headache = "headache"
+    neck_stiffness = "neck_stiffness"
+    nausea = "nausea"
+    chills = "chills"
+    confusion = "confusion"
+    rash_or_itching = "rash_or_itching"
+    breathing_difficulty = "breathing_difficulty"
+    chest_pain = "chest_pain"
+    bladder_bowel_change = "bladder_bowel_change"
+    saddle_numbness = "saddle_numbness"
+    flank_pain = "flank_pain"
+    blood_in_urine = "blood_in_urine"
+    other = "other"
+
+
+class Severity(StrEnum):
+    mild = "mild"
+    moderate = "moderate"
+    severe = "severe"
+
+
+SEVERITY_RANK = {Severity.mild: 1, Severity.moderate: 2, Severity.severe: 3}

@@ -1,0 +1,48 @@
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import ConfigDict, EmailStr, Field
+
+from app.core.types import RequestModel, ResponseModel
+
+StaffRole = Literal["admin", "clinician"]
+
+
+class StaffCreate(RequestModel):
+    email: EmailStr = Field(max_length=320)
+    password: str = Field(min_length=12, max_length=256)
+    name: str = Field(min_length=1, max_length=200)
+    role: StaffRole
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "r.okafor@clinic.example",
+                    "password": "correct horse battery staple",
+                    "name": "Dr Rita Okafor",
+                    "role": "clinician",
+                }
+            ]
+        }
+    )
+
+
+class StaffOut(ResponseModel):
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    email: str
+    name: str
+    role: StaffRole
+    created_at: datetime
+
+
+class Me(ResponseModel):
+    id: uuid.UUID
+    role: Literal["admin", "clinician", "patient"]
+    clinic_id: uuid.UUID
+    clinic_name: str
+    name: str
+    email: str | None = None
+    patient_id: uuid.UUID | None = None

@@ -1,0 +1,98 @@
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.deps import Services
+from app.core.errors import conflict, not_found
+from app.core.security import Principal, hash_password
+from app.patients.models import Patient
+from app.staff.models import Clinic, StaffUser
+from app.staff.schemas import Me, StaffCreate
+
+
+async def create_clinic_with_admin(
+    services: Services, *, clinic_name: str, email: str, password: str, name: str
+) -> tuple[Clinic, StaffUser]:
+    password_hash = await hash_password(password)
+    now = services.clock.now()
+    async with services.db.write() as session:
+        if await _email_taken(session, email):
+            raise conflict("a staff user with this email already exists")
+        clinic = Clinic(id=uuid.uuid4(), name=clinic_name, created_at=now)
+        admin = StaffUser(
+            id=uuid.uuid4(),
+            clinic_id=clinic.id,
+            email=email.lower(),
+            name=name,
+            role="admin",
+            password_hash=password_hash,
+            created_at=now,
+        )
+        session.add(clinic)
+        await session.flush()
+        session.add(admin)
+    return clinic, admin
+
+
+async def _email_taken(session: AsyncSession, email: str) -> bool:
+    found = await session.scalar(select(StaffUser.id).where(StaffUser.email == email.lower()))
+    return found is not None
+
+
+async def create_staff(services: Services, caller: Principal, body: StaffCreate) -> StaffUser:
+    password_hash = await hash_password(body.password)
+    user = StaffUser(
+        id=uuid.uuid4(),
+        clinic_id=caller.clinic_id,
+        email=str(body.email).lower(),
+        name=body.name,
+        role=body.role,
+        password_hash=password_hash,
+        created_at=services.clock.now(),
+    )
+    try:
+        async with services.db.write() as session:
+            if await _email_taken(session, user.email):
+                raise conflict("a staff user with this email already exists")
+            session.add(user)
+    except IntegrityError as exc:  # a concurrent insert won the race
+        raise conflict("a staff user with this email already exists") from exc
+    return user
+
+
+async def describe_caller(services: Services, caller: Principal) -> Me:
+    async with services.db.read() as session:
+        clinic_name = await session.scalar(select(Clinic.name).where(Clinic.id == caller.clinic_id))
+        if caller.patient_id is not None:
+            patient = await session.scalar(
+                select(Patient).where(
+                    Patient.id == caller.patient_id, Patient.clinic_id == caller.clinic_id
+                )
+            )
+            if patient is None or clinic_name is None:
+                raise not_found("user")
+            return Me(
+                id=patient.id,
+                role="patient",
+                clinic_id=caller.clinic_id,
+                clinic_name=clinic_name,
+                name=patient.display_name,
+                patient_id=patient.id,
+            )
+        user = await session.scalar(
+            select(StaffUser).where(
+                StaffUser.id == caller.subject_id, StaffUser.clinic_id == caller.clinic_id
+            )
+        )
+        if user is None or clinic_name is None:
+            raise not_found("user")
+        return Me(
+            id=user.id,
+            role=caller.role,
+            clinic_id=caller.clinic_id,
+            clinic_name=clinic_name,
+            name=user.name,
+            email=user.email,
+        )

@@ -1,0 +1,131 @@
+"""Test harness: every test runs against SQLite and (when a server is there) PostgreSQL.
+
+Each backend gets a fresh database per test session, built by Alembic; each test gets its own
+app, clock and HTTP client. Tests isolate themselves by working in clinics of their own, so
+the data other tests leave behind is just another tenant's, and must stay invisible.
+"""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from app.core.clock import FixedClock
+from app.core.config import Settings
+from app.core.migrations import upgrade
+from app.main import create_app
+from tests.helpers import TEST_SECRET, Api, World, build_world
+
+PG_ADMIN_DSN = os.environ.get(
+    "AFTERCARE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_PG = os.environ.get("AFTERCARE_REQUIRE_POSTGRES", "") == "1"
+START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def _postgres_reachable() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: the test is about SQLite alone")
+    config.addinivalue_line("markers", "postgres_only: the test is about PostgreSQL alone")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        backends = ["sqlite", "postgresql"]
+        if metafunc.definition.get_closest_marker("sqlite_only"):
+            backends = ["sqlite"]
+        if metafunc.definition.get_closest_marker("postgres_only"):
+            backends = ["postgresql"]
+        metafunc.parametrize("backend", backends, scope="session")
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    available = _postgres_reachable()
+    if REQUIRE_PG and not available:
+        pytest.exit(f"AFTERCARE_REQUIRE_POSTGRES=1 but {PG_ADMIN_DSN} is unreachable", returncode=3)
+    return available
+
+
+def create_pg_database(name: str) -> str:
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_pg_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def empty_database_factory(
+    tmp_path_factory: pytest.TempPathFactory, pg_available: bool
+) -> Iterator[object]:
+    """Makes empty databases of either kind; drops every PostgreSQL one at the end."""
+    made: list[str] = []
+
+    def make(backend: str) -> str:
+        if backend == "sqlite":
+            path: Path = tmp_path_factory.mktemp("db") / f"{uuid.uuid4().hex}.db"
+            return f"sqlite+aiosqlite:///{path}"
+        if not pg_available:
+            pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+        name = f"aftercare_test_{uuid.uuid4().hex[:12]}"
+        made.append(name)
+        return create_pg_database(name)
+
+    yield make
+    for name in made:
+        drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, empty_database_factory: object) -> str:
+    url: str = empty_database_factory(backend)  # type: ignore[operator]
+    asyncio.run(upgrade(url))
+    return url
+
+
+@pytest.fixture(scope="session")
+def world(database_url: str) -> World:
+    return asyncio.run(build_world(database_url, START))
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, secret_key=TEST_SECRET, db_pool_size=5)
+
+
+@pytest.fixture
+async def api(settings: Settings, clock: FixedClock, world: World) -> AsyncIterator[Api]:
+    app = create_app(settings, clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://aftercare.test"
+        ) as client:
+            yield Api(client, app, world, clock)

@@ -1,0 +1,214 @@
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from app.core.clock import FixedClock
+from app.core.db import Database
+from app.core.security import Principal, Role, hash_password, issue_access_token
+from app.patients.models import Patient
+from app.staff.models import Clinic, StaffUser
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
+WORLD_PASSWORD = "world-password-123"
+LONG = timedelta(days=3650)  # world tokens outlive any clock a test sets
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: uuid.UUID
+    role: Role
+    clinic_id: uuid.UUID
+    token: str
+    email: str | None = None
+    patient_id: uuid.UUID | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass(frozen=True)
+class ClinicActors:
+    clinic_id: uuid.UUID
+    admin: Actor
+    clinician: Actor
+    patient: Actor
+    other_patient: Actor
+
+
+@dataclass(frozen=True)
+class World:
+    a: ClinicActors
+    b: ClinicActors
+    password_hash: str
+
+
+def mint(
+    role: Role,
+    subject: uuid.UUID,
+    clinic: uuid.UUID,
+    now: datetime,
+    patient: uuid.UUID | None = None,
+) -> str:
+    return issue_access_token(
+        Principal(subject, role, clinic, patient), key=TEST_SECRET, now=now, lifetime=LONG
+    )
+
+
+async def insert_clinic(
+    db: Database, now: datetime, password_hash: str, label: str = ""
+) -> ClinicActors:
+    clinic = Clinic(id=uuid.uuid4(), name=f"Clinic {label or uuid.uuid4().hex[:6]}", created_at=now)
+    actors: dict[str, Actor] = {}
+    async with db.write() as session:
+        session.add(clinic)
+        await session.flush()
+        for role in ("admin", "clinician"):
+            email = f"{role}-{uuid.uuid4().hex[:10]}@clinic.test"
+            user = StaffUser(
+                id=uuid.uuid4(),
+                clinic_id=clinic.id,
+                email=email,
+                name=f"{role} {label}",
+                role=role,
+                password_hash=password_hash,
+                created_at=now,
+            )
+            session.add(user)
+            actors[role] = Actor(
+                user.id, role, clinic.id, mint(role, user.id, clinic.id, now), email=email
+            )  # type: ignore[arg-type]
+        for key in ("patient", "other_patient"):
+            patient = Patient(
+                id=uuid.uuid4(),
+                clinic_id=clinic.id,
+                mrn=f"MRN-{uuid.uuid4().hex[:8]}",
+                display_name=f"Patient {key}",
+                timezone="America/Chicago",
+                temperature_unit="F",
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(patient)
+            token = mint("patient", patient.id, clinic.id, now, patient.id)
+            actors[key] = Actor(patient.id, "patient", clinic.id, token, patient_id=patient.id)
+    return ClinicActors(
+        clinic.id, actors["admin"], actors["clinician"], actors["patient"], actors["other_patient"]
+    )
+
+
+async def build_world(url: str, now: datetime) -> World:
+    db = Database(url, pool_size=1)
+    try:
+        password_hash = await hash_password(WORLD_PASSWORD)
+        a = await insert_clinic(db, now, password_hash, "A")
+        b = await insert_clinic(db, now, password_hash, "B")
+    finally:
+        await db.dispose()
+    return World(a, b, password_hash)
+
+
+def procedure_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "performed_at": "2026-11-21T05:30:00-06:00",  # 11:30Z, half an hour before START
+        "side": "left",
+        "levels": ["L2", "L3"],
+        "indication": "crps",
+        "baseline_pain": 7,
+        "baseline_symptoms": [],
+        "anesthetic": {"drug": "bupivacaine", "concentration_percent": 0.25, "volume_ml": 10},
+        "steroid": {"drug": "dexamethasone", "dose_mg": 4},
+        "sedation": False,
+        "notes": "Uneventful.",
+    }
+    body.update(overrides)
+    return body
+
+
+def report_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "client_report_id": str(uuid.uuid4()),
+        "recorded_at": "2026-11-21T11:45:00Z",
+        "pain_score": 4,
+        "relief_percent": 40,
+        "relief_ended_at": None,
+        "temperature": {"value": 98.6, "unit": "F"},
+        "side_effects": [{"kind": "soreness", "severity": "mild"}],
+        "notes": None,
+    }
+    body.update(overrides)
+    return body
+
+
+class Api:
+    def __init__(
+        self, client: httpx.AsyncClient, app: FastAPI, world: World, clock: FixedClock
+    ) -> None:
+        self.client = client
+        self.app = app
+        self.world = world
+        self.clock = clock
+
+    @property
+    def db(self) -> Database:
+        db: Database = self.app.state.services.db
+        return db
+
+    async def new_clinic(self) -> ClinicActors:
+        return await insert_clinic(self.db, self.clock.now(), self.world.password_hash)
+
+    async def create_patient(self, actor: Actor, **overrides: Any) -> dict[str, Any]:
+        body = {
+            "mrn": f"MRN-{uuid.uuid4().hex[:10]}",
+            "display_name": "Alex Doe",
+            "timezone": "Europe/Berlin",
+            "temperature_unit": "C",
+            **overrides,
+        }
+        response = await self.client.post("/v1/patients", json=body, headers=actor.headers)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    async def create_procedure(
+        self, actor: Actor, patient_id: uuid.UUID | str, **overrides: Any
+    ) -> dict[str, Any]:
+        response = await self.client.post(
+            f"/v1/patients/{patient_id}/procedures",
+            json=procedure_body(**overrides),
+            headers=actor.headers,
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    async def post_report(
+        self, actor: Actor, procedure_id: uuid.UUID | str, body: dict[str, Any]
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"/v1/procedures/{procedure_id}/reports", json=body, headers=actor.headers
+        )
+
+    async def patient_with_procedure(self, clinic: ClinicActors) -> tuple[Actor, dict[str, Any]]:
+        """A fresh patient of the clinic, signed in through the app's real enrollment flow."""
+        patient = await self.create_patient(clinic.clinician)
+        procedure = await self.create_procedure(clinic.clinician, patient["id"])
+        actor = await self.enroll(clinic.clinician, patient["id"])
+        return actor, procedure
+
+    async def enroll(self, staff: Actor, patient_id: str) -> Actor:
+        code = await self.client.post(
+            f"/v1/patients/{patient_id}/enrollment-codes", headers=staff.headers
+        )
+        assert code.status_code == 201, code.text
+        tokens = await self.client.post("/v1/auth/enroll", json={"code": code.json()["code"]})
+        assert tokens.status_code == 200, tokens.text
+        return Actor(
+            uuid.UUID(patient_id),
+            "patient",
+            staff.clinic_id,
+            tokens.json()["access_token"],
+            patient_id=uuid.UUID(patient_id),
+        )
