@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from app.core.clock import SystemClock
 from app.core.config import Settings
@@ -65,7 +66,12 @@ def create_admin(
     from app.staff.schemas import StaffCreate
     from app.staff.service import create_clinic_with_admin
 
-    StaffCreate(email=email, password=password, name=name, role="admin")  # same rules as the API
+    try:  # the same rules as POST /v1/staff
+        StaffCreate(email=email, password=password, name=name, role="admin")
+    except ValidationError as exc:
+        for error in exc.errors():
+            typer.echo(f"error: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
+        raise typer.Exit(2) from exc
     settings = _settings()
 
     async def run() -> dict[str, str]:
@@ -102,6 +108,21 @@ def demo() -> None:
             await services.db.dispose()
 
     typer.echo(json.dumps(asyncio.run(run()), indent=2))
+
+
+@cli.command()
+def openapi(
+    output: Annotated[str, typer.Option(help="File to write; '-' for standard output.")] = "-",
+) -> None:
+    """Write the API's OpenAPI document (openapi/openapi.json is this, committed)."""
+    from app.main import create_app, openapi_json
+
+    text = openapi_json(create_app(Settings(database_url="sqlite+aiosqlite:///:memory:")))
+    if output == "-":
+        typer.echo(text, nl=False)
+    else:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
 
 
 def main() -> None:

@@ -1,3 +1,4 @@
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -57,3 +58,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     ):
         app.include_router(router)
     return app
+
+
+def openapi_json(app: FastAPI) -> str:
+    """The OpenAPI document exactly as committed in openapi/openapi.json."""
+    return json.dumps(app.openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

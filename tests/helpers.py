@@ -68,7 +68,7 @@ async def insert_clinic(
         session.add(clinic)
         await session.flush()
         for role in ("admin", "clinician"):
-            email = f"{role}-{uuid.uuid4().hex[:10]}@clinic.test"
+            email = f"{role}-{uuid.uuid4().hex[:10]}@clinic.example"
             user = StaffUser(
                 id=uuid.uuid4(),
                 clinic_id=clinic.id,
@@ -192,11 +192,15 @@ class Api:
         )
 
     async def patient_with_procedure(self, clinic: ClinicActors) -> tuple[Actor, dict[str, Any]]:
-        """A fresh patient of the clinic, signed in through the app's real enrollment flow."""
+        """A fresh patient of the clinic with one block, and a long-lived patient token (the
+        real enrollment flow has tests of its own; see `enroll`)."""
         patient = await self.create_patient(clinic.clinician)
         procedure = await self.create_procedure(clinic.clinician, patient["id"])
-        actor = await self.enroll(clinic.clinician, patient["id"])
-        return actor, procedure
+        patient_id = uuid.UUID(patient["id"])
+        token = mint("patient", patient_id, clinic.clinic_id, self.clock.now(), patient_id)
+        return Actor(
+            patient_id, "patient", clinic.clinic_id, token, patient_id=patient_id
+        ), procedure
 
     async def enroll(self, staff: Actor, patient_id: str) -> Actor:
         code = await self.client.post(

@@ -6,6 +6,7 @@ from app.auth import service
 from app.auth.schemas import EnrollRequest, PatientTokens, RefreshRequest, StaffToken
 from app.core.deps import ServicesDep
 from app.core.errors import Problem, problem_responses
+from app.core.types import storable
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -23,8 +24,10 @@ async def login_staff(
     password: Annotated[str, Form(min_length=1, max_length=256)],
     grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
 ) -> StaffToken:
-    if "\x00" in username or "\x00" in password:
-        raise Problem(400, "credentials must not contain NUL characters")
+    try:
+        storable(username), storable(password)
+    except ValueError as exc:
+        raise Problem(400, str(exc)) from exc
     return await service.login_staff(services, username, password)
 
 

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.core.types import RequestModel
+from app.core.types import RequestModel, Text
 
 
 class StaffToken(BaseModel):
@@ -19,13 +19,13 @@ class PatientTokens(StaffToken):
 
 
 class EnrollRequest(RequestModel):
-    code: str = Field(min_length=1, max_length=64, examples=["7KQ2-M9XD-4TRB"])
+    code: Text = Field(min_length=1, max_length=64, examples=["7KQ2-M9XD-4TRB"])
 
 
 class RefreshRequest(RequestModel):
-    refresh_token: str = Field(min_length=1, max_length=256)
+    refresh_token: Text = Field(min_length=1, max_length=256)
 
 
 class EnrollmentCodeOut(BaseModel):
-    code: str = Field(description="Shown once; print it as a QR code for the patient's app.")
+    code: Text = Field(description="Shown once; print it as a QR code for the patient's app.")
     expires_at: datetime

@@ -1,5 +1,4 @@
 import logging
-import warnings
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,5 +40,4 @@ class Settings(BaseSettings):
                 "AFTERCARE_SECRET_KEY is not set: using the DEVELOPMENT key. Tokens can be forged "
                 "by anyone who reads the source. Set AFTERCARE_SECRET_KEY before real use."
             )
-            warnings.warn(message, stacklevel=2)
             log.warning("!!! %s !!!", message)

@@ -3,6 +3,7 @@
 import base64
 import binascii
 import json
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import Query
 
 from app.core.errors import Problem
+from app.core.types import to_utc
 
 LimitQuery = Annotated[int, Query(ge=1, le=200, description="Page size.")]
 CursorQuery = Annotated[
@@ -48,6 +50,13 @@ def decode_time_id_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None:
             raise ValueError("naive")
-        return moment, uuid.UUID(row_id)
+        return to_utc(moment), uuid.UUID(row_id)
     except ValueError as exc:
         raise Problem(400, "the cursor is not valid", slug="invalid-cursor") from exc
+
+
+def decode_number_cursor(cursor: str) -> int:
+    (value,) = decode_cursor(cursor, 1)
+    if not re.fullmatch(r"[0-9]{1,9}", value):  # ASCII digits only; fits every integer column
+        raise Problem(400, "the cursor is not valid", slug="invalid-cursor")
+    return int(value)

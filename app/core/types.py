@@ -9,7 +9,7 @@ EARLIEST_YEAR = 1900
 LATEST_YEAR = 2200
 
 
-def _to_utc(value: datetime) -> datetime:
+def to_utc(value: datetime) -> datetime:
     try:
         converted = value.astimezone(UTC)
     except OverflowError as exc:  # e.g. 9999-12-31T23:00-05:00
@@ -20,7 +20,7 @@ def _to_utc(value: datetime) -> datetime:
 
 
 # Requests must carry an offset (naive -> 422); we keep everything in UTC from then on.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(to_utc)]
 
 
 def _plausible_date(value: date) -> date:
@@ -32,28 +32,47 @@ def _plausible_date(value: date) -> date:
 PastDate = Annotated[date, AfterValidator(_plausible_date)]
 
 
-def _contains_nul(value: Any) -> bool:
+def _unstorable_text(value: Any) -> bool:
+    """NUL (PostgreSQL refuses it) or a lone surrogate (not encodable as UTF-8), anywhere."""
     if isinstance(value, str):
-        return "\x00" in value
+        return "\x00" in value or (not value.isascii() and _has_surrogate(value))
     if isinstance(value, dict):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+        return any(_unstorable_text(k) or _unstorable_text(v) for k, v in value.items())
     if isinstance(value, list | tuple):
-        return any(_contains_nul(v) for v in value)
+        return any(_unstorable_text(v) for v in value)
     return False
 
 
+def _has_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def storable(value: str) -> str:
+    if _unstorable_text(value):
+        raise ValueError("text must not contain NUL characters or unpaired surrogates")
+    return value
+
+
+# Free text a client sends: the error then points at the field.
+Text = Annotated[str, AfterValidator(storable)]
+
+
 class RequestModel(BaseModel):
-    """Every request body: unknown fields are refused, and so is any NUL character
-    (PostgreSQL cannot store one, so it would otherwise surface as a 500)."""
+    """Every request body: unknown fields are refused, and so is text the databases cannot
+    store (a NUL or a lone surrogate would otherwise surface as a 500)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=False)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul_characters(cls, data: Any) -> Any:
-        if _contains_nul(data):
-            raise ValueError("text must not contain NUL characters")
-        return data
+    @model_validator(mode="after")
+    def _storable_text(self) -> "RequestModel":
+        # A safety net for any str field not typed as Text.
+        if _unstorable_text(list(self.__dict__.values())):
+            raise ValueError("text must not contain NUL characters or unpaired surrogates")
+        return self
 
 
 class ResponseModel(BaseModel):

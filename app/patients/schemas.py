@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field
 
-from app.core.types import PastDate, RequestModel, ResponseModel
+from app.core.types import PastDate, RequestModel, ResponseModel, Text
 
 
 @cache
@@ -22,14 +22,14 @@ def _iana_timezone(name: str) -> str:
 
 Timezone = Annotated[str, Field(max_length=64), AfterValidator(_iana_timezone)]
 Mrn = Annotated[
-    str,
+    Text,
     Field(
         min_length=1,
         max_length=64,
         pattern=r"^[^\x00-\x20\x7f](?:[^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?$",
     ),
 ]
-DisplayName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+DisplayName = Annotated[Text, Field(min_length=1, max_length=200, pattern=r"\S")]
 TemperatureUnit = Literal["C", "F"]
 
 

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from app.checkins.schemas import CheckinOut
-from app.core.types import RequestModel, ResponseModel, UtcDatetime
+from app.core.types import RequestModel, ResponseModel, Text, UtcDatetime
 from app.rules.vocabulary import SideEffectKind
 
 Side = Literal["left", "right", "bilateral"]
@@ -17,13 +17,13 @@ FiniteDose = Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)]
 
 
 class Anesthetic(RequestModel):
-    drug: str = Field(min_length=1, max_length=100)
+    drug: Text = Field(min_length=1, max_length=100)
     concentration_percent: float = Field(gt=0, le=100, allow_inf_nan=False)
     volume_ml: FiniteDose
 
 
 class Steroid(RequestModel):
-    drug: str = Field(min_length=1, max_length=100)
+    drug: Text = Field(min_length=1, max_length=100)
     dose_mg: FiniteDose
 
 
@@ -39,7 +39,7 @@ class ProcedureCreate(RequestModel):
     anesthetic: Anesthetic | None = None
     steroid: Steroid | None = None
     sedation: bool = Field(strict=True)
-    notes: str | None = Field(default=None, max_length=2000)
+    notes: Text | None = Field(default=None, max_length=2000)
 
     @field_validator("levels", "baseline_symptoms")
     @classmethod

@@ -9,7 +9,7 @@ from app.checkins.schemas import CheckinOut
 from app.checkins.service import checkins_by_procedure, schedule_checkins
 from app.core.deps import Services
 from app.core.errors import invalid_field, not_found
-from app.core.pagination import decode_cursor, encode_cursor
+from app.core.pagination import decode_number_cursor, encode_cursor
 from app.core.security import Principal
 from app.core.types import Page
 from app.patients.service import load_patient
@@ -85,10 +85,7 @@ async def list_procedures(
 ) -> Page[ProcedureOut]:
     query = select(Procedure).where(Procedure.patient_id == patient_id)
     if cursor:
-        (after,) = decode_cursor(cursor, 1)
-        if not after.isdigit():
-            raise invalid_field(["query", "cursor"], "the cursor is not valid")
-        query = query.where(Procedure.sequence_number > int(after))
+        query = query.where(Procedure.sequence_number > decode_number_cursor(cursor))
     query = query.order_by(Procedure.sequence_number).limit(limit + 1)
     async with services.db.read() as session:
         await load_patient(session, caller, patient_id)

@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.core.types import RequestModel, ResponseModel, UtcDatetime
+from app.core.types import RequestModel, ResponseModel, Text, UtcDatetime
 from app.rules.vocabulary import Severity, SideEffectKind
 
 TemperatureUnit = Literal["C", "F"]
@@ -16,7 +16,7 @@ def to_celsius(value: float, unit: TemperatureUnit) -> float:
 
 
 class Temperature(RequestModel):
-    value: float = Field(allow_inf_nan=False, description="As the patient read it.")
+    value: float = Field(strict=True, allow_inf_nan=False, description="As the patient read it.")
     unit: TemperatureUnit
 
     @model_validator(mode="after")
@@ -42,7 +42,7 @@ class ReportIn(RequestModel):
     )
     temperature: Temperature | None = None
     side_effects: list[SideEffect] = Field(default_factory=list, max_length=len(SideEffectKind))
-    notes: str | None = Field(default=None, max_length=2000)
+    notes: Text | None = Field(default=None, max_length=2000)
 
     @field_validator("side_effects")
     @classmethod

@@ -4,15 +4,15 @@ from typing import Literal
 
 from pydantic import ConfigDict, EmailStr, Field
 
-from app.core.types import RequestModel, ResponseModel
+from app.core.types import RequestModel, ResponseModel, Text
 
 StaffRole = Literal["admin", "clinician"]
 
 
 class StaffCreate(RequestModel):
     email: EmailStr = Field(max_length=320)
-    password: str = Field(min_length=12, max_length=256)
-    name: str = Field(min_length=1, max_length=200)
+    password: Text = Field(min_length=12, max_length=256)
+    name: Text = Field(min_length=1, max_length=200)
     role: StaffRole
 
     model_config = ConfigDict(

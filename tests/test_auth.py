@@ -1,0 +1,250 @@
+import uuid
+from datetime import timedelta
+
+import jwt
+import pytest
+
+from tests.helpers import TEST_SECRET, WORLD_PASSWORD, Api
+
+pytestmark = pytest.mark.anyio
+
+
+async def _login(api: Api, email: str, password: str):  # type: ignore[no-untyped-def]
+    return await api.client.post("/v1/auth/token", data={"username": email, "password": password})
+
+
+async def test_staff_login_gives_a_working_bearer_token(api: Api) -> None:
+    admin = api.world.a.admin
+    response = await _login(api, admin.email.upper(), WORLD_PASSWORD)  # emails are case-insensitive
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer" and body["expires_in"] == 8 * 3600
+    me = await api.client.get("/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.json()["id"] == str(admin.id) and me.json()["role"] == "admin"
+    assert me.json()["clinic_id"] == str(api.world.a.clinic_id)
+
+
+@pytest.mark.parametrize("case", ["wrong_password", "unknown_email"])
+async def test_wrong_credentials_are_401_problem(api: Api, case: str) -> None:
+    email = api.world.a.clinician.email if case == "wrong_password" else "nobody@clinic.example"
+    response = await _login(
+        api, email, "not-the-password" if case == "wrong_password" else WORLD_PASSWORD
+    )
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "wrong email or password"  # same words: no enumeration
+
+
+async def test_login_without_form_fields_is_422(api: Api) -> None:
+    response = await api.client.post("/v1/auth/token", data={"username": "x@y.z"})
+    assert response.status_code == 422
+
+
+async def test_me_for_a_patient_holds_patient_id(api: Api) -> None:
+    patient = api.world.b.patient
+    me = (await api.client.get("/v1/me", headers=patient.headers)).json()
+    assert me["role"] == "patient" and me["patient_id"] == str(patient.patient_id) == me["id"]
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer not-a-jwt", "Basic dXNlcjpwYXNz"])
+async def test_missing_or_malformed_token_is_401(api: Api, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = await api.client.get("/v1/me", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def _forge(claims_change: dict, key: str = TEST_SECRET, algorithm: str = "HS256") -> str:  # type: ignore[type-arg]
+    claims = {
+        "sub": str(uuid.uuid4()),
+        "role": "admin",
+        "clinic": str(uuid.uuid4()),
+        "iss": "aftercare",
+        "aud": "aftercare-api",
+        "iat": 1_700_000_000,
+        "exp": 4_000_000_000,
+        **claims_change,
+    }
+    return jwt.encode(claims, key, algorithm=algorithm)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        _forge({}, key="another-secret-key-of-sufficient-length-000000"),
+        _forge({"aud": "someone-else"}),
+        _forge({"role": "superuser"}),
+        _forge({"exp": 1_700_000_100}),
+        jwt.encode({"sub": "x"}, "", algorithm="none")
+        if False
+        else _forge({"clinic": "not-a-uuid"}),
+    ],
+    ids=["wrong_key", "wrong_audience", "unknown_role", "expired", "bad_clinic"],
+)
+async def test_tampered_tokens_are_refused(api: Api, token: str) -> None:
+    response = await api.client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+
+
+async def test_unsigned_token_is_refused(api: Api) -> None:
+    valid = jwt.decode(api.world.a.admin.token, options={"verify_signature": False})
+    unsigned = jwt.encode(valid, None, algorithm="none")
+    response = await api.client.get("/v1/me", headers={"Authorization": f"Bearer {unsigned}"})
+    assert response.status_code == 401
+
+
+async def test_staff_token_expires_by_the_injected_clock(api: Api) -> None:
+    login = await _login(api, api.world.a.clinician.email, WORLD_PASSWORD)
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    api.clock.advance(timedelta(hours=8, seconds=-1))
+    assert (await api.client.get("/v1/me", headers=headers)).status_code == 200
+    api.clock.advance(timedelta(seconds=1))
+    assert (await api.client.get("/v1/me", headers=headers)).status_code == 401
+
+
+async def _code(api: Api, patient_id: str) -> dict:  # type: ignore[type-arg]
+    response = await api.client.post(
+        f"/v1/patients/{patient_id}/enrollment-codes", headers=api.world.a.clinician.headers
+    )
+    assert response.status_code == 201
+    return dict(response.json())
+
+
+async def test_enrollment_code_links_the_app_once(api: Api) -> None:
+    patient = await api.create_patient(api.world.a.clinician)
+    code = await _code(api, patient["id"])
+    assert code["expires_at"] == "2026-11-24T12:00:00Z"  # 72 hours
+    enrolled = await api.client.post("/v1/auth/enroll", json={"code": code["code"]})
+    assert enrolled.status_code == 200
+    tokens = enrolled.json()
+    assert tokens["patient_id"] == patient["id"] and tokens["token_type"] == "bearer"
+    me = await api.client.get(
+        "/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert me.json()["patient_id"] == patient["id"]
+    again = await api.client.post("/v1/auth/enroll", json={"code": code["code"]})
+    assert again.status_code == 400
+    assert again.headers["content-type"] == "application/problem+json"
+
+
+async def test_enrollment_code_is_forgiving_about_case_and_dashes(api: Api) -> None:
+    patient = await api.create_patient(api.world.a.clinician)
+    code = (await _code(api, patient["id"]))["code"]
+    typed = code.replace("-", " ").lower()
+    assert (await api.client.post("/v1/auth/enroll", json={"code": typed})).status_code == 200
+
+
+async def test_enrollment_code_expires_after_72_hours(api: Api) -> None:
+    patient = await api.create_patient(api.world.a.clinician)
+    code = (await _code(api, patient["id"]))["code"]
+    api.clock.advance(timedelta(hours=72))
+    assert (await api.client.post("/v1/auth/enroll", json={"code": code})).status_code == 400
+
+
+async def test_new_enrollment_code_replaces_the_unused_one(api: Api) -> None:
+    patient = await api.create_patient(api.world.a.clinician)
+    old = (await _code(api, patient["id"]))["code"]
+    new = (await _code(api, patient["id"]))["code"]
+    assert (await api.client.post("/v1/auth/enroll", json={"code": old})).status_code == 400
+    assert (await api.client.post("/v1/auth/enroll", json={"code": new})).status_code == 200
+
+
+@pytest.mark.parametrize("code", ["0000-0000-0000", "", "x" * 65])
+async def test_unknown_or_malformed_codes_are_rejected(api: Api, code: str) -> None:
+    response = await api.client.post("/v1/auth/enroll", json={"code": code})
+    assert response.status_code in (400, 422)
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def _enroll(api: Api) -> dict:  # type: ignore[type-arg]
+    patient = await api.create_patient(api.world.a.clinician)
+    code = (await _code(api, patient["id"]))["code"]
+    return dict((await api.client.post("/v1/auth/enroll", json={"code": code})).json())
+
+
+async def test_refresh_rotates_and_the_old_token_stops_working(api: Api) -> None:
+    tokens = await _enroll(api)
+    api.clock.advance(timedelta(minutes=20))  # the access token has expired
+    old_access = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert (await api.client.get("/v1/me", headers=old_access)).status_code == 401
+    rotated = await api.client.post(
+        "/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert rotated.status_code == 200
+    fresh = rotated.json()
+    assert fresh["refresh_token"] != tokens["refresh_token"]
+    assert (
+        await api.client.get("/v1/me", headers={"Authorization": f"Bearer {fresh['access_token']}"})
+    ).status_code == 200
+    reused = await api.client.post(
+        "/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert reused.status_code == 401
+
+
+async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(api: Api) -> None:
+    tokens = await _enroll(api)
+    stolen = tokens["refresh_token"]
+    legit = (await api.client.post("/v1/auth/refresh", json={"refresh_token": stolen})).json()
+    assert (
+        await api.client.post("/v1/auth/refresh", json={"refresh_token": stolen})
+    ).status_code == 401
+    # The thief's replay cut off the legitimate device's newer token too.
+    response = await api.client.post(
+        "/v1/auth/refresh", json={"refresh_token": legit["refresh_token"]}
+    )
+    assert response.status_code == 401
+
+
+async def test_refresh_token_expires(api: Api) -> None:
+    tokens = await _enroll(api)
+    api.clock.advance(timedelta(days=90))
+    response = await api.client.post(
+        "/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert response.status_code == 401
+
+
+async def test_unknown_refresh_token_is_401(api: Api) -> None:
+    response = await api.client.post("/v1/auth/refresh", json={"refresh_token": "nope"})
+    assert response.status_code == 401
+
+
+async def test_admin_creates_staff_who_can_log_in_and_duplicates_conflict(api: Api) -> None:
+    clinic = await api.new_clinic()
+    body = {
+        "email": f"new-{uuid.uuid4().hex[:8]}@clinic.example",
+        "password": "a-long-enough-password",
+        "name": "Dr New",
+        "role": "clinician",
+    }
+    created = await api.client.post("/v1/staff", json=body, headers=clinic.admin.headers)
+    assert created.status_code == 201
+    assert created.json()["clinic_id"] == str(clinic.clinic_id) and "password" not in created.text
+    assert (
+        await api.client.post("/v1/staff", json=body, headers=clinic.admin.headers)
+    ).status_code == 409
+    shouted = {**body, "email": body["email"].upper()}
+    assert (
+        await api.client.post("/v1/staff", json=shouted, headers=api.world.b.admin.headers)
+    ).status_code == 409
+    login = await _login(api, body["email"], body["password"])
+    assert login.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"password": "short"}, {"role": "patient"}, {"email": "not-an-email"}, {"name": ""}],
+    ids=["short_password", "bad_role", "bad_email", "empty_name"],
+)
+async def test_staff_validation(api: Api, change: dict) -> None:  # type: ignore[type-arg]
+    body = {
+        "email": f"v-{uuid.uuid4().hex[:8]}@clinic.example",
+        "password": "a-long-enough-password",
+        "name": "Dr V",
+        "role": "clinician",
+        **change,
+    }
+    response = await api.client.post("/v1/staff", json=body, headers=api.world.a.admin.headers)
+    assert response.status_code == 422

@@ -1,0 +1,186 @@
+"""Bad input of any shape is a 4xx problem+json and never a 500."""
+
+import json
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.helpers import Api, procedure_body, report_body
+
+pytestmark = pytest.mark.anyio
+
+PROBLEM_KEYS = {"type", "title", "status", "detail"}
+
+
+def assert_problem(response, status: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    assert response.status_code < 500, response.text
+    if status is not None:
+        assert response.status_code == status
+    if response.status_code >= 400:
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
+        assert body.keys() >= PROBLEM_KEYS and body["status"] == response.status_code
+
+
+async def test_unknown_route_is_404_problem(api: Api) -> None:
+    assert_problem(await api.client.get("/v1/nothing-here"), 404)
+
+
+async def test_wrong_method_is_405_problem(api: Api) -> None:
+    response = await api.client.delete("/v1/patients", headers=api.world.a.admin.headers)
+    assert_problem(response, 405)
+    assert "allow" in response.headers
+
+
+async def test_validation_error_lists_errors_without_echoing_input(api: Api) -> None:
+    secret = "PATIENT-SECRET-NOTE"
+    response = await api.client.post(
+        "/v1/patients",
+        json={"mrn": secret, "display_name": 5, "timezone": secret},
+        headers=api.world.a.admin.headers,
+    )
+    assert_problem(response, 422)
+    errors = response.json()["errors"]
+    assert {tuple(e["loc"]) for e in errors} >= {("body", "display_name"), ("body", "timezone")}
+    assert all(e.keys() == {"loc", "msg", "type"} for e in errors)
+    assert secret not in response.text
+
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=30),
+    st.sampled_from(
+        [
+            "\x00",
+            "2026-11-21T12:00:00",
+            "2026-11-21T12:00:00Z",
+            "9999-12-31T23:59:59-05:00",
+            str(uuid.uuid4()),
+            "NaN",
+            "soreness",
+            "C",
+            "F",
+            "L2",
+            "crps",
+        ]
+    ),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def mutated(base: dict) -> st.SearchStrategy[object]:  # type: ignore[type-arg]
+    """Valid bodies with one field replaced, dropped or added: reaches deep validation."""
+    keys = st.sampled_from(sorted(base))
+    return st.one_of(
+        json_values,
+        st.builds(lambda k, v: {**base, k: v}, keys, json_values),
+        st.builds(lambda k: {x: y for x, y in base.items() if x != k}, keys),
+        st.builds(lambda k, v: {**base, k: v}, st.text(min_size=1, max_size=10), json_values),
+    )
+
+
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+async def _fuzz(
+    api: Api, path: str, headers: dict, strategy: st.SearchStrategy[object]
+) -> list[int]:  # type: ignore[type-arg]
+    statuses: list[int] = []
+
+    @FUZZ
+    @given(body=strategy)
+    def collect(body: object) -> None:
+        bodies.append(body)
+
+    bodies: list[object] = []
+    collect()
+    for body in bodies:
+        response = await api.client.post(
+            path, content=json.dumps(body), headers={**headers, "content-type": "application/json"}
+        )
+        assert_problem(response)
+        statuses.append(response.status_code)
+    return statuses
+
+
+async def test_fuzz_report_submission(api: Api) -> None:
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    path = f"/v1/procedures/{procedure['id']}/reports"
+    before = (await api.client.get(path, headers=patient.headers)).json()["items"]
+    statuses = await _fuzz(api, path, patient.headers, mutated(report_body()))
+    assert any(s == 422 for s in statuses)
+    after = (await api.client.get(path, params={"limit": 200}, headers=patient.headers)).json()[
+        "items"
+    ]
+    assert len(after) - len(before) == statuses.count(201)  # rejected bodies stored nothing
+
+
+async def test_fuzz_batch_submission(api: Api) -> None:
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    items = st.lists(mutated(report_body()), max_size=5)
+    await _fuzz(
+        api,
+        f"/v1/procedures/{procedure['id']}/reports/batch",
+        patient.headers,
+        st.one_of(json_values, st.builds(lambda r: {"reports": r}, items)),
+    )
+
+
+async def test_fuzz_procedure_and_patient_creation(api: Api) -> None:
+    clinician = api.world.a.clinician
+    patient = await api.create_patient(clinician)
+    await _fuzz(
+        api,
+        f"/v1/patients/{patient['id']}/procedures",
+        clinician.headers,
+        mutated(procedure_body()),
+    )
+    base_patient = {
+        "mrn": "M-1",
+        "display_name": "A B",
+        "timezone": "Europe/Paris",
+        "temperature_unit": "C",
+    }
+    await _fuzz(api, "/v1/patients", clinician.headers, mutated(base_patient))
+
+
+async def test_fuzz_auth_endpoints(api: Api) -> None:
+    await _fuzz(api, "/v1/auth/enroll", {}, mutated({"code": "ABCD-EFGH-JKMN"}))
+    await _fuzz(api, "/v1/auth/refresh", {}, mutated({"refresh_token": "x"}))
+    for form in (
+        {"username": "\x00", "password": "x"},
+        {"username": "a" * 400, "password": "x"},
+        {},
+    ):
+        assert_problem(await api.client.post("/v1/auth/token", data=form))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": "0"},
+        {"limit": "201"},
+        {"limit": "abc"},
+        {"cursor": "!!"},
+        {"cursor": "eyJ4IjoxfQ"},
+        {"cursor": "W10"},
+        {"search": "\x00"},
+        {"search": "%_%"},
+    ],
+)
+async def test_bad_list_queries_are_4xx(api: Api, query: dict) -> None:  # type: ignore[type-arg]
+    response = await api.client.get("/v1/patients", params=query, headers=api.world.a.admin.headers)
+    assert_problem(response)
+    if "search" not in query:
+        assert response.status_code in (400, 422)

@@ -1,0 +1,240 @@
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from tests.helpers import Api, report_body
+
+pytestmark = pytest.mark.anyio
+
+
+async def _reports(api: Api, actor, procedure_id: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    response = await api.client.get(f"/v1/procedures/{procedure_id}/reports", headers=actor.headers)
+    assert response.status_code == 200
+    return list(response.json()["items"])
+
+
+async def test_report_is_stored_and_returned_in_utc(api: Api) -> None:
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    body = report_body(
+        recorded_at="2026-11-21T05:50:00-06:00", temperature={"value": 100.4, "unit": "F"}
+    )
+    response = await api.post_report(patient, procedure["id"], body)
+    assert response.status_code == 201
+    report = response.json()["report"]
+    assert report["recorded_at"] == "2026-11-21T11:50:00Z"
+    assert report["temperature"] == {"value": 100.4, "unit": "F", "celsius": 38.0}
+    assert report["entered_by"] == "patient"
+    assert response.json()["alerts"] == []
+    stored = await _reports(api, api.world.a.clinician, procedure["id"])
+    assert [r["id"] for r in stored] == [report["id"]]
+
+
+async def test_staff_may_enter_a_report_for_the_patient(api: Api) -> None:
+    _, procedure = await api.patient_with_procedure(api.world.a)
+    response = await api.post_report(api.world.a.clinician, procedure["id"], report_body())
+    assert response.status_code == 201
+    assert response.json()["report"]["entered_by"] == "staff"
+
+
+async def test_replay_with_same_body_returns_original_response_and_stores_nothing(api: Api) -> None:
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    body = report_body()
+    first = await api.post_report(patient, procedure["id"], body)
+    api.clock.advance(timedelta(hours=3))  # a retry long after: still the original answer
+    again = await api.post_report(patient, procedure["id"], body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert len(await _reports(api, patient, procedure["id"])) == 1
+
+
+async def test_replay_with_same_meaning_in_another_offset_is_a_duplicate(api: Api) -> None:
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    body = report_body(
+        recorded_at="2026-11-21T11:45:00Z",
+        side_effects=[
+            {"kind": "soreness", "severity": "mild"},
+            {"kind": "nausea", "severity": "mild"},
+        ],
+    )
+    assert (await api.post_report(patient, procedure["id"], body)).status_code == 201
+    same = {
+        **body,
+        "recorded_at": "2026-11-21T05:45:00-06:00",
+        "side_effects": body["side_effects"][::-1],
+    }
+    assert (await api.post_report(patient, procedure["id"], same)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"pain_score": 5},
+        {"notes": "changed"},
+        {"side_effects": []},
+        {"recorded_at": "2026-11-21T11:46:00Z"},
+    ],
+    ids=["pain", "notes", "side_effects", "recorded_at"],
+)
+async def test_replay_with_different_body_is_409_and_changes_nothing(
+    api: Api, change: dict
+) -> None:  # type: ignore[type-arg]
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    body = report_body()
+    first = await api.post_report(patient, procedure["id"], body)
+    conflict = await api.post_report(patient, procedure["id"], {**body, **change})
+    assert conflict.status_code == 409
+    assert conflict.headers["content-type"] == "application/problem+json"
+    stored = await _reports(api, patient, procedure["id"])
+    assert stored == [first.json()["report"]]
+
+
+async def test_same_client_id_on_another_block_of_the_patient_is_409(api: Api) -> None:
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    second = await api.create_procedure(api.world.a.clinician, str(patient.patient_id))
+    body = report_body()
+    assert (await api.post_report(patient, procedure["id"], body)).status_code == 201
+    assert (await api.post_report(patient, second["id"], body)).status_code == 409
+    assert await _reports(api, patient, second["id"]) == []
+
+
+async def test_twenty_concurrent_identical_submissions_store_one_report(api: Api) -> None:
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    body = report_body()
+    responses = await asyncio.gather(
+        *(api.post_report(patient, procedure["id"], body) for _ in range(20))
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 19 + [201]
+    assert len({r.json()["report"]["id"] for r in responses}) == 1
+    assert len(await _reports(api, patient, procedure["id"])) == 1
+
+
+async def test_concurrent_different_bodies_with_one_id_store_exactly_one(api: Api) -> None:
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    client_id = str(uuid.uuid4())
+    bodies = [report_body(client_report_id=client_id, pain_score=n) for n in range(10)]
+    responses = await asyncio.gather(
+        *(api.post_report(patient, procedure["id"], b) for b in bodies)
+    )
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 9
+    stored = await _reports(api, patient, procedure["id"])
+    winner = next(r for r in responses if r.status_code == 201).json()["report"]
+    assert stored == [winner]
+
+
+async def test_reports_list_newest_recorded_first_with_stable_pages(api: Api) -> None:
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    api.clock.advance(timedelta(hours=2))
+    base = api.clock.now() - timedelta(minutes=60)
+    for minute in (5, 1, 30, 30, 12, 59, 44):  # upload order differs from recorded order; a tie
+        at = (base + timedelta(minutes=minute)).isoformat()
+        assert (
+            await api.post_report(patient, procedure["id"], report_body(recorded_at=at))
+        ).status_code == 201
+    seen: list[dict] = []  # type: ignore[type-arg]
+    cursor = None
+    while True:
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = await api.client.get(
+            f"/v1/procedures/{procedure['id']}/reports", params=params, headers=patient.headers
+        )
+        assert page.status_code == 200
+        seen += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+        # Reports keep arriving while the client pages: older ones must still come exactly once.
+        late = (base + timedelta(minutes=50)).isoformat()
+        await api.post_report(patient, procedure["id"], report_body(recorded_at=late))
+    ids = [r["id"] for r in seen]
+    assert len(ids) == len(set(ids))
+    keys = [(r["recorded_at"], r["id"]) for r in seen]
+    assert keys == sorted(keys, reverse=True)
+    assert (
+        len([r for r in seen if r["recorded_at"] < (base + timedelta(minutes=50)).isoformat()]) >= 6
+    )
+
+
+async def test_report_completes_the_checkin_whose_window_holds_it(api: Api) -> None:
+    patient, procedure = await api.patient_with_procedure(api.world.a)  # performed 11:30Z
+    api.clock.advance(timedelta(hours=2))  # 14:00Z; the 1 h window is [12:30, 14:30)
+    await api.post_report(patient, procedure["id"], report_body(recorded_at="2026-11-21T12:30:00Z"))
+    detail = (
+        await api.client.get(f"/v1/procedures/{procedure['id']}", headers=patient.headers)
+    ).json()
+    statuses = [c["status"] for c in detail["checkins"]]
+    assert statuses == ["completed"] + ["pending"] * 6
+    assert detail["checkins"][0]["report_id"] is not None
+
+
+async def test_report_outside_every_window_completes_nothing(api: Api) -> None:
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    await api.post_report(patient, procedure["id"], report_body(recorded_at="2026-11-21T12:29:59Z"))
+    detail = (
+        await api.client.get(f"/v1/procedures/{procedure['id']}", headers=patient.headers)
+    ).json()
+    assert {c["status"] for c in detail["checkins"]} == {"pending"}
+
+
+async def test_windows_closed_before_the_block_was_entered_are_skipped(api: Api) -> None:
+    patient = await api.create_patient(api.world.a.clinician)
+    # Entered 30 h after the block: the 1 h, 4 h windows closed; 24 h window [24 h, 36 h) is open.
+    procedure = await api.create_procedure(
+        api.world.a.clinician, patient["id"], performed_at="2026-11-20T06:00:00Z"
+    )
+    statuses = [c["status"] for c in procedure["checkins"]]
+    assert statuses == ["skipped", "skipped"] + ["pending"] * 5
+    due = [c["due_at"] for c in procedure["checkins"]]
+    assert due[0] == "2026-11-20T07:00:00Z" and due[-1] == "2026-12-04T06:00:00Z"
+
+
+async def test_sequence_numbers_follow_each_patient(api: Api) -> None:
+    clinician = api.world.a.clinician
+    first = await api.create_patient(clinician)
+    second = await api.create_patient(clinician)
+    numbers = [
+        (await api.create_procedure(clinician, first["id"]))["sequence_number"],
+        (await api.create_procedure(clinician, first["id"]))["sequence_number"],
+        (await api.create_procedure(clinician, second["id"]))["sequence_number"],
+    ]
+    assert numbers == [1, 2, 1]
+
+
+async def test_concurrent_blocks_for_one_patient_get_distinct_sequence_numbers(api: Api) -> None:
+    clinician = api.world.a.clinician
+    patient = await api.create_patient(clinician)
+    made = await asyncio.gather(*(api.create_procedure(clinician, patient["id"]) for _ in range(5)))
+    assert sorted(p["sequence_number"] for p in made) == [1, 2, 3, 4, 5]
+
+
+async def test_batch_is_processed_in_recorded_order_and_answers_in_sent_order(api: Api) -> None:
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    api.clock.advance(timedelta(hours=2))
+    late, early = (
+        report_body(recorded_at="2026-11-21T13:00:00Z"),
+        report_body(recorded_at="2026-11-21T12:40:00Z"),
+    )
+    response = await api.client.post(
+        f"/v1/procedures/{procedure['id']}/reports/batch",
+        json={"reports": [late, early]},
+        headers=patient.headers,
+    )
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["client_report_id"] for r in results] == [
+        late["client_report_id"],
+        early["client_report_id"],
+    ]
+    assert [r["status"] for r in results] == ["created", "created"]
+    # Processed in recorded order: the earlier report got the earlier receipt.
+    received = {r["client_report_id"]: r["report"]["received_at"] for r in results}
+    assert received[early["client_report_id"]] <= received[late["client_report_id"]]
+    again = await api.client.post(
+        f"/v1/procedures/{procedure['id']}/reports/batch",
+        json={"reports": [early]},
+        headers=patient.headers,
+    )
+    assert again.json()["results"][0]["status"] == "duplicate"
+    assert again.json()["results"][0]["report"] == results[1]["report"]
