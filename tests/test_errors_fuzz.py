@@ -57,6 +57,7 @@ json_scalars = st.one_of(
     st.sampled_from(
         [
             "\x00",
+            "\ud800",  # a lone surrogate: valid JSON, not encodable as UTF-8
             "2026-11-21T12:00:00",
             "2026-11-21T12:00:00Z",
             "9999-12-31T23:59:59-05:00",
