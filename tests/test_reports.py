@@ -238,3 +238,19 @@ async def test_batch_is_processed_in_recorded_order_and_answers_in_sent_order(ap
     )
     assert again.json()["results"][0]["status"] == "duplicate"
     assert again.json()["results"][0]["report"] == results[1]["report"]
+
+
+async def test_procedures_page_in_sequence(api: Api) -> None:
+    clinician = api.world.a.clinician
+    patient = await api.create_patient(clinician)
+    for _ in range(3):
+        await api.create_procedure(clinician, patient["id"])
+    path = f"/v1/patients/{patient['id']}/procedures"
+    first = (await api.client.get(path, params={"limit": 2}, headers=clinician.headers)).json()
+    assert [p["sequence_number"] for p in first["items"]] == [1, 2]
+    rest = (
+        await api.client.get(
+            path, params={"limit": 2, "cursor": first["next_cursor"]}, headers=clinician.headers
+        )
+    ).json()
+    assert [p["sequence_number"] for p in rest["items"]] == [3] and rest["next_cursor"] is None

@@ -5,14 +5,17 @@ import binascii
 import json
 import re
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
+from sqlalchemy import ColumnElement, and_, or_
 
 from app.core.errors import Problem
 from app.core.types import to_utc
 
+R = TypeVar("R")
 LimitQuery = Annotated[int, Query(ge=1, le=200, description="Page size.")]
 CursorQuery = Annotated[
     str | None,
@@ -60,3 +63,17 @@ def decode_number_cursor(cursor: str) -> int:
     if not re.fullmatch(r"[0-9]{1,9}", value):  # ASCII digits only; fits every integer column
         raise Problem(400, "the cursor is not valid", slug="invalid-cursor")
     return int(value)
+
+
+def newer_first_after(at_column: Any, id_column: Any, cursor: str) -> ColumnElement[bool]:
+    """Rows after the cursor in (at DESC, id DESC) order."""
+    at, last_id = decode_time_id_cursor(cursor)
+    return or_(at_column < at, and_(at_column == at, id_column < last_id))
+
+
+def cut_page(
+    rows: Sequence[R], limit: int, key: Callable[[R], tuple[Any, ...]]
+) -> tuple[list[R], str | None]:
+    """Rows were fetched with limit + 1: the extra one only says another page exists."""
+    page = list(rows[:limit])
+    return page, encode_cursor(*key(page[-1])) if len(rows) > limit else None

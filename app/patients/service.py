@@ -9,7 +9,7 @@ from app.auth.schemas import EnrollmentCodeOut
 from app.auth.service import issue_enrollment_code
 from app.core.deps import Services
 from app.core.errors import conflict, invalid_field, not_found
-from app.core.pagination import decode_time_id_cursor, encode_cursor
+from app.core.pagination import cut_page, newer_first_after
 from app.core.security import Principal
 from app.core.types import Page
 from app.patients.models import Patient
@@ -116,16 +116,11 @@ async def list_patients(
             )
         )
     if cursor:
-        at, last_id = decode_time_id_cursor(cursor)
-        query = query.where(
-            or_(Patient.created_at < at, (Patient.created_at == at) & (Patient.id < last_id))
-        )
+        query = query.where(newer_first_after(Patient.created_at, Patient.id, cursor))
     query = query.order_by(Patient.created_at.desc(), Patient.id.desc()).limit(limit + 1)
     async with services.db.read() as session:
         rows = list(await session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id) if more else None
+    rows, next_cursor = cut_page(rows, limit, lambda r: (r.created_at.isoformat(), r.id))
     return Page[PatientOut](
         items=[PatientOut.model_validate(r) for r in rows], next_cursor=next_cursor
     )

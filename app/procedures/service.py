@@ -9,7 +9,7 @@ from app.checkins.schemas import CheckinOut
 from app.checkins.service import checkins_by_procedure, schedule_checkins
 from app.core.deps import Services
 from app.core.errors import invalid_field, not_found
-from app.core.pagination import decode_number_cursor, encode_cursor
+from app.core.pagination import cut_page, decode_number_cursor
 from app.core.security import Principal
 from app.core.types import Page
 from app.patients.service import load_patient
@@ -90,10 +90,9 @@ async def list_procedures(
     async with services.db.read() as session:
         await load_patient(session, caller, patient_id)
         rows = list(await session.scalars(query))
-        more = len(rows) > limit
-        rows = rows[:limit]
+        rows, next_cursor = cut_page(rows, limit, lambda r: (r.sequence_number,))
         checkins = await checkins_by_procedure(session, [r.id for r in rows])
     return Page[ProcedureOut](
         items=[_out(r, checkins[r.id]) for r in rows],
-        next_cursor=encode_cursor(rows[-1].sequence_number) if more else None,
+        next_cursor=next_cursor,
     )

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.checkins.service import complete_checkin_for_report
 from app.core.deps import Services
 from app.core.errors import Problem, conflict, invalid_field, validation_issues
-from app.core.pagination import decode_time_id_cursor, encode_cursor
+from app.core.pagination import cut_page, newer_first_after
 from app.core.security import Principal
 from app.core.types import Page
 from app.procedures.models import Procedure
@@ -211,15 +211,10 @@ async def list_reports(
 ) -> Page[ReportOut]:
     query = select(Report).where(Report.procedure_id == procedure_id)
     if cursor:
-        at, last_id = decode_time_id_cursor(cursor)
-        query = query.where(
-            or_(Report.recorded_at < at, (Report.recorded_at == at) & (Report.id < last_id))
-        )
+        query = query.where(newer_first_after(Report.recorded_at, Report.id, cursor))
     query = query.order_by(Report.recorded_at.desc(), Report.id.desc()).limit(limit + 1)
     async with services.db.read() as session:
         await load_procedure(session, caller, procedure_id)
         rows = list(await session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].recorded_at.isoformat(), rows[-1].id) if more else None
+    rows, next_cursor = cut_page(rows, limit, lambda r: (r.recorded_at.isoformat(), r.id))
     return Page[ReportOut](items=[report_out(r) for r in rows], next_cursor=next_cursor)
