@@ -1,9 +1,17 @@
 """Request/response building blocks shared by every domain."""
 
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    model_validator,
+)
 
 EARLIEST_YEAR = 1900
 LATEST_YEAR = 2200
@@ -19,8 +27,31 @@ def to_utc(value: datetime) -> datetime:
     return converted
 
 
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    # pydantic would read 1795261500 or "1795261500" as Unix time; the contract is RFC 3339.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError(
+            "must be an RFC 3339 timestamp with an offset, e.g. 2026-11-21T09:30:00-06:00"
+        )
+    return value
+
+
+def _iso_date_text(value: Any) -> Any:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    return value
+
+
 # Requests must carry an offset (naive -> 422); we keep everything in UTC from then on.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(to_utc)]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(to_utc)]
 
 
 def _plausible_date(value: date) -> date:
@@ -29,7 +60,7 @@ def _plausible_date(value: date) -> date:
     return value
 
 
-PastDate = Annotated[date, AfterValidator(_plausible_date)]
+PastDate = Annotated[date, BeforeValidator(_iso_date_text), AfterValidator(_plausible_date)]
 
 
 def _unstorable_text(value: Any) -> bool:
