@@ -1,0 +1,150 @@
+"""The rule engine: pure functions from facts to findings (no database, no I/O, no clock).
+
+    evaluate(report, procedure, earlier) -> [Finding]      the rules a report fires
+    guidance_for(findings, report, hours) -> Guidance       what the patient sees at once
+    no_relief_due(procedure, reports, now) -> Finding|None  the clock-driven no_relief rule
+    relief_of(report, baseline_pain) -> int                 red-flags.md, "Relief"
+
+Hours are always measured from the procedure's performed_at to the report's recorded_at
+(never the upload time).
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from app.rules.conditions import Condition, Context, Hit, NoReliefBy
+from app.rules.explain import capitalized, hours_text, utc_text
+from app.rules.facts import (
+    Finding,
+    FindingSeverity,
+    ProcedureFacts,
+    ReportFacts,
+    hours_since_block,
+)
+from app.rules.guidance import guidance_for
+from app.rules.ruleset import RULES, RULES_BY_ID, SEVERITY_ORDER, Rule
+
+__all__ = [
+    "Finding",
+    "FindingSeverity",
+    "ProcedureFacts",
+    "ReportFacts",
+    "evaluate",
+    "guidance_for",
+    "hours_since_block",
+    "no_relief_due",
+    "relief_of",
+]
+
+# The rules a report is judged by, in the order findings are returned: emergency, urgent,
+# routine, then the table's order (sorted() is stable).
+_REPORT_RULES: tuple[tuple[Rule, Condition], ...] = tuple(
+    sorted(
+        ((rule, rule.when) for rule in RULES if isinstance(rule.when, Condition)),
+        key=lambda pair: SEVERITY_ORDER[pair[0].severity],
+    )
+)
+
+
+def _no_relief_rule() -> tuple[Rule, NoReliefBy]:
+    rule = RULES_BY_ID["no_relief"]
+    if not isinstance(rule.when, NoReliefBy):  # pragma: no cover - a broken rule set
+        raise TypeError("the no_relief rule must be a NoReliefBy condition")
+    return rule, rule.when
+
+
+_NO_RELIEF, _NO_RELIEF_BY = _no_relief_rule()
+
+
+def _line(hit: Hit, hours: float) -> str:
+    line = f"{capitalized(hit.phrase)} at {hours_text(hours)} after the block"
+    return f"{line}; {hit.note}" if hit.note else line
+
+
+def _symptoms(hits: Sequence[Hit]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for hit in hits:
+        for symptom in hit.symptoms:
+            seen.setdefault(symptom, None)
+    return tuple(seen)
+
+
+def evaluate(
+    report: ReportFacts, procedure: ProcedureFacts, earlier: Sequence[ReportFacts]
+) -> list[Finding]:
+    """Every rule of the rule set this report fires, most severe first.
+
+    `earlier`: the procedure's other reports. Only those recorded strictly before this one
+    count; "the previous report" is the one with the latest recorded_at among them, whatever
+    the order they are given in.
+    """
+    ctx = Context(report, procedure, earlier)
+    findings: list[Finding] = []
+    for rule, condition in _REPORT_RULES:
+        hits = condition.match(ctx)
+        if hits:
+            findings.append(
+                Finding(
+                    rule_id=rule.id,
+                    rule_version=rule.version,
+                    severity=rule.severity,
+                    title=rule.title,
+                    explanation=tuple(_line(hit, ctx.hours) for hit in hits),
+                    symptoms=_symptoms(hits),
+                )
+            )
+    return findings
+
+
+def relief_of(report: ReportFacts, baseline_pain: int) -> int:
+    """The report's relief in %: relief_percent when given, else derived from the pain score.
+
+    Derived: 100 * (baseline - pain) / baseline rounded half up (62.5 -> 63, as a clinician
+    expects; not Python's round-half-to-even), clamped to 0..100; 0 when baseline is 0.
+    Computed in integers, so no floating-point error can move a half.
+    """
+    if report.relief_percent is not None:
+        return report.relief_percent
+    if baseline_pain <= 0:
+        return 0
+    # floor(100 * (b - p) / b + 1/2) == (200 * (b - p) + b) // (2 * b)
+    derived = (200 * (baseline_pain - report.pain_score) + baseline_pain) // (2 * baseline_pain)
+    return max(0, min(100, derived))
+
+
+def no_relief_due(
+    procedure: ProcedureFacts, reports: Sequence[ReportFacts], now: datetime
+) -> Finding | None:
+    """The no_relief finding when, at `now`, 336 h or more have passed since the block and no
+    report of the procedure reached 50 % relief (no reports at all counts as no relief)."""
+    hours = hours_since_block(now, procedure)
+    if hours < _NO_RELIEF_BY.hours:
+        return None
+    best: tuple[int, ReportFacts] | None = None
+    for report in reports:
+        relief = relief_of(report, procedure.baseline_pain)
+        if relief >= _NO_RELIEF_BY.relief_percent:
+            return None
+        if best is None or (relief, best[1].recorded_at) > (best[0], report.recorded_at):
+            best = (relief, report)
+    threshold = f"threshold {_NO_RELIEF_BY.relief_percent} % by {hours_text(_NO_RELIEF_BY.hours)}"
+    lines = [
+        f"No report reached {_NO_RELIEF_BY.relief_percent} % relief at {hours_text(hours)} after the block; {threshold}"
+    ]
+    if best is None:
+        lines.append(f"No reports received in the {hours_text(hours)} since the block")
+    else:
+        relief, report = best
+        at = hours_text(hours_since_block(report.recorded_at, procedure))
+        lines.append(
+            f"Best relief {relief} % (recorded {utc_text(report.recorded_at)}, {at} after the block); "
+            f"{len(reports)} report{'' if len(reports) == 1 else 's'} in all"
+        )
+    return Finding(
+        rule_id=_NO_RELIEF.id,
+        rule_version=_NO_RELIEF.version,
+        severity=_NO_RELIEF.severity,
+        title=_NO_RELIEF.title,
+        explanation=tuple(lines),
+        symptoms=("little or no pain relief from the block",),
+    )

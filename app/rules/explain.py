@@ -1,0 +1,96 @@
+"""Words and numbers as a clinician (and a patient) reads them."""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from app.rules.vocabulary import Severity, SideEffectKind
+
+LABELS: dict[SideEffectKind, str] = {
+    SideEffectKind.soreness: "soreness",
+    SideEffectKind.bruising: "bruising",
+    SideEffectKind.swelling: "swelling",
+    SideEffectKind.site_redness: "redness at the injection site",
+    SideEffectKind.site_drainage: "drainage from the injection site",
+    SideEffectKind.bleeding: "bleeding",
+    SideEffectKind.leg_warmth: "leg warmth",
+    SideEffectKind.numbness: "numbness",
+    SideEffectKind.leg_weakness: "leg weakness",
+    SideEffectKind.tingling: "tingling",
+    SideEffectKind.burning_pain: "burning pain",
+    SideEffectKind.unable_to_walk: "unable to walk",
+    SideEffectKind.dizziness: "dizziness",
+    SideEffectKind.fainting: "fainting",
+    SideEffectKind.headache: "headache",
+    SideEffectKind.neck_stiffness: "neck stiffness",
+    SideEffectKind.nausea: "nausea",
+    SideEffectKind.chills: "chills",
+    SideEffectKind.confusion: "confusion",
+    SideEffectKind.rash_or_itching: "rash or itching",
+    SideEffectKind.breathing_difficulty: "breathing difficulty",
+    SideEffectKind.chest_pain: "chest pain",
+    SideEffectKind.bladder_bowel_change: "bladder or bowel change",
+    SideEffectKind.saddle_numbness: "saddle numbness",
+    SideEffectKind.flank_pain: "flank pain",
+    SideEffectKind.blood_in_urine: "blood in urine",
+    SideEffectKind.other: "other symptom (see notes)",
+}
+
+SEVERITY_WORDS: dict[Severity, str] = {
+    Severity.mild: "any severity",
+    Severity.moderate: "moderate or severe",
+    Severity.severe: "severe",
+}
+
+
+def for_patient(kind: SideEffectKind, severity: Severity) -> str:
+    """The symptom in the patient's guidance message: 'leg weakness (severe)'."""
+    if kind == SideEffectKind.other:
+        return f"the symptom you described ({severity.value})"
+    return with_severity(kind, severity)
+
+
+def label(kind: SideEffectKind) -> str:
+    return LABELS[kind]
+
+
+def with_severity(kind: SideEffectKind, severity: Severity) -> str:
+    """'leg weakness (severe)'."""
+    return f"{LABELS[kind]} ({severity.value})"
+
+
+def number(value: float) -> str:
+    """One decimal, without a trailing '.0': 12 -> '12', 12.25 -> '12.2', 6.5 -> '6.5'."""
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def hours_text(hours: float) -> str:
+    """'31 h', '12.5 h'; from 72 h on the days too: '340 h (14.2 days)'."""
+    text = f"{number(hours)} h"
+    if hours >= 72:
+        text += f" ({number(hours / 24)} days)"
+    return text
+
+
+def fahrenheit(celsius: float) -> float:
+    return celsius * 9.0 / 5.0 + 32.0
+
+
+def temperature_text(celsius: float) -> str:
+    """'38.6 °C (101.5 °F)': both scales, one decimal each."""
+    return f"{celsius:.1f} °C ({fahrenheit(celsius):.1f} °F)"
+
+
+def utc_text(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def joined(items: Sequence[str], last: str = "and") -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {last} {items[-1]}"

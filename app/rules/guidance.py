@@ -1,0 +1,113 @@
+"""What the app tells the patient at once (red-flags.md, "Guidance shown to the patient").
+
+Computed from this report's findings alone, so a re-triggered alert gives the same guidance as
+a new one:
+- any emergency finding -> "emergency": call emergency services now, do not wait for the clinic;
+- else any urgent or routine finding -> "contact_provider": the care team has been told and will
+  contact them; if they get worse, call the clinic or emergency services;
+- else at least one side effect, and every one is an expected effect at this hour -> "expected";
+- else "none".
+"""
+
+from collections.abc import Sequence
+
+from app.reports.schemas import Guidance
+from app.rules.expected import EXPECTED_EFFECTS, ExpectedEffect
+from app.rules.explain import capitalized, for_patient, joined, label, number
+from app.rules.facts import Finding, ReportFacts
+from app.rules.thresholds import EXPECTED_PAIN_RISE
+from app.rules.vocabulary import SEVERITY_RANK, Severity, SideEffectKind
+
+WORSE = "If you get worse, call the clinic, or call emergency services if it is an emergency."
+
+
+def _names(findings: Sequence[Finding]) -> list[str]:
+    names: dict[str, None] = {}
+    for finding in findings:
+        for symptom in finding.symptoms or (finding.title.lower(),):
+            names.setdefault(symptom, None)
+    return list(names)
+
+
+def expected_effect(
+    kind: SideEffectKind, severity: Severity, hours: float
+) -> ExpectedEffect | None:
+    """The expected-effect entry that covers this side effect at this hour, if any."""
+    for effect in EXPECTED_EFFECTS:
+        if (
+            kind in effect.kinds
+            and SEVERITY_RANK[severity] <= SEVERITY_RANK[effect.at_most]
+            and (effect.up_to_hours is None or hours <= effect.up_to_hours)
+        ):
+            return effect
+    return None
+
+
+def _advice(kind: SideEffectKind, effect: ExpectedEffect) -> str:
+    hours = number(effect.up_to_hours) if effect.up_to_hours is not None else ""
+    return effect.advice.format(Label=capitalized(label(kind)), label=label(kind), hours=hours)
+
+
+def guidance_for(
+    findings: Sequence[Finding],
+    report: ReportFacts,
+    hours: float,
+    *,
+    baseline_pain: int | None = None,
+) -> Guidance:
+    """`findings`: what evaluate() returned for this report; `hours`: since the block.
+
+    `baseline_pain`, when given, also holds "expected" to pain up to baseline + 2. Findings
+    from evaluate() already imply it (a rise of 3 or more always fires pain_flare or
+    pain_escalation), so it is only a second check.
+    """
+    emergencies = [f for f in findings if f.severity == "emergency"]
+    if emergencies:
+        return Guidance(
+            level="emergency",
+            message=(
+                "Call emergency services now. Do not wait for the clinic to call you back. "
+                f"You reported {joined(_names(emergencies))}. This can be a sign of a serious "
+                "complication of the block and needs to be checked straight away. "
+                "Your care team has also been told."
+            ),
+        )
+    if findings:
+        return Guidance(
+            level="contact_provider",
+            message=(
+                f"You reported {joined(_names(findings))}. Your care team has been told and "
+                f"will contact you. {WORSE}"
+            ),
+        )
+    effects = report.side_effects
+    advice: list[str] = []
+    for kind, severity in effects.items():
+        effect = expected_effect(kind, severity, hours)
+        if effect is None:
+            advice = []
+            break
+        advice.append(_advice(kind, effect))
+    pain_expected = baseline_pain is None or report.pain_score <= baseline_pain + EXPECTED_PAIN_RISE
+    if advice and pain_expected:
+        return Guidance(
+            level="expected",
+            message=" ".join(
+                [
+                    *advice,
+                    "If anything gets worse or something new appears, send a new report "
+                    "or call the clinic.",
+                ]
+            ),
+        )
+    return Guidance(level="none", message=_none_message(report))
+
+
+def _none_message(report: ReportFacts) -> str:
+    listed = [for_patient(kind, severity) for kind, severity in report.side_effects.items()]
+    if not listed:
+        return f"Thank you, your report has been saved and your care team can see it. {WORSE}"
+    return (
+        f"Thank you, your report of {joined(listed)} has been saved and your care team can see "
+        f"it. {WORSE}"
+    )
