@@ -2,11 +2,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, Uuid, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.checkins.models import Checkin
+from app.core.models import UTCDateTime
 
 # red-flags.md "Check-ins": (due, closes) after performed_at.
 DEFAULT_SCHEDULE: tuple[tuple[timedelta, timedelta], ...] = (
@@ -37,6 +39,37 @@ def schedule_checkins(
     ]
 
 
+_OPEN = ("pending", "missed", "skipped")
+_checkins = cast(Table, Checkin.__table__)
+_window_holding = (
+    select(_checkins.c.id)
+    .where(
+        _checkins.c.procedure_id == bindparam("for_procedure", type_=Uuid()),
+        _checkins.c.status.in_(_OPEN),
+        _checkins.c.due_at <= bindparam("at", type_=UTCDateTime()),
+        _checkins.c.closes_at > bindparam("at", type_=UTCDateTime()),
+    )
+    .order_by(_checkins.c.due_at)
+    .limit(1)
+    .scalar_subquery()
+)
+# Built once (a hot path), with explicit types: a foreign-key column's type is only filled
+# in once the referenced table is known, which may be after this module is imported.
+# The status test is repeated outside the subquery: on PostgreSQL a
+# concurrent report may complete the same row first, and after waiting for its lock only the
+# outer WHERE is checked again; without it the second report would overwrite the first.
+_COMPLETE_CHECKIN = (
+    update(_checkins)
+    .where(_checkins.c.id == _window_holding, _checkins.c.status.in_(_OPEN))
+    .values(
+        status="completed",
+        report_id=bindparam("by_report", type_=Uuid()),
+        completed_at=bindparam("done_at", type_=UTCDateTime()),
+    )
+    .returning(_checkins.c.id)
+)
+
+
 async def complete_checkin_for_report(
     session: AsyncSession,
     procedure_id: uuid.UUID,
@@ -46,25 +79,18 @@ async def complete_checkin_for_report(
 ) -> uuid.UUID | None:
     """The earliest open window [due, closes) holding recorded_at is completed. Missed and
     skipped windows count as open here: a late offline upload shows the patient did answer."""
-    target = (
-        select(Checkin.id)
-        .where(
-            Checkin.procedure_id == procedure_id,
-            Checkin.status.in_(("pending", "missed", "skipped")),
-            Checkin.due_at <= recorded_at,
-            Checkin.closes_at > recorded_at,
-        )
-        .order_by(Checkin.due_at)
-        .limit(1)
-        .scalar_subquery()
+    connection = await session.connection()
+    done = await connection.execute(
+        _COMPLETE_CHECKIN,
+        {
+            "for_procedure": procedure_id,
+            "at": recorded_at,
+            "by_report": report_id,
+            "done_at": now,
+        },
     )
-    done = await session.execute(
-        update(Checkin)
-        .where(Checkin.id == target)
-        .values(status="completed", report_id=report_id, completed_at=now)
-        .returning(Checkin.id)
-    )
-    return done.scalar_one_or_none()
+    completed: uuid.UUID | None = done.scalar_one_or_none()
+    return completed
 
 
 async def checkins_by_procedure(

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     patient_token_minutes: int = 15
     refresh_token_days: int = 90
     enrollment_code_hours: int = 72
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     db_echo: bool = False
 
     def resolved_database_url(self) -> str:

@@ -1,4 +1,5 @@
-"""FastAPI dependencies. None of them owns a transaction: services do (see core/db.py)."""
+"""FastAPI dependencies. None of them owns a transaction: services do (see core/db.py).
+All are `async def`: a plain `def` dependency costs a thread-pool hop on every request."""
 
 from dataclasses import dataclass
 from typing import Annotated
@@ -22,7 +23,7 @@ class Services:
     clock: Clock
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -33,7 +34,7 @@ _bearer = HTTPBearer(
 )
 
 
-def get_principal(
+async def get_principal(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -50,13 +51,13 @@ def get_principal(
 CallerDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require_staff(caller: CallerDep) -> Principal:
+async def require_staff(caller: CallerDep) -> Principal:
     if not caller.is_staff:
         raise forbidden("only clinic staff may do this")
     return caller
 
 
-def require_admin(caller: CallerDep) -> Principal:
+async def require_admin(caller: CallerDep) -> Principal:
     if caller.role != "admin":
         raise forbidden("only a clinic admin may do this")
     return caller

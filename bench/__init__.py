@@ -1,0 +1,1 @@
+"""Throughput and latency benchmark for POST report (see bench/README.md)."""

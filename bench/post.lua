@@ -1,0 +1,78 @@
+-- wrk script for bench/run.py: POSTs one report body, each request with a fresh
+-- client_report_id (a repeated id would be an idempotent replay, not a write).
+-- Set by run.py in the environment: BENCH_PATH, BENCH_TOKEN (may be empty),
+-- BENCH_BODY_PREFIX and BENCH_BODY_SUFFIX (the JSON around the id), BENCH_SEED,
+-- BENCH_EXPECT (the status every response must have).
+
+local path = os.getenv("BENCH_PATH")
+local token = os.getenv("BENCH_TOKEN") or ""
+local prefix = os.getenv("BENCH_BODY_PREFIX")
+local suffix = os.getenv("BENCH_BODY_SUFFIX")
+local seed = tonumber(os.getenv("BENCH_SEED") or "1")
+local expect = tonumber(os.getenv("BENCH_EXPECT") or "201")
+
+wrk.method = "POST"
+wrk.path = path
+wrk.headers["Content-Type"] = "application/json"
+if token ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. token
+end
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("thread_number", #threads)
+end
+
+local counter = 0
+local id_prefix = ""
+-- Globals, so that done() can read them from each thread.
+unexpected = 0
+first_unexpected = ""
+
+function init(args)
+  math.randomseed(seed * 1000 + thread_number)
+  local r = math.random
+  -- A random version-4 UUID prefix per thread; the last 48 bits count requests.
+  id_prefix = string.format(
+    "%04x%04x-%04x-4%03x-%x%03x-",
+    r(0, 0xffff), r(0, 0xffff), r(0, 0xffff), r(0, 0xfff), r(8, 11), r(0, 0xfff)
+  )
+end
+
+function request()
+  counter = counter + 1
+  local body = prefix .. id_prefix .. string.format("%012x", counter) .. suffix
+  return wrk.format(nil, nil, nil, body)
+end
+
+function response(status, headers, body)
+  if status ~= expect then
+    unexpected = unexpected + 1
+    if first_unexpected == "" then
+      first_unexpected = status .. " " .. string.sub(body or "", 1, 300)
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local bad, sample = 0, ""
+  for _, thread in ipairs(threads) do
+    bad = bad + (thread:get("unexpected") or 0)
+    local s = thread:get("first_unexpected") or ""
+    if sample == "" then
+      sample = s
+    end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests": %d, "duration_us": %d, "unexpected": %d, "connect": %d, '
+      .. '"read": %d, "write": %d, "timeout": %d, "status_errors": %d, "p50_us": %d, '
+      .. '"p90_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %.1f}\n',
+    summary.requests, summary.duration, bad, e.connect, e.read, e.write, e.timeout,
+    e.status, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean
+  ))
+  io.write("BENCH_SAMPLE " .. string.gsub(sample, "\n", " ") .. "\n")
+end

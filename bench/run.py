@@ -1,0 +1,984 @@
+"""POST report throughput and latency, side by side with the practical limit.
+
+    .venv/bin/python bench/run.py [--duration 8] [--rounds 2] [--only sqlite|postgresql]
+
+For each database (PostgreSQL through asyncpg and through psycopg 3; SQLite through
+aiosqlite) this starts the real service (one uvicorn worker) and bench/minimal_app.py (the
+same body validation, three rows in one transaction) one at a time, drives each with wrk at
+16 and 64 concurrent keep-alive connections, and prints req/s, p50/p99 latency, errors, the
+server's CPU per request, pool churn and peak RSS (PostgreSQL's CPU is in the JSON). Every
+round measures every cell; rounds alternate the order, and the table keeps each cell's best
+round (other load on the machine only ever slows a cell down). Everything runs on 127.0.0.1;
+the PostgreSQL databases it creates are dropped at the end. Results also go to
+bench/results/latest.json. See bench/README.md.
+"""
+
+import argparse
+import asyncio
+import http.client
+import ipaddress
+import json
+import os
+import platform
+import re
+import resource
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from app.checkins.service import schedule_checkins  # noqa: E402
+from app.core.db import Database  # noqa: E402
+from app.core.migrations import upgrade  # noqa: E402
+from app.core.security import Principal, issue_access_token  # noqa: E402
+from app.patients.models import Patient  # noqa: E402
+from app.procedures.models import Procedure  # noqa: E402
+from app.reports.schemas import ReportIn  # noqa: E402
+from app.staff.models import Clinic, StaffUser  # noqa: E402
+from bench import minimal_app  # noqa: E402
+
+BENCH_DIR = Path(__file__).resolve().parent
+LUA_SCRIPT = BENCH_DIR / "post.lua"
+RESULTS = BENCH_DIR / "results" / "latest.json"
+HOST = "127.0.0.1"
+ID_PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
+DEFAULT_PG_DSN = os.environ.get(
+    "AFTERCARE_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+SERVER_START_S = 3.0  # for the time estimate only
+TICK = os.sysconf("SC_CLK_TCK")
+DISTURBED_PERCENT = 15.0  # other processes' CPU (of one core) that makes a cell suspect
+QUIET_CORES = 0.15  # --quiet-wait waits for the machine to be busier than this no more
+
+
+@dataclass(frozen=True)
+class Target:
+    """One server to measure: an endpoint on one database through one driver."""
+
+    database: str  # postgresql | sqlite
+    endpoint: str  # minimal | report
+    driver: str  # asyncpg | psycopg | aiosqlite
+    url: str
+    path: str
+    token: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.endpoint} via {self.driver}"
+
+
+@dataclass
+class Cell:
+    """One measurement: a target at one concurrency, in one round."""
+
+    database: str
+    endpoint: str
+    driver: str
+    clients: int
+    round: int
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+    error_detail: dict[str, int] = field(default_factory=dict)
+    error_sample: str = ""
+    server_cpu_ms_per_request: float = 0.0
+    server_cpu_percent: float = 0.0  # of one core
+    postgres_cpu_ms_per_request: float | None = None  # backends of this run's databases
+    postgres_sessions_opened: int | None = None  # during the cell: the pool's churn
+    postgres_shared_cpu_percent: float | None = None  # background, exited backends; of a core
+    wrk_cpu_percent: float = 0.0
+    other_cpu_percent: float = 0.0  # processes outside the benchmark, of one core
+    peak_rss_mb: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.database, self.endpoint, self.driver, self.clients)
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+# --- the report body ---------------------------------------------------------------------
+
+
+def report_body(recorded_at: datetime) -> dict[str, Any]:
+    """A typical report from the patient's app: temperature, two side effects, a note."""
+    return {
+        "client_report_id": ID_PLACEHOLDER,
+        "recorded_at": recorded_at.astimezone(UTC).isoformat(timespec="seconds"),
+        "pain_score": 3,
+        "relief_percent": 60,
+        "relief_ended_at": None,
+        "temperature": {"value": 99.1, "unit": "F"},
+        "side_effects": [
+            {"kind": "soreness", "severity": "mild"},
+            {"kind": "leg_warmth", "severity": "mild"},
+        ],
+        "notes": "Leg feels warm, pain much better.",
+    }
+
+
+def split_body(body: dict[str, Any]) -> tuple[str, str]:
+    """The JSON before and after the id, which wrk fills in fresh for every request."""
+    ReportIn.model_validate(body)  # the body must be valid, or every request is a 422
+    text = json.dumps(body, separators=(",", ":"))
+    prefix, suffix = text.split(ID_PLACEHOLDER)
+    return prefix, suffix
+
+
+# --- databases ---------------------------------------------------------------------------
+
+
+def check_loopback_dsn(dsn: str) -> None:
+    host = make_url(dsn).host or "localhost"
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise BenchError(f"the PostgreSQL server must be on loopback, not {host}")
+
+
+def pg_url(admin_dsn: str, driver: str, database: str) -> str:
+    url = make_url(admin_dsn).set(drivername=f"postgresql+{driver}", database=database)
+    return url.render_as_string(hide_password=False)
+
+
+def pg_admin(admin_dsn: str) -> psycopg.Connection[Any]:
+    conninfo = make_url(admin_dsn).set(drivername="postgresql").render_as_string(False)
+    return psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
+
+
+def pg_version(admin_dsn: str) -> str:
+    try:
+        with pg_admin(admin_dsn) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+    except psycopg.Error as exc:
+        raise BenchError(
+            f"PostgreSQL is not reachable at {admin_dsn} ({exc}). Start it, point "
+            "--pg-dsn / AFTERCARE_BENCH_PG_DSN at it, or run with --only sqlite."
+        ) from exc
+    return str(row[0]) if row else "?"
+
+
+@contextmanager
+def pg_databases(admin_dsn: str, names: list[str]) -> Iterator[None]:
+    """Fresh databases for one run, dropped at the end whatever happens."""
+    made: list[str] = []
+    try:
+        with pg_admin(admin_dsn) as conn:
+            for name in names:
+                conn.execute(f'CREATE DATABASE "{name}"')
+                made.append(name)
+        yield
+    finally:
+        if made:
+            with pg_admin(admin_dsn) as conn:
+                for name in made:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            print(f"dropped PostgreSQL databases {', '.join(made)}", flush=True)
+
+
+async def seed(url: str, secret: str, now: datetime) -> tuple[uuid.UUID, str]:
+    """A clinic, a clinician, a patient and one block performed 50 hours ago (so a report
+    recorded now falls in the 48-60 h check-in window); returns the procedure id and a
+    patient access token that outlives the run."""
+    performed_at = now - timedelta(hours=50)
+    clinic = Clinic(id=uuid.uuid4(), name="Bench clinic", created_at=now)
+    staff = StaffUser(
+        id=uuid.uuid4(),
+        clinic_id=clinic.id,
+        email=f"bench-{uuid.uuid4().hex[:8]}@clinic.test",
+        name="Bench clinician",
+        role="clinician",
+        password_hash="!",  # never signs in
+        created_at=now,
+    )
+    patient = Patient(
+        id=uuid.uuid4(),
+        clinic_id=clinic.id,
+        mrn="MRN-BENCH",
+        display_name="Bench patient",
+        timezone="America/Chicago",
+        temperature_unit="F",
+        created_at=now,
+        updated_at=now,
+    )
+    procedure = Procedure(
+        id=uuid.uuid4(),
+        clinic_id=clinic.id,
+        patient_id=patient.id,
+        sequence_number=1,
+        performed_at=performed_at,
+        side="left",
+        levels=["L2", "L3"],
+        indication="crps",
+        baseline_pain=7,
+        baseline_symptoms=[],
+        anesthetic={"drug": "bupivacaine", "concentration_percent": 0.25, "volume_ml": 10},
+        steroid=None,
+        sedation=False,
+        notes=None,
+        created_by=staff.id,
+        created_at=now,
+    )
+    db = Database(url, pool_size=1)
+    try:
+        async with db.write() as session:
+            session.add(clinic)
+            await session.flush()
+            session.add_all([staff, patient])
+            await session.flush()
+            session.add(procedure)
+            await session.flush()
+            session.add_all(schedule_checkins(procedure.id, performed_at, now))
+    finally:
+        await db.dispose()
+    principal = Principal(patient.id, "patient", clinic.id, patient.id)
+    token = issue_access_token(principal, key=secret, now=now, lifetime=timedelta(days=1))
+    return procedure.id, token
+
+
+def prepare(
+    database: str, drivers: tuple[str, ...], urls: dict[str, tuple[str, str]], secret: str
+) -> list[Target]:
+    """Migrates and seeds the app's database, builds the minimal app's tables. `urls` maps a
+    driver to (app url, minimal url); the first driver's URLs do the setup."""
+    app_url, minimal_url = urls[drivers[0]]
+    asyncio.run(upgrade(app_url))
+    procedure_id, token = asyncio.run(seed(app_url, secret, datetime.now(UTC)))
+    asyncio.run(minimal_app.create_schema(minimal_url))
+    report_path = f"/v1/procedures/{procedure_id}/reports"
+    targets = []
+    for driver in drivers:
+        app_url, minimal_url = urls[driver]
+        targets.append(Target(database, "minimal", driver, minimal_url, minimal_app.PATH))
+        targets.append(Target(database, "report", driver, app_url, report_path, token))
+    return targets
+
+
+# --- CPU accounting ----------------------------------------------------------------------
+
+
+def _stat_fields(pid: int | str) -> tuple[str, list[str]]:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    # The command name (field 2) is in parentheses and may hold spaces; fields[0] is field 3.
+    return text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
+
+
+def process_cpu(pid: int, *, reaped_children: bool = False) -> float:
+    _, fields = _stat_fields(pid)
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / TICK
+
+
+def machine_busy_cpu() -> float:
+    """CPU seconds the machine spent in processes (user nice system steal), all cores."""
+    with Path("/proc/stat").open() as stat:
+        user, nice, system, _idle, _iowait, _irq, _softirq, steal = (
+            int(v) for v in stat.readline().split()[1:9]
+        )
+    return (user + nice + system + steal) / TICK
+
+
+def wrk_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child reaped
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+@dataclass
+class CpuSnapshot:
+    server: float
+    backends: dict[int, float]  # PostgreSQL backends connected to this run's databases
+    shared: dict[int, float]  # PostgreSQL's own processes, with the backends that exited
+    sessions: int
+    wrk: float
+    busy: float
+
+
+class CpuProbe:
+    """CPU time of the server, of wrk, of PostgreSQL (the backends connected to this run's
+    databases apart, per request), and of the whole machine. What is left over is other
+    processes' load, which disturbs the figures."""
+
+    def __init__(self) -> None:
+        self.conn: psycopg.Connection[Any] | None = None
+        self.databases: list[str] = []
+        self.postmaster: int | None = None
+
+    def watch_postgres(self, admin_dsn: str, databases: list[str]) -> None:
+        self.conn = pg_admin(admin_dsn)
+        self.databases = databases
+        row = self.conn.execute("SELECT pg_backend_pid()").fetchone()
+        with suppress(OSError, ValueError, TypeError):  # the server is not on this machine
+            self.postmaster = int(_stat_fields(row[0])[1][1]) if row else None
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _postgres(self) -> tuple[dict[int, float], dict[int, float], int]:
+        if self.conn is None:
+            return {}, {}, 0
+        rows = self.conn.execute(
+            "SELECT pid, datname = ANY(%s) AND backend_type = 'client backend' "
+            "FROM pg_stat_activity WHERE datname = ANY(%s) OR backend_type <> 'client backend'",
+            [self.databases, self.databases],
+        ).fetchall()
+        sessions = self.conn.execute(
+            "SELECT coalesce(sum(sessions), 0) FROM pg_stat_database WHERE datname = ANY(%s)",
+            [self.databases],
+        ).fetchone()
+        backends: dict[int, float] = {}
+        shared: dict[int, float] = {}
+        for pid, ours in rows:
+            with suppress(OSError, ValueError):  # gone since, or not on this machine
+                (backends if ours else shared)[pid] = process_cpu(pid)
+        if self.postmaster is not None:
+            with suppress(OSError, ValueError):
+                shared[self.postmaster] = process_cpu(self.postmaster, reaped_children=True)
+        return backends, shared, int(sessions[0]) if sessions else 0
+
+    def snapshot(self, server_pid: int) -> CpuSnapshot:
+        backends, shared, sessions = self._postgres()
+        return CpuSnapshot(
+            process_cpu(server_pid), backends, shared, sessions, wrk_cpu(), machine_busy_cpu()
+        )
+
+    def wait_for_quiet(self, limit: float) -> None:
+        """Waits, at most `limit` seconds, until the machine is nearly idle for a second."""
+        deadline = time.monotonic() + limit
+        waited = False
+        while time.monotonic() < deadline:
+            before = machine_busy_cpu()
+            time.sleep(1.0)
+            if machine_busy_cpu() - before < QUIET_CORES:
+                break
+            waited = True
+        else:
+            print(f"    the machine is still busy after {limit:.0f} s; measuring anyway")
+            return
+        if waited:
+            print("    waited for other load on the machine to pass", flush=True)
+
+
+# --- servers -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+class Server:
+    """One uvicorn process with one worker on 127.0.0.1; with one worker, the process that
+    uvicorn starts is the one that serves."""
+
+    def __init__(self, target: Target, env: dict[str, str], log_path: Path) -> None:
+        self.target = target
+        self.env = dict(env)
+        if target.endpoint == "report":
+            self.app_spec = "app.main:create_app"
+            self.env["AFTERCARE_DATABASE_URL"] = target.url
+        else:
+            self.app_spec = "bench.minimal_app:create_app"
+            self.env[minimal_app.URL_VARIABLE] = target.url
+        self.log_path = log_path
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def __enter__(self) -> "Server":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        command = [
+            *(sys.executable, "-m", "uvicorn", self.app_spec, "--factory"),
+            *("--host", HOST, "--port", str(self.port), "--workers", "1"),
+            *("--loop", "uvloop", "--http", "httptools", "--no-access-log"),
+            *("--log-level", "warning"),
+        ]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"{self.app_spec} exited at start:\n{self.log_tail()}")
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise BenchError(f"{self.app_spec} did not answer in {START_TIMEOUT_S:.0f} s")
+
+    def request(
+        self, method: str, path: str, body: str | None = None, token: str = ""
+    ) -> tuple[int, str]:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            return response.status, response.read().decode(errors="replace")
+        finally:
+            conn.close()
+
+    def log_tail(self) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+
+
+# --- load --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Load:
+    duration: float
+    warmup: float
+    threads: int
+    timeout: float
+    quiet_wait: float
+
+
+def run_wrk(
+    server: Server, body: tuple[str, str], clients: int, seconds: float, load: Load
+) -> dict[str, Any]:
+    target = server.target
+    env = {
+        **os.environ,
+        "BENCH_PATH": target.path,
+        "BENCH_TOKEN": target.token,
+        "BENCH_BODY_PREFIX": body[0],
+        "BENCH_BODY_SUFFIX": body[1],
+        "BENCH_SEED": str(secrets.randbelow(2**31)),
+        "BENCH_EXPECT": "201",
+    }
+    command = [
+        "wrk",
+        f"--threads={min(load.threads, clients)}",
+        f"--connections={clients}",
+        f"--duration={max(1, round(seconds))}s",
+        f"--timeout={load.timeout:g}s",
+        f"--script={LUA_SCRIPT}",
+        f"http://{HOST}:{server.port}{target.path}",
+    ]
+    try:
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"wrk did not finish within {seconds + 60:.0f} s") from exc
+    match = re.search(r"^BENCH_JSON (.*)$", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or match is None:
+        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    result: dict[str, Any] = json.loads(match.group(1))
+    sample = re.search(r"^BENCH_SAMPLE ?(.*)$", done.stdout, re.MULTILINE)
+    result["sample"] = sample.group(1).strip() if sample else ""
+    return result
+
+
+@dataclass(frozen=True)
+class Run:
+    """What every cell of one run shares."""
+
+    body: tuple[str, str]
+    load: Load
+    clients: list[int]
+    env: dict[str, str]
+    workdir: Path
+    probe: CpuProbe
+
+
+def measure(server: Server, run: Run, clients: int, rnd: int) -> Cell:
+    target, body, load, probe = server.target, run.body, run.load, run.probe
+    postgres = target.database == "postgresql"
+    if load.quiet_wait > 0:
+        probe.wait_for_quiet(load.quiet_wait)
+    if load.warmup > 0:  # fills the pool, warms statement caches and the allocator
+        run_wrk(server, body, clients, load.warmup, load)
+    before = probe.snapshot(server.pid)
+    raw = run_wrk(server, body, clients, load.duration, load)
+    after = probe.snapshot(server.pid)
+    seconds = raw["duration_us"] / 1e6
+    requests = int(raw["requests"])
+    per_request = 1000 / max(requests, 1)
+    server_cpu = after.server - before.server
+    pg_cpu = cpu_delta(before.backends, after.backends)
+    pg_shared = cpu_delta(before.shared, after.shared)
+    wrk = after.wrk - before.wrk
+    # The wall time between snapshots is a little longer than wrk's own duration.
+    other = max(0.0, (after.busy - before.busy) - server_cpu - pg_cpu - pg_shared - wrk)
+    detail = {k: int(raw[k]) for k in ("unexpected", "connect", "read", "write", "timeout")}
+    return Cell(
+        database=target.database,
+        endpoint=target.endpoint,
+        driver=target.driver,
+        clients=clients,
+        round=rnd,
+        requests=requests,
+        seconds=round(seconds, 2),
+        rps=round(requests / seconds, 1),
+        p50_ms=raw["p50_us"] / 1000,
+        p90_ms=raw["p90_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        max_ms=raw["max_us"] / 1000,
+        errors=sum(detail.values()),
+        error_detail={k: v for k, v in detail.items() if v},
+        error_sample=raw["sample"],
+        server_cpu_ms_per_request=round(server_cpu * per_request, 3),
+        server_cpu_percent=round(100 * server_cpu / seconds, 1),
+        postgres_cpu_ms_per_request=round(pg_cpu * per_request, 3) if postgres else None,
+        postgres_sessions_opened=after.sessions - before.sessions if postgres else None,
+        postgres_shared_cpu_percent=round(100 * pg_shared / seconds, 1) if postgres else None,
+        wrk_cpu_percent=round(100 * wrk / seconds, 1),
+        other_cpu_percent=round(100 * other / seconds, 1),
+        peak_rss_mb=peak_rss_mb(server.pid),
+    )
+
+
+def bench_target(target: Target, run: Run, rnd: int) -> list[Cell]:
+    """Starts the target's server, checks one POST, measures each concurrency, stops it."""
+    log_path = run.workdir / f"{target.database}-{target.endpoint}-{target.driver}.log"
+    body = run.body
+    cells: list[Cell] = []
+    server = Server(target, run.env, log_path)
+    try:
+        with server:
+            status, text = server.request(
+                "POST", target.path, body[0] + str(uuid.uuid4()) + body[1], target.token
+            )
+            if status != 201:
+                raise BenchError(f"{target.label}: one POST answered {status}: {text[:500]}")
+            for n in run.clients:
+                cell = measure(server, run, n, rnd)
+                cells.append(cell)
+                print(
+                    f"  round {rnd} {target.database:<10} {target.label:<19} {n:>3} clients: "
+                    f"{cell.rps:7.1f} req/s  p50 {cell.p50_ms:6.1f} ms  p99 {cell.p99_ms:7.1f} ms"
+                    f"  errors {cell.errors}  other CPU {cell.other_cpu_percent:.0f}%",
+                    flush=True,
+                )
+                if cell.errors:
+                    print(f"    errors {cell.error_detail}; first: {cell.error_sample}")
+    except BaseException:
+        tail = server.log_tail()
+        if tail:
+            print(f"--- server log ({log_path.name}) ---\n{tail}", file=sys.stderr)
+        raise
+    return cells
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def best_cells(cells: list[Cell]) -> list[Cell]:
+    """Per target and concurrency, the round with the highest throughput; order kept."""
+    best: dict[tuple[str, str, str, int], Cell] = {}
+    for cell in cells:
+        if cell.key not in best or cell.rps > best[cell.key].rps:
+            best[cell.key] = cell
+    order = {"postgresql": 0, "sqlite": 1, "asyncpg": 0, "psycopg": 1, "aiosqlite": 2}
+    return sorted(
+        best.values(),
+        key=lambda c: (order[c.database], order[c.driver], c.endpoint != "report", c.clients),
+    )
+
+
+TABLE_COLUMNS = (
+    ("endpoint", 21),
+    ("clients", 7),
+    ("req/s", 7),
+    ("p50 ms", 7),
+    ("p99 ms", 7),
+    ("errors", 6),
+    ("srv CPU ms/req", 14),
+    ("srv CPU", 7),
+    ("new PG conns", 12),
+    ("peak RSS MB", 11),
+    ("other CPU", 9),
+)
+
+
+def table_row(c: Cell) -> list[str]:
+    return [
+        f"{c.endpoint} via {c.driver}",
+        str(c.clients),
+        f"{c.rps:.1f}",
+        f"{c.p50_ms:.1f}",
+        f"{c.p99_ms:.1f}",
+        str(c.errors),
+        f"{c.server_cpu_ms_per_request:.2f}",
+        f"{c.server_cpu_percent:.0f}%",
+        "-" if c.postgres_sessions_opened is None else str(c.postgres_sessions_opened),
+        f"{c.peak_rss_mb:.0f}",
+        f"{c.other_cpu_percent:.0f}%",
+    ]
+
+
+def print_table(cells: list[Cell]) -> None:
+    """CPU percentages are of one core; "new PG conns" counts connections the server opened
+    during the cell (pool churn); "other CPU" is load from outside the benchmark."""
+    header = " ".join(
+        f"{name:<{width}}" if i == 0 else f"{name:>{width}}"
+        for i, (name, width) in enumerate(TABLE_COLUMNS)
+    )
+    for database in ("postgresql", "sqlite"):
+        rows = [c for c in cells if c.database == database]
+        if not rows:
+            continue
+        print(f"\n{database}\n{header}\n{'-' * len(header)}")
+        for c in rows:
+            values = table_row(c)
+            print(
+                " ".join(
+                    f"{v:<{w}}" if i == 0 else f"{v:>{w}}"
+                    for i, (v, (_, w)) in enumerate(zip(values, TABLE_COLUMNS, strict=True))
+                )
+            )
+
+
+def summarise(best: list[Cell], cells: list[Cell], clients: list[int]) -> dict[str, Any]:
+    index = {c.key: c for c in best}
+    ratios, drivers, targets = [], [], []
+    for database, driver in (
+        ("postgresql", "asyncpg"),
+        ("postgresql", "psycopg"),
+        ("sqlite", "aiosqlite"),
+    ):
+        for n in clients:
+            report = index.get((database, "report", driver, n))
+            minimal = index.get((database, "minimal", driver, n))
+            if report and minimal:
+                ratio = round(report.rps / minimal.rps, 3)
+                ratios.append(
+                    {"database": database, "driver": driver, "clients": n, "ratio": ratio}
+                )
+                if database == "postgresql":
+                    targets.append(
+                        {
+                            "target": f"PostgreSQL/{driver}, {n} clients: report >= 0.5x minimal",
+                            "measured": ratio,
+                            "met": ratio >= 0.5,
+                        }
+                    )
+            if report and database == "postgresql" and n == 16:
+                targets.append(
+                    {
+                        "target": f"PostgreSQL/{driver}, 16 clients: report p99 < 100 ms",
+                        "measured": report.p99_ms,
+                        "met": report.p99_ms < 100,
+                    }
+                )
+    for n in clients:
+        a = index.get(("postgresql", "report", "asyncpg", n))
+        p = index.get(("postgresql", "report", "psycopg", n))
+        if a and p:
+            drivers.append(
+                {
+                    "clients": n,
+                    "asyncpg_rps": a.rps,
+                    "psycopg_rps": p.rps,
+                    "asyncpg_over_psycopg": round(a.rps / p.rps, 3),
+                }
+            )
+    rss = [c.peak_rss_mb for c in cells if c.endpoint == "report"]
+    if rss:
+        targets.append(
+            {
+                "target": "report server peak RSS < 250 MB",
+                "measured": max(rss),
+                "met": max(rss) < 250,
+            }
+        )
+    errors = sum(c.errors for c in cells)
+    targets.append(
+        {"target": "no errors in any round (a valid run)", "measured": errors, "met": errors == 0}
+    )
+    disturbed = [c for c in best if c.other_cpu_percent > DISTURBED_PERCENT]
+    return {
+        "ratios": ratios,
+        "drivers": drivers,
+        "targets": targets,
+        "disturbed_cells": [
+            f"{c.database} {c.endpoint} via {c.driver} {c.clients}: other CPU {c.other_cpu_percent}%"
+            for c in disturbed
+        ],
+    }
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    print("\nreport / minimal throughput")
+    for r in summary["ratios"]:
+        print(
+            f"  {r['database']:<10} {r['driver']:<9} {r['clients']:>3} clients: {r['ratio']:.2f}x"
+        )
+    if summary["drivers"]:
+        print("\nPOST report, asyncpg vs psycopg")
+        for d in summary["drivers"]:
+            print(
+                f"  {d['clients']:>3} clients: asyncpg {d['asyncpg_rps']:.1f} req/s, psycopg "
+                f"{d['psycopg_rps']:.1f} req/s: asyncpg/psycopg {d['asyncpg_over_psycopg']:.2f}x"
+            )
+    print("\ntargets")
+    for t in summary["targets"]:
+        print(f"  [{'met' if t['met'] else 'NOT MET'}] {t['target']} (measured {t['measured']})")
+    if summary["disturbed_cells"]:
+        print(
+            f"\nWARNING: other processes used more than {DISTURBED_PERCENT:.0f}% of a core during "
+            "these cells, so their figures are low; rerun on a quiet machine:"
+        )
+        for line in summary["disturbed_cells"]:
+            print(f"  {line}")
+
+
+def machine() -> dict[str, Any]:
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    cpu = [
+        line.split(":", 1)[1].strip()
+        for line in Path("/proc/cpuinfo").read_text().splitlines()
+        if line.startswith("model name")
+    ]
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu[0] if cpu else platform.processor(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "wrk": ((wrk.stdout or wrk.stderr).splitlines() or ["?"])[0],
+    }
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="POST report throughput and latency vs a minimal 3-row endpoint."
+    )
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per cell")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds; each cell keeps its best")
+    parser.add_argument("--only", choices=("sqlite", "postgresql"), help="one database only")
+    parser.add_argument("--clients", default="16,64", help="comma-separated connection counts")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--timeout", type=float, default=10.0, help="wrk per-request timeout")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each cell, wait up to this long for other load on the machine to pass",
+    )
+    parser.add_argument("--pg-dsn", default=DEFAULT_PG_DSN, help="a loopback PostgreSQL server")
+    parser.add_argument(
+        "--app-env",
+        action="append",
+        default=[],
+        metavar="AFTERCARE_X=V",
+        help="a setting for the real service, e.g. AFTERCARE_DB_POOL_SIZE=20 (repeatable)",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
+    args = parser.parse_args(argv)
+    if not (
+        1 <= args.duration <= 120
+        and 0 <= args.warmup <= 30
+        and 1 <= args.rounds <= 5
+        and 0 <= args.quiet_wait <= 300
+    ):
+        parser.error(
+            "--duration must be 1-120 s, --warmup 0-30 s, --rounds 1-5, --quiet-wait 0-300 s"
+        )
+    try:
+        args.clients = [int(n) for n in args.clients.split(",")]
+    except ValueError:
+        parser.error("--clients takes numbers separated by commas")
+    if not all(1 <= n <= 1000 for n in args.clients):
+        parser.error("--clients must be between 1 and 1000")
+    if not all(re.fullmatch(r"AFTERCARE_[A-Z0-9_]+=.*", kv) for kv in args.app_env):
+        parser.error("--app-env takes AFTERCARE_NAME=value")
+    return args
+
+
+def server_env(secret: str, app_env: list[str]) -> dict[str, str]:
+    """The caller's environment without its AFTERCARE_* settings, so a stray one cannot skew
+    the figures; then the run's secret and any --app-env."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
+    env["AFTERCARE_SECRET_KEY"] = secret
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env.update(kv.split("=", 1) for kv in app_env)
+    return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # A plain SIGTERM would skip the cleanup: servers left running, databases left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if shutil.which("wrk") is None:
+        print(
+            "wrk is not installed. Install it with:\n"
+            "    apt-get update && apt-get install -y wrk\n"
+            "(see bench/README.md)",
+            file=sys.stderr,
+        )
+        return 2
+    databases = [args.only] if args.only else ["postgresql", "sqlite"]
+    load = Load(args.duration, args.warmup, args.threads, args.timeout, args.quiet_wait)
+    secret = secrets.token_urlsafe(48)
+    body = split_body(report_body(datetime.now(UTC) - timedelta(minutes=1)))
+    info = machine()
+    servers = 4 * ("postgresql" in databases) + 2 * ("sqlite" in databases)
+    estimate = (
+        args.rounds
+        * servers
+        * (SERVER_START_S + len(args.clients) * (load.warmup + load.duration + 0.5))
+    )
+    print(
+        f"{servers} servers x {len(args.clients)} concurrencies x {args.rounds} rounds: "
+        f"about {estimate / 60:.1f} min",
+        flush=True,
+    )
+    started = time.monotonic()
+    cells: list[Cell] = []
+    run_id = secrets.token_hex(4)
+    probe = CpuProbe()
+    try:
+        with tempfile.TemporaryDirectory(prefix="aftercare-bench-") as tmp, ExitStack() as stack:
+            workdir = Path(tmp)
+            stack.callback(probe.close)
+            targets: list[Target] = []
+            if "postgresql" in databases:
+                check_loopback_dsn(args.pg_dsn)
+                info["postgresql"] = pg_version(args.pg_dsn)
+                app_db, min_db = f"aftercare_bench_{run_id}", f"aftercare_bench_{run_id}_minimal"
+                stack.enter_context(pg_databases(args.pg_dsn, [app_db, min_db]))
+                probe.watch_postgres(args.pg_dsn, [app_db, min_db])
+                drivers = ("asyncpg", "psycopg")
+                urls = {
+                    d: (pg_url(args.pg_dsn, d, app_db), pg_url(args.pg_dsn, d, min_db))
+                    for d in drivers
+                }
+                targets += prepare("postgresql", drivers, urls, secret)
+            if "sqlite" in databases:
+                urls = {
+                    "aiosqlite": (
+                        f"sqlite+aiosqlite:///{workdir / 'aftercare.db'}",
+                        f"sqlite+aiosqlite:///{workdir / 'minimal.db'}",
+                    )
+                }
+                targets += prepare("sqlite", ("aiosqlite",), urls, secret)
+            run = Run(body, load, args.clients, server_env(secret, args.app_env), workdir, probe)
+            for rnd in range(1, args.rounds + 1):
+                print(f"round {rnd} of {args.rounds}", flush=True)
+                # Alternate the order, so that neither endpoint always runs first.
+                for target in targets if rnd % 2 else reversed(targets):
+                    cells += bench_target(target, run, rnd)
+    except BenchError as exc:
+        print(f"\nbench failed: {exc}", file=sys.stderr)
+        return 1
+    elapsed = time.monotonic() - started
+    best = best_cells(cells)
+    print_table(best)
+    summary = summarise(best, cells, args.clients)
+    print_summary(summary)
+    print(f"\ntotal {elapsed:.0f} s")
+    document = {
+        "command": shlex.join(
+            ["python", "bench/run.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(elapsed, 1),
+        "machine": info,
+        "settings": {
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "rounds": args.rounds,
+            "clients": args.clients,
+            "wrk_threads": args.threads,
+            "quiet_wait_s": args.quiet_wait,
+            "uvicorn": "1 worker, uvloop, httptools, no access log",
+            "app_env": args.app_env,
+        },
+        "best": [asdict(c) for c in best],
+        "all_rounds": [asdict(c) for c in cells],
+        **summary,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"results written to {args.output}")
+    return 0 if all(c.errors == 0 for c in cells) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
