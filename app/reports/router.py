@@ -1,6 +1,7 @@
 import uuid
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from app.core.deps import CallerDep, ServicesDep
 from app.core.errors import problem_responses
@@ -35,11 +36,10 @@ async def submit_report(
     caller: CallerDep,
     procedure_id: uuid.UUID,
     body: ReportIn,
-    response: Response,
-) -> ReportResult:
+) -> JSONResponse:
     outcome, result = await service.submit_report(services, caller, procedure_id, body)
-    response.status_code = 201 if outcome == "created" else 200
-    return result
+    # Already JSON (stored with the report): skip FastAPI's re-validation on this hot path.
+    return JSONResponse(result, status_code=201 if outcome == "created" else 200)
 
 
 @router.post(

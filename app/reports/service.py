@@ -29,6 +29,8 @@ from app.reports.schemas import (
 )
 
 Outcome = Literal["created", "duplicate"]
+# A ReportResult as JSON: exactly what was stored with the report and sent the first time.
+ResultJson = dict[str, Any]
 
 
 def request_digest(procedure_id: uuid.UUID, body: ReportIn) -> str:
@@ -97,7 +99,7 @@ async def store_report(
     caller: Principal,
     procedure: Procedure,
     body: ReportIn,
-) -> tuple[Outcome, ReportResult]:
+) -> tuple[Outcome, ResultJson]:
     """Stores the report once, inside the caller's transaction. The insert claims the
     idempotency key first: a concurrent duplicate waits on it and then finds this row."""
     now = services.clock.now()
@@ -140,15 +142,15 @@ async def store_report(
         )
         if existing is None or existing.request_digest != digest or existing.response is None:
             raise conflict("this client_report_id was already used for a different report")
-        return "duplicate", ReportResult.model_validate(existing.response)
+        return "duplicate", existing.response
 
     await complete_checkin_for_report(session, procedure.id, report.id, report.recorded_at, now)
-    return "created", result
+    return "created", values["response"]
 
 
 async def submit_report(
     services: Services, caller: Principal, procedure_id: uuid.UUID, body: ReportIn
-) -> tuple[Outcome, ReportResult]:
+) -> tuple[Outcome, ResultJson]:
     async with services.db.write() as session:
         procedure = await load_procedure(session, caller, procedure_id)
         return await store_report(session, services, caller, procedure, body)
@@ -199,12 +201,8 @@ async def submit_batch(
                 client_report_id=client_id, status="rejected", error=error
             )
             continue
-        results[index] = BatchItemResult(
-            client_report_id=client_id,
-            status=outcome,
-            report=result.report,
-            alerts=result.alerts,
-            guidance=result.guidance,
+        results[index] = BatchItemResult.model_validate(
+            {"client_report_id": client_id, "status": outcome, **result}
         )
     return [r for r in results if r is not None]
 
