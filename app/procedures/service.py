@@ -1,7 +1,9 @@
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.checkins.models import Checkin
@@ -19,15 +21,44 @@ from app.procedures.schemas import ProcedureCreate, ProcedureOut
 FUTURE_TOLERANCE = timedelta(minutes=5)  # phone clocks drift; more than this is a mistake
 
 
+@dataclass(frozen=True, slots=True)
+class ProcedureRef:
+    """What judging a report needs of its block: a plain row, cheaper than an ORM entity on
+    the hot path of every report."""
+
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    patient_id: uuid.UUID
+    performed_at: datetime
+    baseline_pain: int
+    baseline_symptoms: list[str]
+
+
+_REF_COLUMNS = tuple(getattr(Procedure, f.name) for f in fields(ProcedureRef))
+
+
+def _visible(query: Select[Any], caller: Principal, procedure_id: uuid.UUID) -> Select[Any]:
+    query = query.where(Procedure.id == procedure_id, Procedure.clinic_id == caller.clinic_id)
+    if caller.patient_id is not None:
+        query = query.where(Procedure.patient_id == caller.patient_id)
+    return query
+
+
+async def load_procedure_ref(
+    session: AsyncSession, caller: Principal, procedure_id: uuid.UUID
+) -> ProcedureRef:
+    row = (await session.execute(_visible(select(*_REF_COLUMNS), caller, procedure_id))).first()
+    if row is None:
+        raise not_found("procedure")
+    return ProcedureRef(*row)
+
+
 async def load_procedure(
     session: AsyncSession, caller: Principal, procedure_id: uuid.UUID
 ) -> Procedure:
-    query = select(Procedure).where(
-        Procedure.id == procedure_id, Procedure.clinic_id == caller.clinic_id
+    procedure: Procedure | None = await session.scalar(
+        _visible(select(Procedure), caller, procedure_id)
     )
-    if caller.patient_id is not None:
-        query = query.where(Procedure.patient_id == caller.patient_id)
-    procedure = await session.scalar(query)
     if procedure is None:
         raise not_found("procedure")
     return procedure

@@ -15,8 +15,7 @@ from app.core.errors import Problem, conflict, invalid_field, validation_issues
 from app.core.pagination import cut_page, newer_first_after
 from app.core.security import Principal
 from app.core.types import Page
-from app.procedures.models import Procedure
-from app.procedures.service import FUTURE_TOLERANCE, load_procedure
+from app.procedures.service import FUTURE_TOLERANCE, ProcedureRef, load_procedure_ref
 from app.reports.guidance import guidance_without_findings
 from app.reports.models import Report
 from app.reports.schemas import (
@@ -41,7 +40,7 @@ def request_digest(procedure_id: uuid.UUID, body: ReportIn) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
-def _check_times(procedure: Procedure, body: ReportIn, now: datetime) -> None:
+def _check_times(procedure: ProcedureRef, body: ReportIn, now: datetime) -> None:
     if body.recorded_at < procedure.performed_at:
         raise invalid_field(
             ["body", "recorded_at"], "recorded_at is before the block was performed"
@@ -97,7 +96,7 @@ async def store_report(
     session: AsyncSession,
     services: Services,
     caller: Principal,
-    procedure: Procedure,
+    procedure: ProcedureRef,
     body: ReportIn,
 ) -> tuple[Outcome, ResultJson]:
     """Stores the report once, inside the caller's transaction. The insert claims the
@@ -152,7 +151,7 @@ async def submit_report(
     services: Services, caller: Principal, procedure_id: uuid.UUID, body: ReportIn
 ) -> tuple[Outcome, ResultJson]:
     async with services.db.write() as session:
-        procedure = await load_procedure(session, caller, procedure_id)
+        procedure = await load_procedure_ref(session, caller, procedure_id)
         return await store_report(session, services, caller, procedure, body)
 
 
@@ -176,7 +175,7 @@ async def submit_batch(
     services: Services, caller: Principal, procedure_id: uuid.UUID, items: list[Any]
 ) -> list[BatchItemResult]:
     async with services.db.read() as session:
-        await load_procedure(session, caller, procedure_id)  # 404 for the whole batch
+        await load_procedure_ref(session, caller, procedure_id)  # 404 for the whole batch
     parsed = [_parse_item(raw) for raw in items]
     results: list[BatchItemResult | None] = [None] * len(items)
     for index, item in enumerate(parsed):
@@ -220,7 +219,7 @@ async def list_reports(
         query = query.where(newer_first_after(Report.recorded_at, Report.id, cursor))
     query = query.order_by(Report.recorded_at.desc(), Report.id.desc()).limit(limit + 1)
     async with services.db.read() as session:
-        await load_procedure(session, caller, procedure_id)
+        await load_procedure_ref(session, caller, procedure_id)
         rows = list(await session.scalars(query))
     rows, next_cursor = cut_page(rows, limit, lambda r: (r.recorded_at.isoformat(), r.id))
     return Page[ReportOut](items=[report_out(r) for r in rows], next_cursor=next_cursor)
