@@ -4,6 +4,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.alerts.router import router as alerts_router
 from app.auth.router import router as auth_router
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         patients_router,
         procedures_router,
         reports_router,
+        alerts_router,
     ):
         app.include_router(router)
     return app

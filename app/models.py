@@ -1,5 +1,6 @@
 """Imports every model so Base.metadata is complete (Alembic autogenerate, model tests)."""
 
+from app.alerts.models import Alert
 from app.auth.models import EnrollmentCode, RefreshToken
 from app.checkins.models import Checkin
 from app.core.models import Base
@@ -9,6 +10,7 @@ from app.reports.models import Report
 from app.staff.models import Clinic, StaffUser
 
 __all__ = [
+    "Alert",
     "Base",
     "Checkin",
     "Clinic",

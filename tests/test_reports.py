@@ -26,7 +26,12 @@ async def test_report_is_stored_and_returned_in_utc(api: Api) -> None:
     assert report["recorded_at"] == "2026-11-21T11:50:00Z"
     assert report["temperature"] == {"value": 100.4, "unit": "F", "celsius": 38.0}
     assert report["entered_by"] == "patient"
-    assert response.json()["alerts"] == []
+    # 100.4 °F is the fever threshold: the urgent fever alert is raised in the same response.
+    (alert,) = response.json()["alerts"]
+    assert (alert["rule_id"], alert["severity"], alert["status"]) == ("fever", "urgent", "open")
+    assert alert["report_id"] == report["id"] and alert["occurrences"] == 1
+    assert any("38.0 °C (100.4 °F)" in line for line in alert["explanation"])
+    assert response.json()["guidance"]["level"] == "contact_provider"
     stored = await _reports(api, api.world.a.clinician, procedure["id"])
     assert [r["id"] for r in stored] == [report["id"]]
 

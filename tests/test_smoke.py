@@ -11,4 +11,6 @@ async def test_end_to_end_flow(api: Api) -> None:
     assert procedure["sequence_number"] == 1
     response = await api.post_report(patient, procedure["id"], report_body())
     assert response.status_code == 201, response.text
-    assert response.json()["guidance"]["level"] == "none"
+    # Mild soreness 15 minutes after the block is an expected effect: no alert.
+    assert response.json()["guidance"]["level"] == "expected"
+    assert response.json()["alerts"] == []

@@ -97,7 +97,13 @@ def decode_access_token(token: str, *, key: str, now: datetime) -> Principal:
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
             issuer=ISSUER,
-            options={"require": ["sub", "exp", "iat", "role", "clinic"], "verify_exp": False},
+            options={
+                "require": ["sub", "exp", "iat", "role", "clinic"],
+                # Time is judged by the injected clock below, never by PyJWT's wall clock.
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
         )
         # Expiry is judged by the injected clock, not the wall clock.
         if int(claims["exp"]) <= now.timestamp():

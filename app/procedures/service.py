@@ -45,9 +45,14 @@ def _visible(query: Select[Any], caller: Principal, procedure_id: uuid.UUID) -> 
 
 
 async def load_procedure_ref(
-    session: AsyncSession, caller: Principal, procedure_id: uuid.UUID
+    session: AsyncSession, caller: Principal, procedure_id: uuid.UUID, *, for_update: bool = False
 ) -> ProcedureRef:
-    row = (await session.execute(_visible(select(*_REF_COLUMNS), caller, procedure_id))).first()
+    """With for_update (PostgreSQL; SQLite writers are already serialised) the reports of one
+    block are judged one at a time, each against the ones stored before it."""
+    query = _visible(select(*_REF_COLUMNS), caller, procedure_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await session.execute(query)).first()
     if row is None:
         raise not_found("procedure")
     return ProcedureRef(*row)

@@ -4,6 +4,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.alerts.schemas import AlertOut
 from app.core.types import RequestModel, ResponseModel, Text, UtcDatetime
 from app.rules.vocabulary import Severity, SideEffectKind
 
@@ -120,7 +121,7 @@ class Guidance(BaseModel):
 
 class ReportResult(BaseModel):
     report: ReportOut
-    alerts: list[dict[str, Any]] = Field(description="Alerts this report raised or re-triggered.")
+    alerts: list[AlertOut] = Field(description="Alerts this report raised or re-triggered.")
     guidance: Guidance
 
 
@@ -134,7 +135,7 @@ class BatchItemResult(BaseModel):
     client_report_id: str | None
     status: Literal["created", "duplicate", "rejected"]
     report: ReportOut | None = None
-    alerts: list[dict[str, Any]] | None = None
+    alerts: list[AlertOut] | None = None
     guidance: Guidance | None = None
     error: BatchItemError | None = None
 

@@ -6,9 +6,10 @@ from functools import cache
 from typing import Any, Literal, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, TextualSelect, bindparam, select, text
+from sqlalchemy import Table, TextualSelect, bindparam, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alerts.service import alert_out, plan_alerts
 from app.checkins.service import complete_checkin_for_report
 from app.core.deps import Services
 from app.core.errors import Problem, conflict, invalid_field, validation_issues
@@ -16,7 +17,13 @@ from app.core.pagination import cut_page, newer_first_after
 from app.core.security import Principal
 from app.core.types import Page
 from app.procedures.service import FUTURE_TOLERANCE, ProcedureRef, load_procedure_ref
-from app.reports.guidance import guidance_without_findings
+from app.reports.judging import (
+    RECENT,
+    block_facts,
+    facts_of,
+    rejudge_next_report,
+    row_facts,
+)
 from app.reports.models import Report
 from app.reports.schemas import (
     BatchItemError,
@@ -26,6 +33,7 @@ from app.reports.schemas import (
     ReportResult,
     to_celsius,
 )
+from app.rules.engine import ReportFacts, evaluate, guidance_for, hours_since_block
 
 Outcome = Literal["created", "duplicate"]
 # A ReportResult as JSON: exactly what was stored with the report and sent the first time.
@@ -92,6 +100,38 @@ def claiming_insert() -> TextualSelect:
     )
 
 
+async def _recent_and_same_key(
+    session: AsyncSession, procedure: ProcedureRef, body: ReportIn
+) -> tuple[list[ReportFacts], Report | None]:
+    """One query: the latest reports recorded before this one, and a row already holding its
+    idempotency key in this procedure (another procedure's is caught by the insert)."""
+    rows = await session.scalars(
+        select(Report)
+        .where(
+            Report.procedure_id == procedure.id,
+            or_(
+                Report.recorded_at < body.recorded_at,
+                Report.client_report_id == body.client_report_id,
+            ),
+        )
+        .order_by(Report.recorded_at.desc())
+        .limit(RECENT)
+    )
+    earlier, same_key = [], None
+    for row in rows:
+        if row.client_report_id == body.client_report_id:
+            same_key = row
+        else:
+            earlier.append(row_facts(row))
+    return earlier, same_key
+
+
+def _replay(existing: Report, digest: str) -> tuple[Outcome, ResultJson]:
+    if existing.request_digest != digest or existing.response is None:
+        raise conflict("this client_report_id was already used for a different report")
+    return "duplicate", existing.response
+
+
 async def store_report(
     session: AsyncSession,
     services: Services,
@@ -99,11 +139,15 @@ async def store_report(
     procedure: ProcedureRef,
     body: ReportIn,
 ) -> tuple[Outcome, ResultJson]:
-    """Stores the report once, inside the caller's transaction. The insert claims the
-    idempotency key first: a concurrent duplicate waits on it and then finds this row."""
+    """Judges and stores the report once, inside the caller's transaction, with the alerts it
+    raises: report, alerts and check-in commit together or not at all."""
     now = services.clock.now()
     _check_times(procedure, body, now)
     digest = request_digest(procedure.id, body)
+    earlier, same_key = await _recent_and_same_key(session, procedure, body)
+    if same_key is not None:
+        return _replay(same_key, digest)
+
     temperature = body.temperature
     values: dict[str, Any] = {
         "id": uuid.uuid4(),
@@ -125,25 +169,31 @@ async def store_report(
         "entered_by_staff_id": caller.subject_id if caller.is_staff else None,
         "response": None,
     }
-    report = Report(**values)
+    facts = facts_of(body.recorded_at, body.pain_score, body.relief_percent,
+                   values["temperature_c"], values["side_effects"])  # fmt: skip
+    block = block_facts(procedure)
+    findings = evaluate(facts, block, earlier)
+    alerts = await plan_alerts(
+        session, clinic_id=procedure.clinic_id, patient_id=procedure.patient_id,
+        procedure_id=procedure.id, report_id=values["id"], findings=findings, now=now,
+    )  # fmt: skip
+    guidance = guidance_for(
+        findings, facts, hours_since_block(body.recorded_at, block),
+        baseline_pain=procedure.baseline_pain,
+    )  # fmt: skip
     result = ReportResult(
-        report=report_out(report), alerts=[], guidance=guidance_without_findings()
+        report=report_out(Report(**values)),
+        alerts=[alert_out(a) for a in alerts],
+        guidance=guidance,
     )
     # The response is stored with the report, so a replay returns it verbatim.
     values["response"] = result.model_dump(mode="json")
     connection = await session.connection()
     if (await connection.execute(claiming_insert(), values)).scalar_one_or_none() is None:
-        existing = await session.scalar(
-            select(Report).where(
-                Report.patient_id == procedure.patient_id,
-                Report.client_report_id == body.client_report_id,
-            )
-        )
-        if existing is None or existing.request_digest != digest or existing.response is None:
-            raise conflict("this client_report_id was already used for a different report")
-        return "duplicate", existing.response
-
-    await complete_checkin_for_report(session, procedure.id, report.id, report.recorded_at, now)
+        raise conflict("this client_report_id was already used for a different report")
+    await session.flush()  # the alerts, after the report they point at
+    await complete_checkin_for_report(session, procedure.id, values["id"], body.recorded_at, now)
+    await rejudge_next_report(session, procedure, values["id"], body.recorded_at, now)
     return "created", values["response"]
 
 
@@ -151,7 +201,7 @@ async def submit_report(
     services: Services, caller: Principal, procedure_id: uuid.UUID, body: ReportIn
 ) -> tuple[Outcome, ResultJson]:
     async with services.db.write() as session:
-        procedure = await load_procedure_ref(session, caller, procedure_id)
+        procedure = await load_procedure_ref(session, caller, procedure_id, for_update=True)
         return await store_report(session, services, caller, procedure, body)
 
 

@@ -1,0 +1,52 @@
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.models import Base, JSONType, uuid_pk
+
+ACTIVE = ("open", "acknowledged")
+
+
+class Alert(Base):
+    """A red flag a clinician works: one per (procedure, rule) while open or acknowledged."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        # The database, not just the code, keeps one active alert per (procedure, rule).
+        Index(
+            "uq_alerts_active_procedure_rule",
+            "procedure_id",
+            "rule_id",
+            unique=True,
+            sqlite_where=text("status IN ('open', 'acknowledged')"),
+            postgresql_where=text("status IN ('open', 'acknowledged')"),
+        ),
+        # The worklist: a clinic's alerts by status, most severe then oldest first.
+        Index("ix_alerts_worklist", "clinic_id", "status", "severity_rank", "created_at", "id"),
+        Index("ix_alerts_patient", "patient_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinics.id"))
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
+    procedure_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("procedures.id"))
+    # The report that first raised it; null for alerts raised by the clock (missed check-in).
+    report_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("reports.id"))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    rule_version: Mapped[int]
+    severity: Mapped[str] = mapped_column(String(10))
+    severity_rank: Mapped[int]  # 0 emergency, 1 urgent, 2 routine: the worklist's sort key
+    title: Mapped[str] = mapped_column(String(200))
+    explanation: Mapped[list[str]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime]
+    last_triggered_at: Mapped[datetime]
+    occurrences: Mapped[int]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
+    acknowledgement_note: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
+    resolution_note: Mapped[str | None] = mapped_column(Text)

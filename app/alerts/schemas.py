@@ -1,0 +1,48 @@
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from app.core.types import RequestModel, ResponseModel, Text
+
+AlertSeverity = Literal["emergency", "urgent", "routine"]
+AlertStatus = Literal["open", "acknowledged", "resolved"]
+
+
+class AlertOut(ResponseModel):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    procedure_id: uuid.UUID
+    report_id: uuid.UUID | None
+    rule_id: str
+    rule_version: int
+    severity: AlertSeverity
+    title: str
+    explanation: list[str] = Field(description="The facts that fired it, for a clinician.")
+    status: AlertStatus
+    created_at: datetime
+    last_triggered_at: datetime
+    occurrences: int
+    acknowledged_at: datetime | None
+    acknowledged_by: uuid.UUID | None
+    acknowledgement_note: str | None
+    resolved_at: datetime | None
+    resolved_by: uuid.UUID | None
+    resolution_note: str | None
+
+
+class AcknowledgeIn(RequestModel):
+    note: Text | None = Field(default=None, max_length=2000)
+
+
+class ResolveIn(RequestModel):
+    note: Text = Field(min_length=1, max_length=2000, description="What was done.")
+
+
+class RuleOut(BaseModel):
+    id: str
+    version: int
+    severity: AlertSeverity
+    title: str
+    description: str

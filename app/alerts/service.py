@@ -1,0 +1,180 @@
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.alerts.models import ACTIVE, Alert
+from app.alerts.schemas import AlertOut, AlertSeverity, AlertStatus
+from app.core.deps import Services
+from app.core.errors import Problem, conflict, not_found
+from app.core.pagination import cut_page, decode_cursor
+from app.core.security import Principal
+from app.core.types import Page, to_utc
+from app.rules.engine import Finding
+from app.rules.ruleset import SEVERITY_ORDER
+
+
+async def plan_alerts(
+    session: AsyncSession,
+    *,
+    clinic_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    procedure_id: uuid.UUID,
+    report_id: uuid.UUID | None,
+    findings: Sequence[Finding],
+    now: datetime,
+) -> list[Alert]:
+    """The alerts these findings create or re-trigger, as ORM objects not yet flushed.
+
+    The caller holds the procedure's lock, so no other transaction raises an alert for it
+    meanwhile; the partial unique index is the backstop. A re-trigger counts an occurrence,
+    refreshes the explanation and only ever raises the severity."""
+    if not findings:
+        return []
+    active = {
+        a.rule_id: a
+        for a in await session.scalars(
+            select(Alert).where(
+                Alert.procedure_id == procedure_id,
+                Alert.rule_id.in_([f.rule_id for f in findings]),
+                Alert.status.in_(ACTIVE),
+            )
+        )
+    }
+    alerts = []
+    for finding in findings:
+        rank = SEVERITY_ORDER[finding.severity]
+        alert = active.get(finding.rule_id)
+        if alert is None:
+            alert = Alert(
+                id=uuid.uuid4(), clinic_id=clinic_id, patient_id=patient_id,
+                procedure_id=procedure_id, report_id=report_id, rule_id=finding.rule_id,
+                rule_version=finding.rule_version, severity=finding.severity, severity_rank=rank,
+                title=finding.title, explanation=list(finding.explanation), status="open",
+                created_at=now, last_triggered_at=now, occurrences=1,
+            )  # fmt: skip
+            session.add(alert)
+        else:
+            alert.occurrences += 1
+            alert.last_triggered_at = now
+            alert.explanation = list(finding.explanation)
+            alert.rule_version = finding.rule_version
+            if rank < alert.severity_rank:
+                alert.severity, alert.severity_rank = finding.severity, rank
+        alerts.append(alert)
+    return alerts
+
+
+def alert_out(alert: Alert) -> AlertOut:
+    return AlertOut.model_validate(alert)
+
+
+async def list_alerts(
+    services: Services,
+    caller: Principal,
+    *,
+    statuses: Sequence[AlertStatus],
+    severity: AlertSeverity | None,
+    patient_id: uuid.UUID | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[AlertOut]:
+    """The worklist: emergency, urgent, routine; oldest first within a severity."""
+    query = select(Alert).where(Alert.clinic_id == caller.clinic_id, Alert.status.in_(statuses))
+    if severity is not None:
+        query = query.where(Alert.severity == severity)
+    if patient_id is not None:
+        query = query.where(Alert.patient_id == patient_id)
+    if cursor:
+        rank, at, last_id = _decode_worklist_cursor(cursor)
+        query = query.where(
+            or_(
+                Alert.severity_rank > rank,
+                and_(Alert.severity_rank == rank, Alert.created_at > at),
+                and_(Alert.severity_rank == rank, Alert.created_at == at, Alert.id > last_id),
+            )
+        )
+    query = query.order_by(Alert.severity_rank, Alert.created_at, Alert.id).limit(limit + 1)
+    async with services.db.read() as session:
+        rows = list(await session.scalars(query))
+    page, next_cursor = cut_page(
+        rows, limit, lambda a: (a.severity_rank, a.created_at.isoformat(), a.id)
+    )
+    return Page[AlertOut](items=[alert_out(a) for a in page], next_cursor=next_cursor)
+
+
+def _decode_worklist_cursor(cursor: str) -> tuple[int, datetime, uuid.UUID]:
+    rank, at, last_id = decode_cursor(cursor, 3)
+    try:
+        moment = datetime.fromisoformat(at)
+        if rank not in ("0", "1", "2") or moment.tzinfo is None:
+            raise ValueError("bad cursor")
+        return int(rank), to_utc(moment), uuid.UUID(last_id)
+    except ValueError as exc:
+        raise Problem(400, "the cursor is not valid", slug="invalid-cursor") from exc
+
+
+async def get_alert(services: Services, caller: Principal, alert_id: uuid.UUID) -> AlertOut:
+    async with services.db.read() as session:
+        return alert_out(await _load(session, caller, alert_id))
+
+
+async def _load(session: AsyncSession, caller: Principal, alert_id: uuid.UUID) -> Alert:
+    alert = await session.scalar(
+        select(Alert).where(Alert.id == alert_id, Alert.clinic_id == caller.clinic_id)
+    )
+    if alert is None:
+        raise not_found("alert")
+    return alert
+
+
+async def acknowledge(
+    services: Services, caller: Principal, alert_id: uuid.UUID, note: str | None
+) -> AlertOut:
+    values = {
+        "status": "acknowledged",
+        "acknowledged_at": services.clock.now(),
+        "acknowledged_by": caller.subject_id,
+        "acknowledgement_note": note,
+    }
+    return await _transition(services, caller, alert_id, ("open",), values)
+
+
+async def resolve(
+    services: Services, caller: Principal, alert_id: uuid.UUID, note: str
+) -> AlertOut:
+    values = {
+        "status": "resolved",
+        "resolved_at": services.clock.now(),
+        "resolved_by": caller.subject_id,
+        "resolution_note": note,
+    }
+    return await _transition(services, caller, alert_id, ACTIVE, values)
+
+
+async def _transition(
+    services: Services,
+    caller: Principal,
+    alert_id: uuid.UUID,
+    allowed_from: Sequence[str],
+    values: dict[str, object],
+) -> AlertOut:
+    # A conditional UPDATE: two clinicians acting at once cannot both move the same alert.
+    async with services.db.write() as session:
+        moved = await session.execute(
+            update(Alert)
+            .where(
+                Alert.id == alert_id,
+                Alert.clinic_id == caller.clinic_id,
+                Alert.status.in_(allowed_from),
+            )
+            .values(**values)
+            .returning(Alert.id)
+        )
+        if moved.scalar_one_or_none() is None:
+            alert = await _load(session, caller, alert_id)  # 404 when not the caller's
+            raise conflict(f"an alert that is {alert.status} cannot become {values['status']}")
+        session.expire_all()
+        return alert_out(await _load(session, caller, alert_id))
