@@ -252,3 +252,31 @@ async def test_out_of_order_and_late_uploads_give_the_same_alerts_as_in_order(ap
     }
     assert await _run(api, [[severe, mild]]) == in_order  # one batch, sent out of order
     assert await _run(api, [[severe], [mild]]) == in_order  # the earlier one synced late
+
+
+async def test_severity_only_rises_on_a_retrigger(api: Api) -> None:
+    """Every rule has one severity today; the mechanism is for rule sets that grade one."""
+    from app.alerts.service import plan_alerts
+    from app.rules.engine import Finding
+
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    first = (await _post(api, patient, procedure, body(1, ("rash_or_itching", "mild"))))["alerts"][
+        0
+    ]
+
+    async def retrigger(severity: str) -> None:
+        finding = Finding(
+            "allergic_reaction", 1, severity, "Possible allergic reaction", ("again",)
+        )  # type: ignore[arg-type]
+        async with api.db.write() as session:
+            await plan_alerts(
+                session, clinic_id=api.world.a.clinic_id, patient_id=patient.patient_id,  # type: ignore[arg-type]
+                procedure_id=uuid.UUID(procedure["id"]), report_id=None, findings=[finding], now=api.clock.now(),
+            )  # fmt: skip
+
+    await retrigger("emergency")
+    await retrigger("routine")
+    alert = (
+        await api.client.get(f"/v1/alerts/{first['id']}", headers=api.world.a.clinician.headers)
+    ).json()
+    assert (alert["severity"], alert["occurrences"]) == ("emergency", 3)

@@ -15,6 +15,7 @@ class Procedure(Base):
     __table_args__ = (
         UniqueConstraint("patient_id", "sequence_number"),
         Index("ix_procedures_patient_performed", "patient_id", "performed_at", "id"),
+        Index("ix_procedures_no_relief_due", "no_relief_checked_at", "performed_at"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -33,3 +34,5 @@ class Procedure(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_users.id"))
     created_at: Mapped[datetime]
+    # Set once the 14-day no_relief check has run for this block (raised or not).
+    no_relief_checked_at: Mapped[datetime | None]

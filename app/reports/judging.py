@@ -3,6 +3,7 @@ offline report arrives after reports recorded later than it."""
 
 import uuid
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +34,18 @@ def row_facts(row: Report) -> ReportFacts:
     )
 
 
-def block_facts(procedure: ProcedureRef) -> ProcedureFacts:
+class Block(Protocol):
+    """A procedure as a plain row (ProcedureRef) or an ORM entity."""
+
+    @property
+    def performed_at(self) -> datetime: ...
+    @property
+    def baseline_pain(self) -> int: ...
+    @property
+    def baseline_symptoms(self) -> list[str]: ...
+
+
+def block_facts(procedure: Block) -> ProcedureFacts:
     symptoms = frozenset(SideEffectKind(s) for s in procedure.baseline_symptoms)
     return ProcedureFacts(procedure.performed_at, procedure.baseline_pain, symptoms)
 

@@ -32,6 +32,7 @@ __all__ = [
     "evaluate",
     "guidance_for",
     "hours_since_block",
+    "missed_checkin_finding",
     "no_relief_due",
     "relief_of",
 ]
@@ -147,4 +148,24 @@ def no_relief_due(
         title=_NO_RELIEF.title,
         explanation=tuple(lines),
         symptoms=("little or no pain relief from the block",),
+    )
+
+
+def missed_checkin_finding(
+    procedure: ProcedureFacts, due_at: datetime, closes_at: datetime
+) -> Finding:
+    """The routine missed_checkin finding for a window that closed without a report."""
+    rule = RULES_BY_ID["missed_checkin"]
+    due = hours_text(hours_since_block(due_at, procedure))
+    line = (
+        f"Check-in due {utc_text(due_at)} ({due} after the block) closed "
+        f"{utc_text(closes_at)} without a report"
+    )
+    return Finding(
+        rule_id=rule.id,
+        rule_version=rule.version,
+        severity=rule.severity,
+        title=rule.title,
+        explanation=(line,),
+        symptoms=("a missed check-in",),
     )

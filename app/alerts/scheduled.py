@@ -1,0 +1,104 @@
+"""Rules the clock raises, not a report: missed check-ins and no relief by 14 days.
+
+The worker (provider-contact issue) calls these with its clock; tests call them with theirs.
+Each block is handled in its own short transaction that first locks the procedure row, the
+same order report submission takes (procedure, then check-ins), so the two never deadlock.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.alerts.service import plan_alerts
+from app.checkins.models import Checkin
+from app.core.deps import Services
+from app.procedures.models import Procedure
+from app.reports.judging import block_facts, row_facts
+from app.reports.models import Report
+from app.rules.engine import missed_checkin_finding, no_relief_due
+
+NO_RELIEF_AFTER = timedelta(hours=336)
+
+
+async def _lock(session: AsyncSession, procedure_id: uuid.UUID) -> Procedure:
+    procedure = await session.scalar(
+        select(Procedure).where(Procedure.id == procedure_id).with_for_update()
+    )
+    assert procedure is not None  # procedures are never deleted
+    return procedure
+
+
+async def close_missed_checkins(services: Services, now: datetime, *, batch: int = 200) -> int:
+    """Pending windows that closed by `now` become missed, each adding to the block's one
+    missed_checkin alert. Returns how many windows it closed."""
+    async with services.db.read() as session:
+        procedure_ids = list(
+            await session.scalars(
+                select(Checkin.procedure_id)
+                .where(Checkin.status == "pending", Checkin.closes_at <= now)
+                .group_by(Checkin.procedure_id)
+                .limit(batch)
+            )
+        )
+    closed = 0
+    for procedure_id in procedure_ids:
+        async with services.db.write() as session:
+            procedure = await _lock(session, procedure_id)
+            windows = await session.scalars(
+                select(Checkin)
+                .where(
+                    Checkin.procedure_id == procedure_id,
+                    Checkin.status == "pending",
+                    Checkin.closes_at <= now,
+                )
+                .order_by(Checkin.due_at)
+                .with_for_update()
+            )
+            block = block_facts(procedure)
+            for window in windows:
+                window.status = "missed"
+                finding = missed_checkin_finding(block, window.due_at, window.closes_at)
+                await plan_alerts(
+                    session, clinic_id=procedure.clinic_id, patient_id=procedure.patient_id,
+                    procedure_id=procedure.id, report_id=None, findings=[finding], now=now,
+                )  # fmt: skip
+                await session.flush()  # the next miss re-triggers this alert, not a second one
+                closed += 1
+    return closed
+
+
+async def raise_no_relief(services: Services, now: datetime, *, batch: int = 200) -> int:
+    """Once per block, at 14 days: the no_relief alert when no report reached 50 % relief.
+    Returns how many blocks it checked (0: nothing is due)."""
+    async with services.db.read() as session:
+        procedure_ids = list(
+            await session.scalars(
+                select(Procedure.id)
+                .where(
+                    Procedure.no_relief_checked_at.is_(None),
+                    Procedure.performed_at <= now - NO_RELIEF_AFTER,
+                )
+                .limit(batch)
+            )
+        )
+    checked = 0
+    for procedure_id in procedure_ids:
+        async with services.db.write() as session:
+            procedure = await _lock(session, procedure_id)
+            if procedure.no_relief_checked_at is not None:  # another worker got here first
+                continue
+            reports = await session.scalars(
+                select(Report).where(Report.procedure_id == procedure_id)
+            )
+            block = block_facts(procedure)
+            finding = no_relief_due(block, [row_facts(r) for r in reports], now)
+            if finding is not None:
+                await plan_alerts(
+                    session, clinic_id=procedure.clinic_id, patient_id=procedure.patient_id,
+                    procedure_id=procedure.id, report_id=None, findings=[finding], now=now,
+                )  # fmt: skip
+            procedure.no_relief_checked_at = now
+            checked += 1
+    return checked
