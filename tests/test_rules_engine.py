@@ -797,3 +797,26 @@ def test_facts_accept_plain_strings_and_freeze_them() -> None:
     with pytest.raises(TypeError):
         r.side_effects[SideEffectKind.nausea] = Severity.mild  # type: ignore[index]
     assert hash(r) == hash(ReportFacts(T0, 5, side_effects={"nausea": "mild"}))  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(
+    ("r", "earlier", "expected"),
+    [
+        # Could not walk at 7 h, now mild leg weakness at 10 h: recovering, not an emergency.
+        (report(10, leg_weakness="mild"), [report(7, unable_to_walk="severe")], set()),
+        (report(10, leg_weakness="severe"), [report(7, unable_to_walk="mild")], set()),
+        # Still unable to walk is itself worsening_weakness after 6 h, as the spec says.
+        (
+            report(10, leg_weakness="mild", unable_to_walk="mild"),
+            [report(7, unable_to_walk="severe")],
+            {"worsening_weakness"},
+        ),
+        # Walking again at 7 h, weakness back at 10 h: that is weakness that came back.
+        (report(10, leg_weakness="mild"), [report(7)], {"worsening_weakness"}),
+    ],
+    ids=["unable_then_mild", "unable_then_severe", "still_unable", "walking_then_weak"],
+)
+def test_unable_to_walk_counts_as_the_most_severe_weakness(
+    r: ReportFacts, earlier: list[ReportFacts], expected: set[str]
+) -> None:
+    assert fired(r, earlier=earlier) == expected

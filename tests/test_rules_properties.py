@@ -105,9 +105,12 @@ def spec_oracle(r: ReportFacts, p: ProcedureFacts, earlier: Sequence[ReportFacts
         latest = max(x.recorded_at for x in before)
         previous = [x for x in before if x.recorded_at == latest]
         ranks = [
-            SEVERITY_RANK[x.side_effects[K.leg_weakness]] if K.leg_weakness in x.side_effects else 0
+            # Could not walk: beyond severe, so any leg weakness now is recovery, not worse.
+            4 if K.unable_to_walk in x.side_effects
+            else SEVERITY_RANK[x.side_effects[K.leg_weakness]] if K.leg_weakness in x.side_effects
+            else 0
             for x in previous
-        ]
+        ]  # fmt: skip
         if SEVERITY_RANK[e[K.leg_weakness]] > min(ranks):
             out.add("worsening_weakness")
     if fever or has(K.chills, mod):

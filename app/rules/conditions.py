@@ -200,11 +200,14 @@ class WorseThanPrevious(Condition):
     Needs a previous report: a first report has nothing to be worse than. When several
     reports share the previous timestamp, the mildest of them is the comparison (the rule
     fires if this report is worse than any of them), which keeps the verdict independent of
-    their order.
+    their order. A previous report listing `outranked_by` counts as beyond severe: a patient
+    who could not walk and now reports mild leg weakness is recovering, not worsening (read
+    literally, red-flags.md would call that weakness "come back" and send them to emergency).
     """
 
     kind: SideEffectKind
     window: Window | None = None
+    outranked_by: SideEffectKind | None = None
 
     def match(self, ctx: Context) -> tuple[Hit, ...]:
         if self.window is not None and not self.window.admits(ctx.hours):
@@ -216,14 +219,20 @@ class WorseThanPrevious(Condition):
         if not previous:
             return ()
         before: Severity | None = None
+        beyond_severe = True
         for report in previous:
+            if self.outranked_by is not None and self.outranked_by in report.side_effects:
+                continue
+            beyond_severe = False
             other = report.side_effects.get(self.kind)
             if other is None:
                 before = None
                 break
             if before is None or SEVERITY_RANK[other] < SEVERITY_RANK[before]:
                 before = other
-        if before is not None and SEVERITY_RANK[before] >= SEVERITY_RANK[severity]:
+        if beyond_severe or (
+            before is not None and SEVERITY_RANK[before] >= SEVERITY_RANK[severity]
+        ):
             return ()
         prev_at = previous[0].recorded_at
         when = f"recorded {utc_text(prev_at)}, {hours_text(hours_since_block(prev_at, ctx.procedure))} after the block"

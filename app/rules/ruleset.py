@@ -148,7 +148,11 @@ RULES: tuple[Rule, ...] = (
         when=AnyOf(
             (
                 Has((K.unable_to_walk,), window=_after(WALKING_EMERGENCY_AFTER_HOURS)),
-                WorseThanPrevious(K.leg_weakness, window=_after(WEAKNESS_RETURN_AFTER_HOURS)),
+                WorseThanPrevious(
+                    K.leg_weakness,
+                    window=_after(WEAKNESS_RETURN_AFTER_HOURS),
+                    outranked_by=K.unable_to_walk,
+                ),
             )
         ),
     ),
