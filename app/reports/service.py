@@ -22,7 +22,6 @@ from app.reports.judging import (
     block_facts,
     facts_of,
     rejudge_next_report,
-    row_facts,
 )
 from app.reports.models import Report
 from app.reports.schemas import (
@@ -100,13 +99,25 @@ def claiming_insert() -> TextualSelect:
     )
 
 
+_JUDGED_COLUMNS = (
+    Report.id,
+    Report.client_report_id,
+    Report.recorded_at,
+    Report.pain_score,
+    Report.relief_percent,
+    Report.temperature_c,
+    Report.side_effects,
+)
+
+
 async def _recent_and_same_key(
     session: AsyncSession, procedure: ProcedureRef, body: ReportIn
-) -> tuple[list[ReportFacts], Report | None]:
-    """One query: the latest reports recorded before this one, and a row already holding its
-    idempotency key in this procedure (another procedure's is caught by the insert)."""
-    rows = await session.scalars(
-        select(Report)
+) -> tuple[list[ReportFacts], uuid.UUID | None]:
+    """One query of just the columns the rules read: the latest reports recorded before this
+    one, and the id of a row already holding its idempotency key in this procedure (another
+    procedure's is caught by the insert)."""
+    rows = await session.execute(
+        select(*_JUDGED_COLUMNS)
         .where(
             Report.procedure_id == procedure.id,
             or_(
@@ -118,15 +129,18 @@ async def _recent_and_same_key(
         .limit(RECENT)
     )
     earlier, same_key = [], None
-    for row in rows:
-        if row.client_report_id == body.client_report_id:
-            same_key = row
+    for row_id, client_id, recorded_at, pain, relief, temperature_c, effects in rows:
+        if client_id == body.client_report_id:
+            same_key = row_id
         else:
-            earlier.append(row_facts(row))
+            earlier.append(facts_of(recorded_at, pain, relief, temperature_c, effects))
     return earlier, same_key
 
 
-def _replay(existing: Report, digest: str) -> tuple[Outcome, ResultJson]:
+async def _replay(
+    session: AsyncSession, report_id: uuid.UUID, digest: str
+) -> tuple[Outcome, ResultJson]:
+    existing = await session.get_one(Report, report_id)
     if existing.request_digest != digest or existing.response is None:
         raise conflict("this client_report_id was already used for a different report")
     return "duplicate", existing.response
@@ -146,7 +160,7 @@ async def store_report(
     digest = request_digest(procedure.id, body)
     earlier, same_key = await _recent_and_same_key(session, procedure, body)
     if same_key is not None:
-        return _replay(same_key, digest)
+        return await _replay(session, same_key, digest)
 
     temperature = body.temperature
     values: dict[str, Any] = {
