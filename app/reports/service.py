@@ -6,7 +6,7 @@ from functools import cache
 from typing import Any, Literal, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, TextualSelect, bindparam, or_, select, text
+from sqlalchemy import Table, TextualSelect, bindparam, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.service import alert_out, plan_alerts
@@ -114,23 +114,24 @@ async def _recent_and_same_key(
     session: AsyncSession, procedure: ProcedureRef, body: ReportIn
 ) -> tuple[list[ReportFacts], uuid.UUID | None]:
     """One query of just the columns the rules read: the latest reports recorded before this
-    one, and the id of a row already holding its idempotency key in this procedure (another
-    procedure's is caught by the insert)."""
-    rows = await session.execute(
+    one, and the id of a row of the patient already holding its idempotency key."""
+    recent = (
         select(*_JUDGED_COLUMNS)
-        .where(
-            Report.procedure_id == procedure.id,
-            or_(
-                Report.recorded_at < body.recorded_at,
-                Report.client_report_id == body.client_report_id,
-            ),
-        )
+        .where(Report.procedure_id == procedure.id, Report.recorded_at < body.recorded_at)
         .order_by(Report.recorded_at.desc())
         .limit(RECENT)
+        .subquery()
     )
+    # Two index seeks in one statement. (An OR of the two conditions made the database walk
+    # every report of the block recorded at the same instant or later: O(n) per report.)
+    same_key_anywhere = select(*_JUDGED_COLUMNS).where(
+        Report.patient_id == procedure.patient_id,
+        Report.client_report_id == body.client_report_id,
+    )
+    rows = await session.execute(union_all(select(recent), same_key_anywhere))
     earlier, same_key = [], None
     for row_id, client_id, recorded_at, pain, relief, temperature_c, effects in rows:
-        if client_id == body.client_report_id:
+        if client_id == body.client_report_id:  # may also be another block's report: a 409
             same_key = row_id
         else:
             earlier.append(facts_of(recorded_at, pain, relief, temperature_c, effects))
