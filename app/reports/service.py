@@ -6,7 +6,7 @@ from functools import cache
 from typing import Any, Literal, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, TextualSelect, bindparam, select, text, union_all
+from sqlalchemy import Table, TextualSelect, bindparam, func, literal, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.service import alert_out, plan_alerts
@@ -18,7 +18,6 @@ from app.core.security import Principal
 from app.core.types import Page
 from app.procedures.service import FUTURE_TOLERANCE, ProcedureRef, load_procedure_ref
 from app.reports.judging import (
-    RECENT,
     block_facts,
     facts_of,
     rejudge_next_report,
@@ -110,32 +109,43 @@ _JUDGED_COLUMNS = (
 )
 
 
-async def _recent_and_same_key(
+async def _neighbours(
     session: AsyncSession, procedure: ProcedureRef, body: ReportIn
-) -> tuple[list[ReportFacts], uuid.UUID | None]:
-    """One query of just the columns the rules read: the latest reports recorded before this
-    one, and the id of a row of the patient already holding its idempotency key."""
-    recent = (
-        select(*_JUDGED_COLUMNS)
-        .where(Report.procedure_id == procedure.id, Report.recorded_at < body.recorded_at)
-        .order_by(Report.recorded_at.desc())
-        .limit(RECENT)
-        .subquery()
+) -> tuple[list[ReportFacts], uuid.UUID | None, bool]:
+    """One statement of index seeks, just the columns the rules read: the previous report(s)
+    (the latest recorded_at before this one: all the rules compare with), a row of the patient
+    already holding this idempotency key, and whether a report recorded later exists (then
+    this one arrived late and the next report is judged again)."""
+    at = body.recorded_at
+    previous_at = (
+        select(func.max(Report.recorded_at))
+        .where(Report.procedure_id == procedure.id, Report.recorded_at < at)
+        .scalar_subquery()
     )
-    # Two index seeks in one statement. (An OR of the two conditions made the database walk
-    # every report of the block recorded at the same instant or later: O(n) per report.)
-    same_key_anywhere = select(*_JUDGED_COLUMNS).where(
+    previous = select(literal("previous"), *_JUDGED_COLUMNS).where(
+        Report.procedure_id == procedure.id, Report.recorded_at == previous_at
+    )
+    same_key = select(literal("same_key"), *_JUDGED_COLUMNS).where(
         Report.patient_id == procedure.patient_id,
         Report.client_report_id == body.client_report_id,
     )
-    rows = await session.execute(union_all(select(recent), same_key_anywhere))
-    earlier, same_key = [], None
-    for row_id, client_id, recorded_at, pain, relief, temperature_c, effects in rows:
-        if client_id == body.client_report_id:  # may also be another block's report: a 409
-            same_key = row_id
-        else:
+    later = select(
+        select(literal("later"), *_JUDGED_COLUMNS)
+        .where(Report.procedure_id == procedure.id, Report.recorded_at > at)
+        .order_by(Report.recorded_at)
+        .limit(1)
+        .subquery()
+    )
+    rows = await session.execute(union_all(previous, same_key, later))
+    earlier, key_holder, arrived_late = [], None, False
+    for role, row_id, client_id, recorded_at, pain, relief, temperature_c, effects in rows:
+        if client_id == body.client_report_id:  # may be another block's report: then a 409
+            key_holder = row_id
+        elif role == "later":
+            arrived_late = True
+        elif role == "previous":
             earlier.append(facts_of(recorded_at, pain, relief, temperature_c, effects))
-    return earlier, same_key
+    return earlier, key_holder, arrived_late
 
 
 async def _replay(
@@ -159,7 +169,7 @@ async def store_report(
     now = services.clock.now()
     _check_times(procedure, body, now)
     digest = request_digest(procedure.id, body)
-    earlier, same_key = await _recent_and_same_key(session, procedure, body)
+    earlier, same_key, arrived_late = await _neighbours(session, procedure, body)
     if same_key is not None:
         return await _replay(session, same_key, digest)
 
@@ -208,7 +218,8 @@ async def store_report(
         raise conflict("this client_report_id was already used for a different report")
     await session.flush()  # the alerts, after the report they point at
     await complete_checkin_for_report(session, procedure.id, values["id"], body.recorded_at, now)
-    await rejudge_next_report(session, procedure, values["id"], body.recorded_at, now)
+    if arrived_late:
+        await rejudge_next_report(session, procedure, values["id"], body.recorded_at, now)
     return "created", values["response"]
 
 
