@@ -1,9 +1,10 @@
 import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, Uuid, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.checkins.models import Checkin
@@ -44,15 +45,28 @@ def _visible(query: Select[Any], caller: Principal, procedure_id: uuid.UUID) -> 
     return query
 
 
+@cache
+def _ref_statement(for_patient: bool, for_update: bool) -> Select[Any]:
+    """Prebuilt (every report reads its block): bound ids, typed explicitly."""
+    query = select(*_REF_COLUMNS).where(
+        Procedure.id == bindparam("procedure_id", type_=Uuid()),
+        Procedure.clinic_id == bindparam("clinic_id", type_=Uuid()),
+    )
+    if for_patient:
+        query = query.where(Procedure.patient_id == bindparam("patient_id", type_=Uuid()))
+    return query.with_for_update() if for_update else query
+
+
 async def load_procedure_ref(
     session: AsyncSession, caller: Principal, procedure_id: uuid.UUID, *, for_update: bool = False
 ) -> ProcedureRef:
     """With for_update (PostgreSQL; SQLite writers are already serialised) the reports of one
     block are judged one at a time, each against the ones stored before it."""
-    query = _visible(select(*_REF_COLUMNS), caller, procedure_id)
-    if for_update:
-        query = query.with_for_update()
-    row = (await session.execute(query)).first()
+    statement = _ref_statement(caller.patient_id is not None, for_update)
+    params = {"procedure_id": procedure_id, "clinic_id": caller.clinic_id}
+    if caller.patient_id is not None:
+        params["patient_id"] = caller.patient_id
+    row = (await session.execute(statement, params)).first()
     if row is None:
         raise not_found("procedure")
     return ProcedureRef(*row)

@@ -3,18 +3,20 @@ offline report arrives after reports recorded later than it."""
 
 import uuid
 from datetime import datetime
-from typing import Protocol
+from functools import cache
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import CompoundSelect, Uuid, bindparam, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.service import plan_alerts
+from app.core.models import UTCDateTime
 from app.procedures.service import ProcedureRef
 from app.reports.models import Report
 from app.rules.engine import ProcedureFacts, ReportFacts, evaluate
 from app.rules.vocabulary import Severity, SideEffectKind
 
-RECENT = 20  # earlier reports fetched to judge one: only the previous ones matter
+RECENT = 20  # earlier reports fetched to re-judge a late report's successor
 
 
 def facts_of(
@@ -86,3 +88,75 @@ async def rejudge_next_report(
         session, clinic_id=procedure.clinic_id, patient_id=procedure.patient_id,
         procedure_id=procedure.id, report_id=following.id, findings=now_met, now=now,
     )  # fmt: skip
+
+
+_JUDGED_COLUMNS = (
+    Report.id,
+    Report.client_report_id,
+    Report.recorded_at,
+    Report.pain_score,
+    Report.relief_percent,
+    Report.temperature_c,
+    Report.side_effects,
+)
+
+
+_PREVIOUS_TIES = 10  # reports sharing the previous instant; the engine takes the mildest
+
+
+@cache
+def _neighbours_statement() -> CompoundSelect[Any]:
+    """Built once, on first use (when foreign-key columns know their types): three index
+    seeks, just the columns the rules read."""
+    procedure_id = bindparam("procedure_id", type_=Uuid())
+    patient_id = bindparam("patient_id", type_=Uuid())
+    client_id = bindparam("client_report_id", type_=Uuid())
+    at = bindparam("at", type_=UTCDateTime())
+    previous_at = (
+        select(func.max(Report.recorded_at))
+        .where(Report.procedure_id == procedure_id, Report.recorded_at < at)
+        .scalar_subquery()
+    )
+    previous = select(
+        select(literal("previous"), *_JUDGED_COLUMNS)
+        .where(Report.procedure_id == procedure_id, Report.recorded_at == previous_at)
+        .limit(_PREVIOUS_TIES)
+        .subquery()
+    )
+    same_key = select(literal("same_key"), *_JUDGED_COLUMNS).where(
+        Report.patient_id == patient_id, Report.client_report_id == client_id
+    )
+    later = select(
+        select(literal("later"), *_JUDGED_COLUMNS)
+        .where(Report.procedure_id == procedure_id, Report.recorded_at > at)
+        .order_by(Report.recorded_at)
+        .limit(1)
+        .subquery()
+    )
+    return union_all(previous, same_key, later)
+
+
+async def neighbours(
+    session: AsyncSession, procedure: ProcedureRef, at: datetime, client_report_id: uuid.UUID
+) -> tuple[list[ReportFacts], uuid.UUID | None, bool]:
+    """The previous report(s) (the latest recorded_at before this one: all the rules compare
+    with), a row of the patient already holding this idempotency key, and whether a report
+    recorded later exists (then this one arrived late and the next one is judged again)."""
+    rows = await session.execute(
+        _neighbours_statement(),
+        {
+            "procedure_id": procedure.id,
+            "patient_id": procedure.patient_id,
+            "client_report_id": client_report_id,
+            "at": at,
+        },
+    )
+    earlier, key_holder, arrived_late = [], None, False
+    for role, row_id, client_id, recorded_at, pain, relief, temperature_c, effects in rows:
+        if client_id == client_report_id:  # may be another block's report: then a 409
+            key_holder = row_id
+        elif role == "later":
+            arrived_late = True
+        elif role == "previous":
+            earlier.append(facts_of(recorded_at, pain, relief, temperature_c, effects))
+    return earlier, key_holder, arrived_late

@@ -6,7 +6,13 @@ from functools import cache
 from typing import Any, Literal, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, TextualSelect, bindparam, func, literal, select, text, union_all
+from sqlalchemy import (
+    Table,
+    TextualSelect,
+    bindparam,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.service import alert_out, plan_alerts
@@ -20,6 +26,7 @@ from app.procedures.service import FUTURE_TOLERANCE, ProcedureRef, load_procedur
 from app.reports.judging import (
     block_facts,
     facts_of,
+    neighbours,
     rejudge_next_report,
 )
 from app.reports.models import Report
@@ -31,7 +38,7 @@ from app.reports.schemas import (
     ReportResult,
     to_celsius,
 )
-from app.rules.engine import ReportFacts, evaluate, guidance_for, hours_since_block
+from app.rules.engine import evaluate, guidance_for, hours_since_block
 
 Outcome = Literal["created", "duplicate"]
 # A ReportResult as JSON: exactly what was stored with the report and sent the first time.
@@ -98,56 +105,6 @@ def claiming_insert() -> TextualSelect:
     )
 
 
-_JUDGED_COLUMNS = (
-    Report.id,
-    Report.client_report_id,
-    Report.recorded_at,
-    Report.pain_score,
-    Report.relief_percent,
-    Report.temperature_c,
-    Report.side_effects,
-)
-
-
-async def _neighbours(
-    session: AsyncSession, procedure: ProcedureRef, body: ReportIn
-) -> tuple[list[ReportFacts], uuid.UUID | None, bool]:
-    """One statement of index seeks, just the columns the rules read: the previous report(s)
-    (the latest recorded_at before this one: all the rules compare with), a row of the patient
-    already holding this idempotency key, and whether a report recorded later exists (then
-    this one arrived late and the next report is judged again)."""
-    at = body.recorded_at
-    previous_at = (
-        select(func.max(Report.recorded_at))
-        .where(Report.procedure_id == procedure.id, Report.recorded_at < at)
-        .scalar_subquery()
-    )
-    previous = select(literal("previous"), *_JUDGED_COLUMNS).where(
-        Report.procedure_id == procedure.id, Report.recorded_at == previous_at
-    )
-    same_key = select(literal("same_key"), *_JUDGED_COLUMNS).where(
-        Report.patient_id == procedure.patient_id,
-        Report.client_report_id == body.client_report_id,
-    )
-    later = select(
-        select(literal("later"), *_JUDGED_COLUMNS)
-        .where(Report.procedure_id == procedure.id, Report.recorded_at > at)
-        .order_by(Report.recorded_at)
-        .limit(1)
-        .subquery()
-    )
-    rows = await session.execute(union_all(previous, same_key, later))
-    earlier, key_holder, arrived_late = [], None, False
-    for role, row_id, client_id, recorded_at, pain, relief, temperature_c, effects in rows:
-        if client_id == body.client_report_id:  # may be another block's report: then a 409
-            key_holder = row_id
-        elif role == "later":
-            arrived_late = True
-        elif role == "previous":
-            earlier.append(facts_of(recorded_at, pain, relief, temperature_c, effects))
-    return earlier, key_holder, arrived_late
-
-
 async def _replay(
     session: AsyncSession, report_id: uuid.UUID, digest: str
 ) -> tuple[Outcome, ResultJson]:
@@ -169,7 +126,9 @@ async def store_report(
     now = services.clock.now()
     _check_times(procedure, body, now)
     digest = request_digest(procedure.id, body)
-    earlier, same_key, arrived_late = await _neighbours(session, procedure, body)
+    earlier, same_key, arrived_late = await neighbours(
+        session, procedure, body.recorded_at, body.client_report_id
+    )
     if same_key is not None:
         return await _replay(session, same_key, digest)
 
