@@ -2,7 +2,9 @@
 -- client_report_id (a repeated id would be an idempotent replay, not a write).
 -- Set by run.py in the environment: BENCH_PATH, BENCH_TOKEN (may be empty),
 -- BENCH_BODY_PREFIX and BENCH_BODY_SUFFIX (the JSON around the id), BENCH_SEED,
--- BENCH_EXPECT (the status every response must have).
+-- BENCH_EXPECT (the status every response must have); optionally BENCH_TARGETS_FILE, a
+-- file of "path token" lines: then requests go round-robin over those (path, token) pairs
+-- (one per block, --blocks), each thread starting at a different pair.
 
 local path = os.getenv("BENCH_PATH")
 local token = os.getenv("BENCH_TOKEN") or ""
@@ -10,6 +12,7 @@ local prefix = os.getenv("BENCH_BODY_PREFIX")
 local suffix = os.getenv("BENCH_BODY_SUFFIX")
 local seed = tonumber(os.getenv("BENCH_SEED") or "1")
 local expect = tonumber(os.getenv("BENCH_EXPECT") or "201")
+local targets_file = os.getenv("BENCH_TARGETS_FILE") or ""
 
 wrk.method = "POST"
 wrk.path = path
@@ -27,6 +30,7 @@ end
 
 local counter = 0
 local id_prefix = ""
+local targets = {} -- {path, headers} per block, when BENCH_TARGETS_FILE is set
 -- Globals, so that done() can read them from each thread.
 unexpected = 0
 first_unexpected = ""
@@ -39,11 +43,31 @@ function init(args)
     "%04x%04x-%04x-4%03x-%x%03x-",
     r(0, 0xffff), r(0, 0xffff), r(0, 0xffff), r(0, 0xfff), r(8, 11), r(0, 0xfff)
   )
+  if targets_file ~= "" then
+    for line in io.lines(targets_file) do
+      local p, t = string.match(line, "^(%S+)%s+(%S+)$")
+      if p then
+        table.insert(targets, {p, {
+          ["Content-Type"] = "application/json",
+          ["Authorization"] = "Bearer " .. t,
+        }})
+      end
+    end
+    if #targets == 0 then
+      error("no targets in " .. targets_file)
+    end
+    -- Threads start at different blocks, so they do not move over the blocks in step.
+    counter = (thread_number - 1) * math.floor(#targets / 2 + 1)
+  end
 end
 
 function request()
   counter = counter + 1
   local body = prefix .. id_prefix .. string.format("%012x", counter) .. suffix
+  if #targets > 0 then
+    local t = targets[(counter % #targets) + 1]
+    return wrk.format(nil, t[1], t[2], body)
+  end
   return wrk.format(nil, nil, nil, body)
 end
 

@@ -1,6 +1,7 @@
 """POST report throughput and latency, side by side with the practical limit.
 
     .venv/bin/python bench/run.py [--duration 8] [--rounds 2] [--only sqlite|postgresql]
+        [--blocks N] [--baseline-commit REV]
 
 For each database (PostgreSQL through asyncpg and through psycopg 3; SQLite through
 aiosqlite) this starts the real service (one uvicorn worker) and bench/minimal_app.py (the
@@ -11,6 +12,13 @@ round measures every cell; rounds alternate the order, and the table keeps each 
 round (other load on the machine only ever slows a cell down). Everything runs on 127.0.0.1;
 the PostgreSQL databases it creates are dropped at the end. Results also go to
 bench/results/latest.json. See bench/README.md.
+
+--blocks N seeds N patients, one block each, and spreads the reports round-robin over their
+blocks (default 1: every report to one block). --baseline-commit REV also measures the real
+service as it was at REV, side by side in the same run: a detached git worktree of REV in
+/tmp, served by this venv with that tree's code first on the path, against its own database
+migrated and seeded by that tree's code (rows "report@REV"); the worktree is removed at the
+end.
 """
 
 import argparse
@@ -47,18 +55,14 @@ if str(ROOT) not in sys.path:
 import psycopg  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from app.checkins.service import schedule_checkins  # noqa: E402
-from app.core.db import Database  # noqa: E402
 from app.core.migrations import upgrade  # noqa: E402
-from app.core.security import Principal, issue_access_token  # noqa: E402
-from app.patients.models import Patient  # noqa: E402
-from app.procedures.models import Procedure  # noqa: E402
 from app.reports.schemas import ReportIn  # noqa: E402
-from app.staff.models import Clinic, StaffUser  # noqa: E402
 from bench import minimal_app  # noqa: E402
+from bench.seed import seed  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
 LUA_SCRIPT = BENCH_DIR / "post.lua"
+SEED_SCRIPT = BENCH_DIR / "seed.py"
 RESULTS = BENCH_DIR / "results" / "latest.json"
 HOST = "127.0.0.1"
 ID_PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
@@ -83,6 +87,9 @@ class Target:
     url: str
     path: str
     token: str = ""
+    # With --blocks N > 1: every (report path, patient token); wrk spreads requests over them.
+    pairs: tuple[tuple[str, str], ...] = ()
+    root: Path = ROOT  # the tree whose code the server runs (another for --baseline-commit)
 
     @property
     def label(self) -> str:
@@ -207,81 +214,67 @@ def pg_databases(admin_dsn: str, names: list[str]) -> Iterator[None]:
             print(f"dropped PostgreSQL databases {', '.join(made)}", flush=True)
 
 
-async def seed(url: str, secret: str, now: datetime) -> tuple[uuid.UUID, str]:
-    """A clinic, a clinician, a patient and one block performed 50 hours ago (so a report
-    recorded now falls in the 48-60 h check-in window); returns the procedure id and a
-    patient access token that outlives the run."""
-    performed_at = now - timedelta(hours=50)
-    clinic = Clinic(id=uuid.uuid4(), name="Bench clinic", created_at=now)
-    staff = StaffUser(
-        id=uuid.uuid4(),
-        clinic_id=clinic.id,
-        email=f"bench-{uuid.uuid4().hex[:8]}@clinic.test",
-        name="Bench clinician",
-        role="clinician",
-        password_hash="!",  # never signs in
-        created_at=now,
+def tree_env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
+    env["PYTHONPATH"] = str(root)
+    return env
+
+
+def prepare_baseline(url: str, secret: str, blocks: int, root: Path) -> list[tuple[str, str]]:
+    """Migrates and seeds a database with the code of another tree (a --baseline-commit
+    worktree), in subprocesses that import that tree's `app`."""
+    migrate = (
+        "import asyncio, sys; from app.core.migrations import upgrade; "
+        "asyncio.run(upgrade(sys.argv[1]))"
     )
-    patient = Patient(
-        id=uuid.uuid4(),
-        clinic_id=clinic.id,
-        mrn="MRN-BENCH",
-        display_name="Bench patient",
-        timezone="America/Chicago",
-        temperature_unit="F",
-        created_at=now,
-        updated_at=now,
-    )
-    procedure = Procedure(
-        id=uuid.uuid4(),
-        clinic_id=clinic.id,
-        patient_id=patient.id,
-        sequence_number=1,
-        performed_at=performed_at,
-        side="left",
-        levels=["L2", "L3"],
-        indication="crps",
-        baseline_pain=7,
-        baseline_symptoms=[],
-        anesthetic={"drug": "bupivacaine", "concentration_percent": 0.25, "volume_ml": 10},
-        steroid=None,
-        sedation=False,
-        notes=None,
-        created_by=staff.id,
-        created_at=now,
-    )
-    db = Database(url, pool_size=1)
-    try:
-        async with db.write() as session:
-            session.add(clinic)
-            await session.flush()
-            session.add_all([staff, patient])
-            await session.flush()
-            session.add(procedure)
-            await session.flush()
-            session.add_all(schedule_checkins(procedure.id, performed_at, now))
-    finally:
-        await db.dispose()
-    principal = Principal(patient.id, "patient", clinic.id, patient.id)
-    token = issue_access_token(principal, key=secret, now=now, lifetime=timedelta(days=1))
-    return procedure.id, token
+    env = tree_env(root)
+    for what, command in (
+        ("migrate", [sys.executable, "-c", migrate, url]),
+        ("seed", [sys.executable, str(SEED_SCRIPT), url, secret, str(blocks)]),
+    ):
+        done = subprocess.run(
+            command, cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+        if done.returncode != 0:
+            raise BenchError(f"baseline {what} failed in {root}:\n{done.stdout}\n{done.stderr}")
+    return [(str(p), str(t)) for p, t in json.loads(done.stdout.strip().splitlines()[-1])]
 
 
 def prepare(
-    database: str, drivers: tuple[str, ...], urls: dict[str, tuple[str, str]], secret: str
+    database: str,
+    drivers: tuple[str, ...],
+    urls: dict[str, tuple[str, str]],
+    secret: str,
+    blocks: int = 1,
+    baseline: tuple[str, Path, dict[str, str]] | None = None,
 ) -> list[Target]:
     """Migrates and seeds the app's database, builds the minimal app's tables. `urls` maps a
-    driver to (app url, minimal url); the first driver's URLs do the setup."""
+    driver to (app url, minimal url); the first driver's URLs do the setup. `baseline` is
+    (endpoint label, worktree, driver -> its own app url) for --baseline-commit."""
     app_url, minimal_url = urls[drivers[0]]
     asyncio.run(upgrade(app_url))
-    procedure_id, token = asyncio.run(seed(app_url, secret, datetime.now(UTC)))
+    pairs = asyncio.run(seed(app_url, secret, datetime.now(UTC), blocks))
     asyncio.run(minimal_app.create_schema(minimal_url))
-    report_path = f"/v1/procedures/{procedure_id}/reports"
+
+    def report_target(
+        endpoint: str, driver: str, url: str, seeded: list[tuple[str, str]], root: Path
+    ) -> Target:
+        paths = tuple((f"/v1/procedures/{pid}/reports", token) for pid, token in seeded)
+        path, token = paths[0]
+        return Target(
+            database, endpoint, driver, url, path, token, paths if blocks > 1 else (), root
+        )
+
     targets = []
     for driver in drivers:
         app_url, minimal_url = urls[driver]
         targets.append(Target(database, "minimal", driver, minimal_url, minimal_app.PATH))
-        targets.append(Target(database, "report", driver, app_url, report_path, token))
+        targets.append(report_target("report", driver, app_url, pairs, ROOT))
+    if baseline is not None:
+        label, root, base_urls = baseline
+        base_pairs = prepare_baseline(base_urls[drivers[0]], secret, blocks, root)
+        for driver in drivers:
+            targets.append(report_target(label, driver, base_urls[driver], base_pairs, root))
     return targets
 
 
@@ -421,9 +414,11 @@ class Server:
     def __init__(self, target: Target, env: dict[str, str], log_path: Path) -> None:
         self.target = target
         self.env = dict(env)
-        if target.endpoint == "report":
+        if target.endpoint != "minimal":
             self.app_spec = "app.main:create_app"
             self.env["AFTERCARE_DATABASE_URL"] = target.url
+            if target.root != ROOT:  # another tree's code, with this venv
+                self.env["PYTHONPATH"] = str(target.root)
         else:
             self.app_spec = "bench.minimal_app:create_app"
             self.env[minimal_app.URL_VARIABLE] = target.url
@@ -456,7 +451,7 @@ class Server:
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                command, cwd=self.target.root, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -517,6 +512,11 @@ def run_wrk(
     server: Server, body: tuple[str, str], clients: int, seconds: float, load: Load
 ) -> dict[str, Any]:
     target = server.target
+    targets_file = ""
+    if target.pairs:
+        path = server.log_path.with_suffix(".targets")
+        path.write_text("".join(f"{p} {t}\n" for p, t in target.pairs))
+        targets_file = str(path)
     env = {
         **os.environ,
         "BENCH_PATH": target.path,
@@ -525,6 +525,7 @@ def run_wrk(
         "BENCH_BODY_SUFFIX": body[1],
         "BENCH_SEED": str(secrets.randbelow(2**31)),
         "BENCH_EXPECT": "201",
+        "BENCH_TARGETS_FILE": targets_file,
     }
     command = [
         "wrk",
@@ -626,7 +627,7 @@ def bench_target(target: Target, run: Run, rnd: int) -> list[Cell]:
                 cell = measure(server, run, n, rnd)
                 cells.append(cell)
                 print(
-                    f"  round {rnd} {target.database:<10} {target.label:<19} {n:>3} clients: "
+                    f"  round {rnd} {target.database:<10} {target.label:<26} {n:>3} clients: "
                     f"{cell.rps:7.1f} req/s  p50 {cell.p50_ms:6.1f} ms  p99 {cell.p99_ms:7.1f} ms"
                     f"  errors {cell.errors}  other CPU {cell.other_cpu_percent:.0f}%",
                     flush=True,
@@ -653,12 +654,17 @@ def best_cells(cells: list[Cell]) -> list[Cell]:
     order = {"postgresql": 0, "sqlite": 1, "asyncpg": 0, "psycopg": 1, "aiosqlite": 2}
     return sorted(
         best.values(),
-        key=lambda c: (order[c.database], order[c.driver], c.endpoint != "report", c.clients),
+        key=lambda c: (
+            order[c.database],
+            order[c.driver],
+            0 if c.endpoint.startswith("report@") else 1 if c.endpoint == "report" else 2,
+            c.clients,
+        ),
     )
 
 
 TABLE_COLUMNS = (
-    ("endpoint", 21),
+    ("endpoint", 28),
     ("clients", 7),
     ("req/s", 7),
     ("p50 ms", 7),
@@ -710,9 +716,36 @@ def print_table(cells: list[Cell]) -> None:
             )
 
 
-def summarise(best: list[Cell], cells: list[Cell], clients: list[int]) -> dict[str, Any]:
+def summarise(
+    best: list[Cell], cells: list[Cell], clients: list[int], baseline: str | None = None
+) -> dict[str, Any]:
     index = {c.key: c for c in best}
-    ratios, drivers, targets = [], [], []
+    ratios, drivers, targets, versus = [], [], [], []
+    if baseline is not None:
+        for c in best:
+            base = index.get((c.database, baseline, c.driver, c.clients))
+            if c.endpoint != "report" or base is None:
+                continue
+            ratio = round(c.rps / base.rps, 3)
+            versus.append(
+                {
+                    "database": c.database,
+                    "driver": c.driver,
+                    "clients": c.clients,
+                    "current_rps": c.rps,
+                    "baseline_rps": base.rps,
+                    "ratio": ratio,
+                }
+            )
+            if c.database == "postgresql":
+                targets.append(
+                    {
+                        "target": f"PostgreSQL/{c.driver}, {c.clients} clients: "
+                        f"report >= 0.8x {baseline}",
+                        "measured": ratio,
+                        "met": ratio >= 0.8,
+                    }
+                )
     for database, driver in (
         ("postgresql", "asyncpg"),
         ("postgresql", "psycopg"),
@@ -770,6 +803,7 @@ def summarise(best: list[Cell], cells: list[Cell], clients: list[int]) -> dict[s
     disturbed = [c for c in best if c.other_cpu_percent > DISTURBED_PERCENT]
     return {
         "ratios": ratios,
+        "versus_baseline": versus,
         "drivers": drivers,
         "targets": targets,
         "disturbed_cells": [
@@ -785,6 +819,13 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(
             f"  {r['database']:<10} {r['driver']:<9} {r['clients']:>3} clients: {r['ratio']:.2f}x"
         )
+    if summary["versus_baseline"]:
+        print("\nreport (current) / baseline throughput")
+        for r in summary["versus_baseline"]:
+            print(
+                f"  {r['database']:<10} {r['driver']:<9} {r['clients']:>3} clients: "
+                f"{r['current_rps']:.1f} / {r['baseline_rps']:.1f} req/s = {r['ratio']:.2f}x"
+            )
     if summary["drivers"]:
         print("\nPOST report, asyncpg vs psycopg")
         for d in summary["drivers"]:
@@ -841,6 +882,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="SECONDS",
         help="before each cell, wait up to this long for other load on the machine to pass",
     )
+    parser.add_argument(
+        "--blocks",
+        type=int,
+        default=1,
+        help="patients (one block each) the reports are spread over, round-robin",
+    )
+    parser.add_argument(
+        "--baseline-commit",
+        metavar="REV",
+        help="also measure the real service as it was at this git commit, side by side",
+    )
     parser.add_argument("--pg-dsn", default=DEFAULT_PG_DSN, help="a loopback PostgreSQL server")
     parser.add_argument(
         "--app-env",
@@ -866,9 +918,39 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--clients takes numbers separated by commas")
     if not all(1 <= n <= 1000 for n in args.clients):
         parser.error("--clients must be between 1 and 1000")
+    if not 1 <= args.blocks <= 10000:
+        parser.error("--blocks must be between 1 and 10000")
     if not all(re.fullmatch(r"AFTERCARE_[A-Z0-9_]+=.*", kv) for kv in args.app_env):
         parser.error("--app-env takes AFTERCARE_NAME=value")
     return args
+
+
+@contextmanager
+def baseline_tree(rev: str) -> Iterator[tuple[str, Path]]:
+    """A detached git worktree of `rev` in /tmp, removed at the end whatever happens; yields
+    (short commit, path)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise BenchError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    short = git("rev-parse", "--short", f"{rev}^{{commit}}")
+    path = Path(tempfile.gettempdir()) / f"aftercare-bench-{short}-{secrets.token_hex(3)}"
+    git("worktree", "add", "--detach", str(path), short)
+    try:
+        yield short, path
+    finally:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(path)],
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(path, ignore_errors=True)
+        subprocess.run(["git", "worktree", "prune"], cwd=ROOT, capture_output=True, check=False)
+        print(f"removed worktree {path}", flush=True)
 
 
 def server_env(secret: str, app_env: list[str]) -> dict[str, str]:
@@ -898,7 +980,8 @@ def main(argv: list[str] | None = None) -> int:
     secret = secrets.token_urlsafe(48)
     body = split_body(report_body(datetime.now(UTC) - timedelta(minutes=1)))
     info = machine()
-    servers = 4 * ("postgresql" in databases) + 2 * ("sqlite" in databases)
+    per_driver = 3 if args.baseline_commit else 2
+    servers = per_driver * (2 * ("postgresql" in databases) + ("sqlite" in databases))
     estimate = (
         args.rounds
         * servers
@@ -918,18 +1001,29 @@ def main(argv: list[str] | None = None) -> int:
             workdir = Path(tmp)
             stack.callback(probe.close)
             targets: list[Target] = []
+            tree: tuple[str, Path] | None = None
+            if args.baseline_commit:
+                tree = stack.enter_context(baseline_tree(args.baseline_commit))
+                baseline_label = f"report@{tree[0]}"
+                info["baseline_commit"] = tree[0]
             if "postgresql" in databases:
                 check_loopback_dsn(args.pg_dsn)
                 info["postgresql"] = pg_version(args.pg_dsn)
                 app_db, min_db = f"aftercare_bench_{run_id}", f"aftercare_bench_{run_id}_minimal"
-                stack.enter_context(pg_databases(args.pg_dsn, [app_db, min_db]))
-                probe.watch_postgres(args.pg_dsn, [app_db, min_db])
+                base_db = f"aftercare_bench_{run_id}_base"
+                names = [app_db, min_db] + ([base_db] if tree else [])
+                stack.enter_context(pg_databases(args.pg_dsn, names))
+                probe.watch_postgres(args.pg_dsn, names)
                 drivers = ("asyncpg", "psycopg")
                 urls = {
                     d: (pg_url(args.pg_dsn, d, app_db), pg_url(args.pg_dsn, d, min_db))
                     for d in drivers
                 }
-                targets += prepare("postgresql", drivers, urls, secret)
+                baseline = None
+                if tree:
+                    base_urls = {d: pg_url(args.pg_dsn, d, base_db) for d in drivers}
+                    baseline = (baseline_label, tree[1], base_urls)
+                targets += prepare("postgresql", drivers, urls, secret, args.blocks, baseline)
             if "sqlite" in databases:
                 urls = {
                     "aiosqlite": (
@@ -937,7 +1031,11 @@ def main(argv: list[str] | None = None) -> int:
                         f"sqlite+aiosqlite:///{workdir / 'minimal.db'}",
                     )
                 }
-                targets += prepare("sqlite", ("aiosqlite",), urls, secret)
+                baseline = None
+                if tree:
+                    base_urls = {"aiosqlite": f"sqlite+aiosqlite:///{workdir / 'base.db'}"}
+                    baseline = (baseline_label, tree[1], base_urls)
+                targets += prepare("sqlite", ("aiosqlite",), urls, secret, args.blocks, baseline)
             run = Run(body, load, args.clients, server_env(secret, args.app_env), workdir, probe)
             for rnd in range(1, args.rounds + 1):
                 print(f"round {rnd} of {args.rounds}", flush=True)
@@ -950,7 +1048,9 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     best = best_cells(cells)
     print_table(best)
-    summary = summarise(best, cells, args.clients)
+    summary = summarise(
+        best, cells, args.clients, f"report@{info['baseline_commit']}" if tree else None
+    )
     print_summary(summary)
     print(f"\ntotal {elapsed:.0f} s")
     document = {
@@ -967,6 +1067,8 @@ def main(argv: list[str] | None = None) -> int:
             "clients": args.clients,
             "wrk_threads": args.threads,
             "quiet_wait_s": args.quiet_wait,
+            "blocks": args.blocks,
+            "baseline_commit": args.baseline_commit,
             "uvicorn": "1 worker, uvloop, httptools, no access log",
             "app_env": args.app_env,
         },
