@@ -4,7 +4,7 @@ offline report arrives after reports recorded later than it."""
 import uuid
 from datetime import datetime
 from functools import cache
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import CompoundSelect, Uuid, bindparam, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,41 +52,41 @@ def block_facts(procedure: Block) -> ProcedureFacts:
     return ProcedureFacts(procedure.performed_at, procedure.baseline_pain, symptoms)
 
 
+class Neighbour(NamedTuple):
+    id: uuid.UUID
+    facts: ReportFacts
+
+
 async def rejudge_next_report(
     session: AsyncSession,
     procedure: ProcedureRef,
     late_report_id: uuid.UUID,
-    recorded_at: datetime,
+    following: Neighbour,
     now: datetime,
 ) -> None:
     """A report recorded before reports already judged becomes the "previous report" of the
-    next one. Judge that next report again with it, and raise the alerts it now meets that it
-    did not meet before (its first verdict and guidance stand; nothing is withdrawn). So a
-    late sync ends with the same alerts as an in-order upload."""
-    following = await session.scalar(
-        select(Report)
-        .where(Report.procedure_id == procedure.id, Report.recorded_at > recorded_at)
-        .order_by(Report.recorded_at, Report.id)
-        .limit(1)
-    )
-    if following is None:
-        return
-    rows = await session.scalars(
-        select(Report)
-        .where(Report.procedure_id == procedure.id, Report.recorded_at < following.recorded_at)
+    next one (`following`, found by `neighbours`). Judge that next report again with it, and
+    raise the alerts it now meets that it did not meet before (its first verdict and guidance
+    stand; nothing is withdrawn). So a late sync ends with the same alerts as an in-order
+    upload."""
+    rows = await session.execute(
+        select(*_JUDGED_COLUMNS)
+        .where(
+            Report.procedure_id == procedure.id,
+            Report.recorded_at < following.facts.recorded_at,
+        )
         .order_by(Report.recorded_at.desc())
         .limit(RECENT)
     )
-    with_late = [(row.id, row_facts(row)) for row in rows]
+    with_late = [(row[0], facts_of(*row[2:])) for row in rows]
     without_late = [facts for row_id, facts in with_late if row_id != late_report_id]
-    block, report = block_facts(procedure), row_facts(following)
-    before = {f.rule_id for f in evaluate(report, block, without_late)}
-    now_met = [
-        f for f in evaluate(report, block, [f for _, f in with_late]) if f.rule_id not in before
-    ]
+    block = block_facts(procedure)
+    before = {f.rule_id for f in evaluate(following.facts, block, without_late)}
+    with_it = evaluate(following.facts, block, [facts for _, facts in with_late])
     await plan_alerts(
         session, clinic_id=procedure.clinic_id, patient_id=procedure.patient_id,
-        procedure_id=procedure.id, report_id=following.id, findings=now_met, now=now,
+        procedure_id=procedure.id, report_id=following.id,
+        findings=[f for f in with_it if f.rule_id not in before], now=now,
     )  # fmt: skip
 
 
@@ -129,7 +129,7 @@ def _neighbours_statement() -> CompoundSelect[Any]:
     later = select(
         select(literal("later"), *_JUDGED_COLUMNS)
         .where(Report.procedure_id == procedure_id, Report.recorded_at > at)
-        .order_by(Report.recorded_at)
+        .order_by(Report.recorded_at, Report.id)
         .limit(1)
         .subquery()
     )
@@ -138,10 +138,11 @@ def _neighbours_statement() -> CompoundSelect[Any]:
 
 async def neighbours(
     session: AsyncSession, procedure: ProcedureRef, at: datetime, client_report_id: uuid.UUID
-) -> tuple[list[ReportFacts], uuid.UUID | None, bool]:
+) -> tuple[list[ReportFacts], uuid.UUID | None, Neighbour | None]:
     """The previous report(s) (the latest recorded_at before this one: all the rules compare
-    with), a row of the patient already holding this idempotency key, and whether a report
-    recorded later exists (then this one arrived late and the next one is judged again)."""
+    with), a row of the patient already holding this idempotency key, and the next report
+    recorded after this one, if any (then this one arrived late and that one is judged
+    again)."""
     rows = await session.execute(
         _neighbours_statement(),
         {
@@ -151,12 +152,14 @@ async def neighbours(
             "at": at,
         },
     )
-    earlier, key_holder, arrived_late = [], None, False
-    for role, row_id, client_id, recorded_at, pain, relief, temperature_c, effects in rows:
+    earlier: list[ReportFacts] = []
+    key_holder: uuid.UUID | None = None
+    later: Neighbour | None = None
+    for role, row_id, client_id, *judged in rows:
         if client_id == client_report_id:  # may be another block's report: then a 409
             key_holder = row_id
         elif role == "later":
-            arrived_late = True
+            later = Neighbour(row_id, facts_of(*judged))
         elif role == "previous":
-            earlier.append(facts_of(recorded_at, pain, relief, temperature_c, effects))
-    return earlier, key_holder, arrived_late
+            earlier.append(facts_of(*judged))
+    return earlier, key_holder, later

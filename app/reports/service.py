@@ -126,7 +126,7 @@ async def store_report(
     now = services.clock.now()
     _check_times(procedure, body, now)
     digest = request_digest(procedure.id, body)
-    earlier, same_key, arrived_late = await neighbours(
+    earlier, same_key, later = await neighbours(
         session, procedure, body.recorded_at, body.client_report_id
     )
     if same_key is not None:
@@ -177,8 +177,8 @@ async def store_report(
         raise conflict("this client_report_id was already used for a different report")
     await session.flush()  # the alerts, after the report they point at
     await complete_checkin_for_report(session, procedure.id, values["id"], body.recorded_at, now)
-    if arrived_late:
-        await rejudge_next_report(session, procedure, values["id"], body.recorded_at, now)
+    if later is not None:
+        await rejudge_next_report(session, procedure, values["id"], later, now)
     return "created", values["response"]
 
 
