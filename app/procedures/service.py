@@ -38,23 +38,34 @@ class ProcedureRef:
 _REF_COLUMNS = tuple(getattr(Procedure, f.name) for f in fields(ProcedureRef))
 
 
-def _visible(query: Select[Any], caller: Principal, procedure_id: uuid.UUID) -> Select[Any]:
-    query = query.where(Procedure.id == procedure_id, Procedure.clinic_id == caller.clinic_id)
-    if caller.patient_id is not None:
-        query = query.where(Procedure.patient_id == caller.patient_id)
-    return query
-
-
-@cache
-def _ref_statement(for_patient: bool, for_update: bool) -> Select[Any]:
-    """Prebuilt (every report reads its block): bound ids, typed explicitly."""
-    query = select(*_REF_COLUMNS).where(
+def _visible(query: Select[Any], for_patient: bool) -> Select[Any]:
+    """The one statement of who may see a block: the caller's clinic, and for a patient only
+    their own. Ids are bound parameters (see `_scope`), so statements are built once."""
+    query = query.where(
         Procedure.id == bindparam("procedure_id", type_=Uuid()),
         Procedure.clinic_id == bindparam("clinic_id", type_=Uuid()),
     )
     if for_patient:
         query = query.where(Procedure.patient_id == bindparam("patient_id", type_=Uuid()))
+    return query
+
+
+def _scope(caller: Principal, procedure_id: uuid.UUID) -> dict[str, uuid.UUID]:
+    params = {"procedure_id": procedure_id, "clinic_id": caller.clinic_id}
+    if caller.patient_id is not None:
+        params["patient_id"] = caller.patient_id
+    return params
+
+
+@cache
+def _ref_statement(for_patient: bool, for_update: bool) -> Select[Any]:
+    query = _visible(select(*_REF_COLUMNS), for_patient)
     return query.with_for_update() if for_update else query
+
+
+@cache
+def _entity_statement(for_patient: bool) -> Select[Any]:
+    return _visible(select(Procedure), for_patient)
 
 
 async def load_procedure_ref(
@@ -63,10 +74,7 @@ async def load_procedure_ref(
     """With for_update (PostgreSQL; SQLite writers are already serialised) the reports of one
     block are judged one at a time, each against the ones stored before it."""
     statement = _ref_statement(caller.patient_id is not None, for_update)
-    params = {"procedure_id": procedure_id, "clinic_id": caller.clinic_id}
-    if caller.patient_id is not None:
-        params["patient_id"] = caller.patient_id
-    row = (await session.execute(statement, params)).first()
+    row = (await session.execute(statement, _scope(caller, procedure_id))).first()
     if row is None:
         raise not_found("procedure")
     return ProcedureRef(*row)
@@ -75,9 +83,8 @@ async def load_procedure_ref(
 async def load_procedure(
     session: AsyncSession, caller: Principal, procedure_id: uuid.UUID
 ) -> Procedure:
-    procedure: Procedure | None = await session.scalar(
-        _visible(select(Procedure), caller, procedure_id)
-    )
+    statement = _entity_statement(caller.patient_id is not None)
+    procedure: Procedure | None = await session.scalar(statement, _scope(caller, procedure_id))
     if procedure is None:
         raise not_found("procedure")
     return procedure
