@@ -9,9 +9,9 @@ from app.alerts.models import ACTIVE, Alert
 from app.alerts.schemas import AlertOut, AlertSeverity, AlertStatus
 from app.core.deps import Services
 from app.core.errors import Problem, conflict, not_found
-from app.core.pagination import cut_page, decode_cursor
+from app.core.pagination import cursor_time, cursor_uuid, cut_page, decode_cursor
 from app.core.security import Principal
-from app.core.types import Page, to_utc
+from app.core.types import Page
 from app.rules.engine import Finding
 from app.rules.ruleset import SEVERITY_ORDER
 
@@ -107,13 +107,9 @@ async def list_alerts(
 
 def _decode_worklist_cursor(cursor: str) -> tuple[int, datetime, uuid.UUID]:
     rank, at, last_id = decode_cursor(cursor, 3)
-    try:
-        moment = datetime.fromisoformat(at)
-        if rank not in ("0", "1", "2") or moment.tzinfo is None:
-            raise ValueError("bad cursor")
-        return int(rank), to_utc(moment), uuid.UUID(last_id)
-    except ValueError as exc:
-        raise Problem(400, "the cursor is not valid", slug="invalid-cursor") from exc
+    if rank not in ("0", "1", "2"):
+        raise Problem(400, "the cursor is not valid", slug="invalid-cursor")
+    return int(rank), cursor_time(at), cursor_uuid(last_id)
 
 
 async def get_alert(services: Services, caller: Principal, alert_id: uuid.UUID) -> AlertOut:
@@ -163,7 +159,7 @@ async def _transition(
 ) -> AlertOut:
     # A conditional UPDATE: two clinicians acting at once cannot both move the same alert.
     async with services.db.write() as session:
-        moved = await session.execute(
+        moved = await session.scalar(
             update(Alert)
             .where(
                 Alert.id == alert_id,
@@ -171,10 +167,9 @@ async def _transition(
                 Alert.status.in_(allowed_from),
             )
             .values(**values)
-            .returning(Alert.id)
+            .returning(Alert)
         )
-        if moved.scalar_one_or_none() is None:
+        if moved is None:
             alert = await _load(session, caller, alert_id)  # 404 when not the caller's
             raise conflict(f"an alert that is {alert.status} cannot become {values['status']}")
-        session.expire_all()
-        return alert_out(await _load(session, caller, alert_id))
+        return alert_out(moved)

@@ -47,15 +47,27 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
     return values
 
 
-def decode_time_id_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    at, row_id = decode_cursor(cursor, 2)
+def cursor_time(value: str) -> datetime:
+    """A timestamp from a cursor, held to the same rules as request timestamps."""
     try:
-        moment = datetime.fromisoformat(at)
+        moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
             raise ValueError("naive")
-        return to_utc(moment), uuid.UUID(row_id)
+        return to_utc(moment)
     except ValueError as exc:
         raise Problem(400, "the cursor is not valid", slug="invalid-cursor") from exc
+
+
+def cursor_uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise Problem(400, "the cursor is not valid", slug="invalid-cursor") from exc
+
+
+def decode_time_id_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    at, row_id = decode_cursor(cursor, 2)
+    return cursor_time(at), cursor_uuid(row_id)
 
 
 def decode_number_cursor(cursor: str) -> int:
