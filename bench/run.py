@@ -137,19 +137,13 @@ class BenchError(RuntimeError):
 
 
 def report_body(recorded_at: datetime) -> dict[str, Any]:
-    """A typical report from the patient's app: temperature, two side effects, a note."""
+    """A typical report from the patient's app (the API's documented example: temperature,
+    two side effects, a note), with the id wrk fills in and a time after the block."""
+    example = ReportIn.model_json_schema()["examples"][0]
     return {
+        **example,
         "client_report_id": ID_PLACEHOLDER,
         "recorded_at": recorded_at.astimezone(UTC).isoformat(timespec="seconds"),
-        "pain_score": 3,
-        "relief_percent": 60,
-        "relief_ended_at": None,
-        "temperature": {"value": 99.1, "unit": "F"},
-        "side_effects": [
-            {"kind": "soreness", "severity": "mild"},
-            {"kind": "leg_warmth", "severity": "mild"},
-        ],
-        "notes": "Leg feels warm, pain much better.",
     }
 
 
