@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import signal
 from typing import Annotated
 
 import typer
@@ -28,9 +29,8 @@ def _settings() -> Settings:
 
 
 def _services(settings: Settings) -> Services:
-    return Services(
-        settings=settings, db=Database(settings.resolved_database_url()), clock=SystemClock()
-    )
+    database = Database(settings.resolved_database_url(), pool_size=settings.db_pool_size)
+    return Services(settings=settings, db=database, clock=SystemClock())
 
 
 @cli.command()
@@ -41,18 +41,55 @@ def migrate() -> None:
     typer.echo("database is at the latest schema")
 
 
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Serve only; run `aftercare worker` elsewhere.")
+    ] = False,
 ) -> None:
-    """Migrate the database to the latest schema, then serve the API."""
+    """Migrate the database to the latest schema, then serve the API (and, unless
+    --no-worker, run the worker in the same process)."""
     from app.main import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _log_to_stderr()
     settings = _settings()
     asyncio.run(upgrade(settings.resolved_database_url()))
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False)
+    app = create_app(settings, run_worker=not no_worker)
+    uvicorn.run(app, host=host, port=port, proxy_headers=False)
+
+
+@cli.command()
+def worker() -> None:
+    """Deliver webhooks, close check-in windows and escalate alerts until SIGTERM or Ctrl-C.
+    Several may run against PostgreSQL at once."""
+    from app.worker.loop import Worker
+
+    _log_to_stderr()
+    settings = _settings()
+
+    async def run() -> None:
+        await upgrade(settings.resolved_database_url())
+        services = _services(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        the_worker = Worker(services)
+        logging.getLogger("aftercare.worker").info("worker started")
+        try:
+            await the_worker.run(stop)
+        finally:
+            await the_worker.aclose()
+            await services.db.dispose()
+        logging.getLogger("aftercare.worker").info("worker stopped")
+
+    asyncio.run(run())
 
 
 @cli.command("create-admin")

@@ -1,4 +1,6 @@
+import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +18,10 @@ from app.patients.router import router as patients_router
 from app.procedures.router import router as procedures_router
 from app.reports.router import router as reports_router
 from app.staff.router import router as staff_router
+from app.webhooks.router import router as webhooks_router
+from app.worker.loop import Worker
+
+log = logging.getLogger("aftercare")
 
 API_DESCRIPTION = """
 Follows patients through the days after a lumbar sympathetic nerve block: symptom reports
@@ -26,7 +32,10 @@ responses are UTC. Lists take `limit` (1-200) and an opaque `cursor`.
 """
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, clock: Clock | None = None, *, run_worker: bool = False
+) -> FastAPI:
+    """The API. With `run_worker`, the worker runs inside it for as long as it serves."""
     settings = settings or Settings()
     database = Database(
         settings.resolved_database_url(), pool_size=settings.db_pool_size, echo=settings.db_echo
@@ -35,9 +44,19 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        worker = Worker(services) if run_worker else None
+        task = asyncio.create_task(worker.run(stop)) if worker else None
         try:
             yield
         finally:
+            if worker and task:
+                stop.set()  # sends under way finish; anything cut short is retried later
+                try:
+                    await asyncio.wait_for(task, timeout=settings.webhook_timeout_seconds + 5)
+                except TimeoutError:
+                    log.warning("worker did not stop in time; its leased deliveries will retry")
+                await worker.sender.aclose()
             # aiosqlite >= 0.22 hangs interpreter exit on an unclosed connection.
             await database.dispose()
 
@@ -57,6 +76,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         procedures_router,
         reports_router,
         alerts_router,
+        webhooks_router,
     ):
         app.include_router(router)
     return app

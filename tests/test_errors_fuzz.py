@@ -95,7 +95,7 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(Healt
 
 
 async def _fuzz(
-    api: Api, path: str, headers: dict, strategy: st.SearchStrategy[object]
+    api: Api, path: str, headers: dict, strategy: st.SearchStrategy[object], method: str = "POST"
 ) -> list[int]:  # type: ignore[type-arg]
     statuses: list[int] = []
 
@@ -107,9 +107,10 @@ async def _fuzz(
     bodies: list[object] = []
     collect()
     for body in bodies:
-        response = await api.client.post(
-            path, content=json.dumps(body), headers={**headers, "content-type": "application/json"}
-        )
+        response = await api.client.request(
+            method, path, content=json.dumps(body),
+            headers={**headers, "content-type": "application/json"},
+        )  # fmt: skip
         assert_problem(response)
         statuses.append(response.status_code)
     return statuses
@@ -165,6 +166,27 @@ async def test_fuzz_auth_endpoints(api: Api) -> None:
         {},
     ):
         assert_problem(await api.client.post("/v1/auth/token", data=form))
+
+
+async def test_fuzz_webhooks_and_clinic_settings(api: Api) -> None:
+    # A clinic of its own that never raises an event: nothing is ever sent to these URLs.
+    admin = (await api.new_clinic()).admin
+    base = {"url": "https://8.8.8.8/hook", "events": ["alert.created"], "description": "EHR"}
+    statuses = await _fuzz(api, "/v1/webhooks", admin.headers, mutated(base))
+    listed = await api.client.get("/v1/webhooks", params={"limit": 200}, headers=admin.headers)
+    assert len(listed.json()["items"]) == statuses.count(201)  # rejected bodies stored nothing
+    hook = listed.json()["items"][0]["id"] if statuses.count(201) else None
+    if hook is None:
+        created = await api.client.post("/v1/webhooks", json=base, headers=admin.headers)
+        hook = created.json()["id"]
+    await _fuzz(
+        api, f"/v1/webhooks/{hook}", admin.headers, mutated({**base, "enabled": False}), "PATCH"
+    )
+    before = (await api.client.get("/v1/clinic", headers=admin.headers)).json()
+    clinic_body = {"escalate_emergency_minutes": 10, "escalate_urgent_minutes": 60}
+    statuses = await _fuzz(api, "/v1/clinic", admin.headers, mutated(clinic_body), "PATCH")
+    if 200 not in statuses:
+        assert (await api.client.get("/v1/clinic", headers=admin.headers)).json() == before
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ class Alert(Base):
         # The worklist: a clinic's alerts by status, most severe then oldest first.
         Index("ix_alerts_worklist", "clinic_id", "status", "severity_rank", "created_at", "id"),
         Index("ix_alerts_patient", "patient_id", "created_at"),
+        Index("ix_alerts_escalate_at", "escalate_at"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -50,3 +51,7 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
     resolution_note: Mapped[str | None] = mapped_column(Text)
+    # When the open alert escalates unless acknowledged first; cleared when it escalates (once)
+    # or is acknowledged or resolved. Null for routine alerts.
+    escalate_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]

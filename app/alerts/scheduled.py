@@ -1,19 +1,23 @@
-"""Rules the clock raises, not a report: missed check-ins and no relief by 14 days.
+"""What the clock raises, not a report: missed check-ins, no relief by 14 days, escalation.
 
-The worker (provider-contact issue) calls these with its clock; tests call them with theirs.
-Each block is handled in its own short transaction that first locks the procedure row, the
-same order report submission takes (procedure, then check-ins), so the two never deadlock.
+The worker calls these with its clock; tests call them with theirs. Each block is handled in
+its own short transaction that first locks the procedure row, the same order report
+submission takes (procedure, then check-ins), so the two never deadlock. Every change and the
+outbox events announcing it commit together; a conditional UPDATE or a re-check under the lock
+makes each happen exactly once, however many workers run.
 """
 
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alerts.models import Alert
 from app.alerts.service import plan_alerts
 from app.checkins.models import Checkin
 from app.core.deps import Services
+from app.outbox.service import add_alert_event, add_checkin_missed_event
 from app.procedures.models import Procedure
 from app.reports.judging import block_facts, row_facts
 from app.reports.models import Report
@@ -59,6 +63,9 @@ async def close_missed_checkins(services: Services, now: datetime, *, batch: int
             block = block_facts(procedure)
             for window in windows:
                 window.status = "missed"
+                add_checkin_missed_event(
+                    session, procedure.clinic_id, procedure.patient_id, window, now
+                )
                 finding = missed_checkin_finding(block, window.due_at, window.closes_at)
                 await plan_alerts(
                     session, clinic_id=procedure.clinic_id, patient_id=procedure.patient_id,
@@ -102,3 +109,32 @@ async def raise_no_relief(services: Services, now: datetime, *, batch: int = 200
             procedure.no_relief_checked_at = now
             checked += 1
     return checked
+
+
+async def escalate_overdue_alerts(services: Services, now: datetime, *, batch: int = 200) -> int:
+    """Open alerts past their escalation deadline emit alert.escalated, once each: the UPDATE
+    only moves an alert still open with its deadline set, and clears the deadline.
+    Returns how many alerts it escalated."""
+    async with services.db.write() as session:
+        due = (
+            select(Alert.id)
+            .where(Alert.escalate_at <= now, Alert.status == "open")
+            .order_by(Alert.escalate_at)
+            .limit(batch)
+        )
+        if not services.db.sqlite:  # another worker's batch is skipped, not waited for
+            due = due.with_for_update(skip_locked=True)
+        ids = list(await session.scalars(due))
+        if not ids:
+            return 0
+        escalated = list(
+            await session.scalars(
+                update(Alert)
+                .where(Alert.id.in_(ids), Alert.status == "open", Alert.escalate_at.is_not(None))
+                .values(escalate_at=None, escalated_at=now)
+                .returning(Alert)
+            )
+        )
+        for alert in escalated:
+            add_alert_event(session, alert, "alert.escalated", now)
+        return len(escalated)

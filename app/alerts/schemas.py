@@ -30,6 +30,10 @@ class AlertOut(ResponseModel):
     resolved_at: datetime | None
     resolved_by: uuid.UUID | None
     resolution_note: str | None
+    escalated_at: datetime | None = Field(
+        default=None,
+        description="When it escalated: open and unacknowledged past the clinic's delay.",
+    )
 
 
 class AcknowledgeIn(RequestModel):

@@ -1,6 +1,6 @@
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,8 +12,22 @@ from app.core.errors import Problem, conflict, not_found
 from app.core.pagination import cursor_time, cursor_uuid, cut_page, decode_cursor
 from app.core.security import Principal
 from app.core.types import Page
+from app.outbox.schemas import EventType
+from app.outbox.service import add_alert_event
 from app.rules.engine import Finding
 from app.rules.ruleset import SEVERITY_ORDER
+from app.staff.models import Clinic
+
+
+async def _escalation_delays(session: AsyncSession, clinic_id: uuid.UUID) -> dict[str, timedelta]:
+    row = (
+        await session.execute(
+            select(Clinic.escalate_emergency_minutes, Clinic.escalate_urgent_minutes).where(
+                Clinic.id == clinic_id
+            )
+        )
+    ).one()
+    return {"emergency": timedelta(minutes=row[0]), "urgent": timedelta(minutes=row[1])}
 
 
 async def plan_alerts(
@@ -26,7 +40,9 @@ async def plan_alerts(
     findings: Sequence[Finding],
     now: datetime,
 ) -> list[Alert]:
-    """The alerts these findings create or re-trigger, as ORM objects not yet flushed.
+    """The alerts these findings create or re-trigger, as ORM objects not yet flushed, with the
+    outbox events that tell the clinic: alert.created, or alert.severity_raised when a
+    re-trigger raises the severity (a re-trigger at the same severity is not news).
 
     The caller holds the procedure's lock, so no other transaction raises an alert for it
     meanwhile; the partial unique index is the backstop. A re-trigger counts an occurrence,
@@ -43,26 +59,42 @@ async def plan_alerts(
             )
         )
     }
+    delays: dict[str, timedelta] | None = None
     alerts = []
     for finding in findings:
         rank = SEVERITY_ORDER[finding.severity]
         alert = active.get(finding.rule_id)
+        if alert is not None and rank >= alert.severity_rank:
+            alert.occurrences += 1
+            alert.last_triggered_at = now
+            alert.explanation = list(finding.explanation)
+            alert.rule_version = finding.rule_version
+            alerts.append(alert)
+            continue
+        if finding.severity in ("emergency", "urgent") and delays is None:
+            delays = await _escalation_delays(session, clinic_id)
+        deadline = now + delays[finding.severity] if delays and finding.severity in delays else None
         if alert is None:
             alert = Alert(
                 id=uuid.uuid4(), clinic_id=clinic_id, patient_id=patient_id,
                 procedure_id=procedure_id, report_id=report_id, rule_id=finding.rule_id,
                 rule_version=finding.rule_version, severity=finding.severity, severity_rank=rank,
                 title=finding.title, explanation=list(finding.explanation), status="open",
-                created_at=now, last_triggered_at=now, occurrences=1,
+                created_at=now, last_triggered_at=now, occurrences=1, escalate_at=deadline,
             )  # fmt: skip
             session.add(alert)
+            add_alert_event(session, alert, "alert.created", now)
         else:
             alert.occurrences += 1
             alert.last_triggered_at = now
             alert.explanation = list(finding.explanation)
             alert.rule_version = finding.rule_version
-            if rank < alert.severity_rank:
-                alert.severity, alert.severity_rank = finding.severity, rank
+            alert.severity, alert.severity_rank = finding.severity, rank
+            # Escalation happens once per alert; a sooner deadline applies if it has not yet.
+            if alert.status == "open" and alert.escalated_at is None and deadline is not None:
+                current = alert.escalate_at
+                alert.escalate_at = deadline if current is None else min(current, deadline)
+            add_alert_event(session, alert, "alert.severity_raised", now)
         alerts.append(alert)
     return alerts
 
@@ -129,25 +161,31 @@ async def _load(session: AsyncSession, caller: Principal, alert_id: uuid.UUID) -
 async def acknowledge(
     services: Services, caller: Principal, alert_id: uuid.UUID, note: str | None
 ) -> AlertOut:
+    now = services.clock.now()
     values = {
         "status": "acknowledged",
-        "acknowledged_at": services.clock.now(),
+        "acknowledged_at": now,
         "acknowledged_by": caller.subject_id,
         "acknowledgement_note": note,
+        "escalate_at": None,
     }
-    return await _transition(services, caller, alert_id, ("open",), values)
+    return await _transition(
+        services, caller, alert_id, ("open",), values, now, "alert.acknowledged"
+    )
 
 
 async def resolve(
     services: Services, caller: Principal, alert_id: uuid.UUID, note: str
 ) -> AlertOut:
+    now = services.clock.now()
     values = {
         "status": "resolved",
-        "resolved_at": services.clock.now(),
+        "resolved_at": now,
         "resolved_by": caller.subject_id,
         "resolution_note": note,
+        "escalate_at": None,
     }
-    return await _transition(services, caller, alert_id, ACTIVE, values)
+    return await _transition(services, caller, alert_id, ACTIVE, values, now, "alert.resolved")
 
 
 async def _transition(
@@ -156,6 +194,8 @@ async def _transition(
     alert_id: uuid.UUID,
     allowed_from: Sequence[str],
     values: dict[str, object],
+    now: datetime,
+    event: EventType,
 ) -> AlertOut:
     # A conditional UPDATE: two clinicians acting at once cannot both move the same alert.
     async with services.db.write() as session:
@@ -172,4 +212,5 @@ async def _transition(
         if moved is None:
             alert = await _load(session, caller, alert_id)  # 404 when not the caller's
             raise conflict(f"an alert that is {alert.status} cannot become {values['status']}")
+        add_alert_event(session, moved, event, now)
         return alert_out(moved)

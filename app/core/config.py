@@ -26,6 +26,17 @@ class Settings(BaseSettings):
     enrollment_code_hours: int = 72
     db_pool_size: int = 20
     db_echo: bool = False
+    # Where partners reach this API; webhook payloads link to it. Unset: links are paths.
+    public_base_url: str = ""
+    # The worker (`aftercare worker`, or inside `aftercare serve`).
+    worker_poll_seconds: float = 1.0
+    worker_batch: int = 100
+    worker_concurrency: int = 16
+    webhook_timeout_seconds: float = 10.0
+    # A claimed delivery is another worker's to retry only after this: far longer than one send
+    # may take (the timeout bounds it), so no attempt is ever sent twice at once.
+    webhook_lease_seconds: float = 60.0
+    webhook_retry_hours: float = 24.0
 
     def resolved_database_url(self) -> str:
         url = self.database_url or default_database_url()

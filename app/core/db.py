@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 IMMEDIATE = "aftercare_sqlite_immediate"
+# Set in a session's `info` by whatever writes an outbox event (app/outbox/service.py).
+OUTBOX_WRITTEN = "aftercare_outbox_written"
 
 
 def is_sqlite(url: str) -> bool:
@@ -85,6 +87,9 @@ class Database:
         # SQLite allows one writer; queueing writers here is far fairer than busy-timeout
         # polling (which gives second-long p99 tails). PostgreSQL needs no such lock.
         self._write_lock = asyncio.Lock() if self.sqlite else None
+        # Set once a transaction that wrote outbox events has committed, so a worker in this
+        # process sends them at once instead of at its next poll.
+        self.outbox_written = asyncio.Event()
 
     @property
     def dialect(self) -> str:
@@ -98,13 +103,16 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction that commits when the block exits without an exception."""
-        if self._write_lock is None:
-            async with self._sessions() as session, session.begin():
-                yield session
-            return
-        async with self._write_lock, self._sessions() as session, session.begin():
-            await session.connection(execution_options={IMMEDIATE: True})
-            yield session
+        async with self._sessions() as session:
+            if self._write_lock is None:
+                async with session.begin():
+                    yield session
+            else:
+                async with self._write_lock, session.begin():
+                    await session.connection(execution_options={IMMEDIATE: True})
+                    yield session
+            if session.info.pop(OUTBOX_WRITTEN, False):
+                self.outbox_written.set()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

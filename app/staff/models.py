@@ -13,6 +13,9 @@ class Clinic(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
+    # An open alert nobody acknowledged within this long emits alert.escalated (once).
+    escalate_emergency_minutes: Mapped[int] = mapped_column(default=15, server_default="15")
+    escalate_urgent_minutes: Mapped[int] = mapped_column(default=120, server_default="120")
 
 
 class StaffUser(Base):

@@ -46,3 +46,21 @@ class Me(ResponseModel):
     name: str
     email: str | None = None
     patient_id: uuid.UUID | None = None
+
+
+class ClinicOut(ResponseModel):
+    id: uuid.UUID
+    name: str
+    escalate_emergency_minutes: int = Field(
+        description="An open emergency alert unacknowledged this long emits alert.escalated."
+    )
+    escalate_urgent_minutes: int = Field(
+        description="An open urgent alert unacknowledged this long emits alert.escalated."
+    )
+
+
+class ClinicUpdate(RequestModel):
+    """Delays apply to alerts raised after the change; alerts already open keep theirs."""
+
+    escalate_emergency_minutes: int | None = Field(default=None, ge=1, le=60)
+    escalate_urgent_minutes: int | None = Field(default=None, ge=1, le=1440)

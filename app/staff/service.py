@@ -9,7 +9,7 @@ from app.core.errors import conflict, not_found
 from app.core.security import Principal, hash_password
 from app.patients.models import Patient
 from app.staff.models import Clinic, StaffUser
-from app.staff.schemas import Me, StaffCreate
+from app.staff.schemas import ClinicOut, ClinicUpdate, Me, StaffCreate
 
 
 async def create_clinic_with_admin(
@@ -96,3 +96,25 @@ async def describe_caller(services: Services, caller: Principal) -> Me:
             name=user.name,
             email=user.email,
         )
+
+
+async def _clinic(session: AsyncSession, caller: Principal) -> Clinic:
+    clinic = await session.get(Clinic, caller.clinic_id)
+    if clinic is None:
+        raise not_found("clinic")
+    return clinic
+
+
+async def get_clinic(services: Services, caller: Principal) -> ClinicOut:
+    async with services.db.read() as session:
+        return ClinicOut.model_validate(await _clinic(session, caller))
+
+
+async def update_clinic(services: Services, caller: Principal, body: ClinicUpdate) -> ClinicOut:
+    async with services.db.write() as session:
+        clinic = await _clinic(session, caller)
+        if body.escalate_emergency_minutes is not None:
+            clinic.escalate_emergency_minutes = body.escalate_emergency_minutes
+        if body.escalate_urgent_minutes is not None:
+            clinic.escalate_urgent_minutes = body.escalate_urgent_minutes
+        return ClinicOut.model_validate(clinic)

@@ -1,0 +1,11 @@
+from typing import Literal, get_args
+
+EventType = Literal[
+    "alert.created",
+    "alert.severity_raised",
+    "alert.escalated",
+    "alert.acknowledged",
+    "alert.resolved",
+    "checkin.missed",
+]
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)

@@ -1,0 +1,231 @@
+"""Getting events to the clinics' endpoints: fan-out, claim, send, record.
+
+At least once, never twice at the same time:
+- fan-out turns each outbox event into one delivery per subscribed endpoint and stamps the
+  event, in one transaction;
+- a claim leases due deliveries (FOR UPDATE SKIP LOCKED on PostgreSQL, so workers take
+  different rows; SQLite's single writer serialises claims) by moving `next_attempt_at` past
+  the lease, which outlasts any one send;
+- the outcome is recorded only under the same lease token. A worker that dies after claiming
+  leaves the lease to run out and the delivery to be sent again; receivers dedupe on
+  `webhook-id`, which is the event id.
+"""
+
+import json
+import random
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from app.core.deps import Services
+from app.outbox.models import OutboxEvent
+from app.webhooks.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
+
+FIRST_RETRY = timedelta(seconds=10)
+LONGEST_RETRY = timedelta(hours=4)
+
+
+def retry_delay(attempts_so_far: int, rng: random.Random) -> timedelta:
+    """10 s, 30 s, 90 s ... tripling up to 4 h, each +-25 % so that a receiver coming back up
+    is not hit by every delivery at once. Over 24 h that is about 14 attempts."""
+    factor: int = 3 ** max(attempts_so_far - 1, 0)
+    base = min(FIRST_RETRY * factor, LONGEST_RETRY)
+    jitter: float = rng.uniform(0.75, 1.25)
+    return base * jitter
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery_id: uuid.UUID
+    lease_token: uuid.UUID
+    attempt_number: int
+    endpoint_id: uuid.UUID
+    url: str
+    secret: str
+    event_id: uuid.UUID
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    error: str | None
+    latency_ms: int
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def event_body(event: OutboxEvent, base_url: str) -> bytes:
+    data: dict[str, Any] = dict(event.data)
+    if base_url and isinstance(data.get("links"), dict):
+        data["links"] = {k: base_url.rstrip("/") + v for k, v in data["links"].items()}
+    created = event.created_at.isoformat().replace("+00:00", "Z")
+    payload = {"id": str(event.id), "type": event.type, "created_at": created, "data": data}
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+async def fan_out(services: Services, now: datetime, *, batch: int = 500) -> int:
+    """Undispatched events become deliveries; returns how many events it dispatched."""
+    async with services.db.write() as session:
+        pending = (
+            select(OutboxEvent)
+            .where(OutboxEvent.dispatched_at.is_(None))
+            .order_by(OutboxEvent.created_at)
+            .limit(batch)
+        )
+        if not services.db.sqlite:
+            pending = pending.with_for_update(skip_locked=True)
+        events = list(await session.scalars(pending))
+        if not events:
+            return 0
+        endpoints: dict[uuid.UUID, list[WebhookEndpoint]] = defaultdict(list)
+        for endpoint in await session.scalars(
+            select(WebhookEndpoint).where(
+                WebhookEndpoint.clinic_id.in_({e.clinic_id for e in events}),
+                WebhookEndpoint.enabled.is_(True),
+            )
+        ):
+            endpoints[endpoint.clinic_id].append(endpoint)
+        give_up_at = now + timedelta(hours=services.settings.webhook_retry_hours)
+        session.add_all(
+            WebhookDelivery(
+                id=uuid.uuid4(),
+                clinic_id=event.clinic_id,
+                endpoint_id=endpoint.id,
+                event_id=event.id,
+                event_type=event.type,
+                status="pending",
+                created_at=now,
+                next_attempt_at=now,
+                give_up_at=give_up_at,
+                lease_token=None,
+                attempt_count=0,
+            )
+            for event in events
+            for endpoint in endpoints[event.clinic_id]
+            if event.type in endpoint.events
+        )
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_([e.id for e in events]))
+            .values(dispatched_at=now)
+        )
+        return len(events)
+
+
+async def claim_due(services: Services, now: datetime, *, limit: int) -> list[Claim]:
+    if limit <= 0:
+        return []
+    lease = timedelta(seconds=services.settings.webhook_lease_seconds)
+    token = uuid.uuid4()
+    async with services.db.write() as session:
+        due = (
+            select(WebhookDelivery.id)
+            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            .where(
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.next_attempt_at <= now,
+                WebhookEndpoint.enabled.is_(True),
+            )
+            .order_by(WebhookDelivery.next_attempt_at)
+            .limit(limit)
+        )
+        if not services.db.sqlite:
+            due = due.with_for_update(skip_locked=True, of=WebhookDelivery)
+        ids = list(await session.scalars(due))
+        if not ids:
+            return []
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(ids))
+            .values(lease_token=token, next_attempt_at=now + lease)
+        )
+        rows = await session.execute(
+            select(WebhookDelivery, WebhookEndpoint, OutboxEvent)
+            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
+            .where(WebhookDelivery.id.in_(ids))
+        )
+        base_url = services.settings.public_base_url
+        return [
+            Claim(
+                delivery_id=delivery.id,
+                lease_token=token,
+                attempt_number=delivery.attempt_count + 1,
+                endpoint_id=endpoint.id,
+                url=endpoint.url,
+                secret=endpoint.secret,
+                event_id=event.id,
+                body=event_body(event, base_url),
+            )
+            for delivery, endpoint, event in rows.tuples()
+        ]
+
+
+@dataclass(frozen=True)
+class Result:
+    claim: Claim
+    outcome: Outcome
+    at: datetime
+
+
+async def record_outcomes(services: Services, results: list[Result], rng: random.Random) -> None:
+    """Every attempt's record, and each delivery's next state, in one transaction. A delivery
+    whose lease is no longer this claim's (it ran out and another worker took it) keeps only
+    the attempt record."""
+    async with services.db.write() as session:
+        held = {
+            d.id: d
+            for d in await session.scalars(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.id.in_([r.claim.delivery_id for r in results]))
+                .with_for_update()
+            )
+        }
+        gone: set[uuid.UUID] = set()
+        for result in results:
+            claim, outcome, now = result.claim, result.outcome, result.at
+            session.add(
+                DeliveryAttempt(
+                    id=uuid.uuid4(),
+                    delivery_id=claim.delivery_id,
+                    number=claim.attempt_number,
+                    attempted_at=now,
+                    status_code=outcome.status_code,
+                    latency_ms=outcome.latency_ms,
+                    error=outcome.error,
+                )
+            )
+            delivery = held.get(claim.delivery_id)
+            if delivery is None or delivery.lease_token != claim.lease_token:
+                continue
+            delivery.lease_token = None
+            delivery.attempt_count = claim.attempt_number
+            delivery.last_attempt_at = now
+            delivery.last_status_code = outcome.status_code
+            delivery.last_error = outcome.error
+            if outcome.delivered:
+                delivery.status, delivery.delivered_at = "delivered", now
+            elif outcome.status_code == 410:
+                delivery.status = "failed"
+                gone.add(claim.endpoint_id)
+            elif now >= delivery.give_up_at:
+                delivery.status = "failed"
+            else:
+                delivery.next_attempt_at = now + retry_delay(claim.attempt_number, rng)
+        if gone:
+            await session.execute(
+                update(WebhookEndpoint)
+                .where(WebhookEndpoint.id.in_(gone), WebhookEndpoint.enabled.is_(True))
+                .values(
+                    enabled=False,
+                    disabled_at=max(r.at for r in results),
+                    disabled_reason="the receiver answered 410 Gone",
+                )
+            )

@@ -1,0 +1,114 @@
+import uuid
+
+from fastapi import APIRouter
+
+from app.core.deps import AdminDep, ServicesDep
+from app.core.errors import problem_responses
+from app.core.pagination import CursorQuery, LimitQuery
+from app.core.types import Page
+from app.webhooks import service
+from app.webhooks.schemas import (
+    DeliveryOut,
+    DeliveryStatus,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookOut,
+    WebhookUpdate,
+)
+
+router = APIRouter(prefix="/v1", tags=["webhooks"])
+
+SIGNING = (
+    "Each event is POSTed as `{id, type, created_at, data}` with the Standard Webhooks headers "
+    "`webhook-id` (the event id: dedupe on it), `webhook-timestamp` and `webhook-signature` "
+    '(`v1,` + base64 HMAC-SHA256 of `"{id}.{timestamp}.{body}"` keyed by the secret). A non-2xx '
+    "answer or a timeout is retried with exponential backoff for at least 24 hours; 410 Gone "
+    "disables the endpoint. Redirects are not followed. Payloads hold ids, rule, severity, "
+    "times and links, never names or free text."
+)
+
+
+@router.post(
+    "/webhooks",
+    operation_id="create_webhook",
+    summary="Register an endpoint for the clinic's events (admin); the secret is shown once",
+    description=SIGNING,
+    status_code=201,
+    response_model=WebhookCreated,
+    responses=problem_responses(401, 403, 422),
+)
+async def create_webhook(
+    services: ServicesDep, caller: AdminDep, body: WebhookCreate
+) -> WebhookCreated:
+    return await service.create_webhook(services, caller, body)
+
+
+@router.get(
+    "/webhooks",
+    operation_id="list_webhooks",
+    summary="The clinic's webhook endpoints, newest first (admin)",
+    response_model=Page[WebhookOut],
+    responses=problem_responses(400, 401, 403, 422),
+)
+async def list_webhooks(
+    services: ServicesDep, caller: AdminDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> Page[WebhookOut]:
+    return await service.list_webhooks(services, caller, limit=limit, cursor=cursor)
+
+
+@router.get(
+    "/webhooks/{webhook_id}",
+    operation_id="get_webhook",
+    summary="One webhook endpoint (admin)",
+    response_model=WebhookOut,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_webhook(services: ServicesDep, caller: AdminDep, webhook_id: uuid.UUID) -> WebhookOut:
+    return await service.get_webhook(services, caller, webhook_id)
+
+
+@router.patch(
+    "/webhooks/{webhook_id}",
+    operation_id="update_webhook",
+    summary="Change an endpoint's URL, events or description, or disable / re-enable it (admin)",
+    response_model=WebhookOut,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def update_webhook(
+    services: ServicesDep, caller: AdminDep, webhook_id: uuid.UUID, body: WebhookUpdate
+) -> WebhookOut:
+    return await service.update_webhook(services, caller, webhook_id, body)
+
+
+@router.get(
+    "/webhooks/{webhook_id}/deliveries",
+    operation_id="list_webhook_deliveries",
+    summary="Deliveries to this endpoint, newest first, each with every attempt (admin)",
+    response_model=Page[DeliveryOut],
+    responses=problem_responses(400, 401, 403, 404, 422),
+)
+async def list_deliveries(
+    services: ServicesDep,
+    caller: AdminDep,
+    webhook_id: uuid.UUID,
+    status: DeliveryStatus | None = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> Page[DeliveryOut]:
+    return await service.list_deliveries(
+        services, caller, webhook_id, status=status, limit=limit, cursor=cursor
+    )
+
+
+@router.post(
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+    operation_id="retry_webhook_delivery",
+    summary="Send a delivery again now, with a fresh 24-hour retry window (admin)",
+    status_code=202,
+    response_model=DeliveryOut,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def retry_delivery(
+    services: ServicesDep, caller: AdminDep, webhook_id: uuid.UUID, delivery_id: uuid.UUID
+) -> DeliveryOut:
+    return await service.retry_delivery(services, caller, webhook_id, delivery_id)

@@ -1,0 +1,189 @@
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.deps import Services
+from app.core.errors import conflict, invalid_field, not_found
+from app.core.pagination import cut_page, newer_first_after
+from app.core.security import Principal
+from app.core.types import Page
+from app.webhooks.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
+from app.webhooks.schemas import (
+    AttemptOut,
+    DeliveryOut,
+    DeliveryStatus,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookOut,
+    WebhookUpdate,
+)
+from app.webhooks.signing import new_secret
+from app.webhooks.targets import UnsafeTarget, checked_target
+
+
+async def _check_url(services: Services, url: str) -> None:
+    try:
+        await checked_target(url, allow_private=services.settings.allow_private_webhooks)
+    except UnsafeTarget as exc:
+        raise invalid_field(["body", "url"], str(exc)) from exc
+
+
+async def create_webhook(
+    services: Services, caller: Principal, body: WebhookCreate
+) -> WebhookCreated:
+    await _check_url(services, body.url)
+    endpoint = WebhookEndpoint(
+        id=uuid.uuid4(), clinic_id=caller.clinic_id, url=body.url, secret=new_secret(),
+        events=list(body.events), description=body.description, enabled=True,
+        created_at=services.clock.now(), created_by=caller.subject_id,
+    )  # fmt: skip
+    async with services.db.write() as session:
+        session.add(endpoint)
+    return WebhookCreated.model_validate(endpoint)
+
+
+async def _load(session: AsyncSession, caller: Principal, webhook_id: uuid.UUID) -> WebhookEndpoint:
+    endpoint = await session.scalar(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.id == webhook_id, WebhookEndpoint.clinic_id == caller.clinic_id
+        )
+    )
+    if endpoint is None:
+        raise not_found("webhook")
+    return endpoint
+
+
+async def list_webhooks(
+    services: Services, caller: Principal, *, limit: int, cursor: str | None
+) -> Page[WebhookOut]:
+    query = select(WebhookEndpoint).where(WebhookEndpoint.clinic_id == caller.clinic_id)
+    if cursor:
+        query = query.where(
+            newer_first_after(WebhookEndpoint.created_at, WebhookEndpoint.id, cursor)
+        )
+    query = query.order_by(WebhookEndpoint.created_at.desc(), WebhookEndpoint.id.desc())
+    async with services.db.read() as session:
+        rows = list(await session.scalars(query.limit(limit + 1)))
+    page, next_cursor = cut_page(rows, limit, lambda e: (e.created_at.isoformat(), e.id))
+    return Page[WebhookOut](
+        items=[WebhookOut.model_validate(e) for e in page], next_cursor=next_cursor
+    )
+
+
+async def get_webhook(services: Services, caller: Principal, webhook_id: uuid.UUID) -> WebhookOut:
+    async with services.db.read() as session:
+        return WebhookOut.model_validate(await _load(session, caller, webhook_id))
+
+
+async def update_webhook(
+    services: Services, caller: Principal, webhook_id: uuid.UUID, body: WebhookUpdate
+) -> WebhookOut:
+    if body.url is not None:
+        await _check_url(services, body.url)
+    async with services.db.write() as session:
+        endpoint = await _load(session, caller, webhook_id)
+        if body.url is not None:
+            endpoint.url = body.url
+        if body.events is not None:
+            endpoint.events = list(body.events)
+        if "description" in body.model_fields_set:
+            endpoint.description = body.description
+        if body.enabled is True and not endpoint.enabled:
+            endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = True, None, None
+        elif body.enabled is False and endpoint.enabled:
+            endpoint.enabled, endpoint.disabled_at = False, services.clock.now()
+            endpoint.disabled_reason = "disabled by an admin"
+        return WebhookOut.model_validate(endpoint)
+
+
+def _delivery_out(delivery: WebhookDelivery, attempts: list[DeliveryAttempt]) -> DeliveryOut:
+    return DeliveryOut(
+        id=delivery.id, webhook_id=delivery.endpoint_id, event_id=delivery.event_id,
+        event_type=delivery.event_type, status=delivery.status,
+        created_at=delivery.created_at, attempt_count=delivery.attempt_count,
+        next_attempt_at=delivery.next_attempt_at if delivery.status == "pending" else None,
+        give_up_at=delivery.give_up_at, delivered_at=delivery.delivered_at,
+        last_status_code=delivery.last_status_code, last_error=delivery.last_error,
+        attempts=[AttemptOut.model_validate(a) for a in attempts],
+    )  # fmt: skip
+
+
+async def _with_attempts(
+    session: AsyncSession, deliveries: list[WebhookDelivery]
+) -> list[DeliveryOut]:
+    attempts: dict[uuid.UUID, list[DeliveryAttempt]] = defaultdict(list)
+    if deliveries:
+        for attempt in await session.scalars(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.delivery_id.in_([d.id for d in deliveries]))
+            .order_by(DeliveryAttempt.number, DeliveryAttempt.attempted_at)
+        ):
+            attempts[attempt.delivery_id].append(attempt)
+    return [_delivery_out(d, attempts[d.id]) for d in deliveries]
+
+
+async def list_deliveries(
+    services: Services,
+    caller: Principal,
+    webhook_id: uuid.UUID,
+    *,
+    status: DeliveryStatus | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[DeliveryOut]:
+    """Newest first, each with every attempt made."""
+    query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == webhook_id)
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    if cursor:
+        query = query.where(
+            newer_first_after(WebhookDelivery.created_at, WebhookDelivery.id, cursor)
+        )
+    query = query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+    async with services.db.read() as session:
+        await _load(session, caller, webhook_id)
+        rows = list(await session.scalars(query.limit(limit + 1)))
+        page, next_cursor = cut_page(rows, limit, lambda d: (d.created_at.isoformat(), d.id))
+        return Page[DeliveryOut](items=await _with_attempts(session, page), next_cursor=next_cursor)
+
+
+async def retry_delivery(
+    services: Services, caller: Principal, webhook_id: uuid.UUID, delivery_id: uuid.UUID
+) -> DeliveryOut:
+    """Send again now, with a fresh retry window: after a failure, or to re-deliver one the
+    receiver lost. Refused while an attempt is under way or the endpoint is disabled."""
+    now = services.clock.now()
+    async with services.db.write() as session:
+        endpoint = await _load(session, caller, webhook_id)
+        delivery = await session.scalar(
+            select(WebhookDelivery).where(
+                WebhookDelivery.id == delivery_id, WebhookDelivery.endpoint_id == endpoint.id
+            )
+        )
+        if delivery is None:
+            raise not_found("delivery")
+        if not endpoint.enabled:
+            raise conflict("the webhook is disabled; enable it before retrying its deliveries")
+        retry_window = timedelta(hours=services.settings.webhook_retry_hours)
+        moved = await session.scalar(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery.id,
+                # Not while a worker holds it: that attempt's outcome is still to come.
+                (WebhookDelivery.lease_token.is_(None)) | (WebhookDelivery.next_attempt_at <= now),
+            )
+            .values(
+                status="pending",
+                next_attempt_at=now,
+                give_up_at=now + retry_window,
+                lease_token=None,
+            )
+            .returning(WebhookDelivery)
+            .execution_options(populate_existing=True)
+        )
+        if moved is None:
+            raise conflict("an attempt of this delivery is under way; try again shortly")
+        return (await _with_attempts(session, [moved]))[0]
