@@ -185,6 +185,7 @@ async def record_outcomes(services: Services, results: list[Result], rng: random
             for d in await session.scalars(
                 select(WebhookDelivery)
                 .where(WebhookDelivery.id.in_([r.claim.delivery_id for r in results]))
+                .order_by(WebhookDelivery.id)  # one lock order for every worker: no deadlock
                 .with_for_update()
             )
         }

@@ -13,6 +13,7 @@ from app.webhooks.targets import UnsafeTarget, checked_target
 
 USER_AGENT = "Aftercare-Webhooks/1"
 MAX_ERROR = 300
+MAX_ANSWER_BYTES = 64 * 1024
 
 
 class Sender:
@@ -54,7 +55,14 @@ class Sender:
                     "POST", target.url, content=claim.body, headers=headers, extensions=extensions
                 ) as response,
             ):
-                status = response.status_code  # the body is never read: nothing to keep
+                status = response.status_code
+                # Read (and drop) a small answer so the connection can serve the next send;
+                # a large one is cut off, and its connection closed instead.
+                received = 0
+                async for chunk in response.aiter_raw():
+                    received += len(chunk)
+                    if received > MAX_ANSWER_BYTES:
+                        break
         except TimeoutError:
             return Outcome(None, f"timed out after {self._timeout:g} s", elapsed_ms())
         except httpx.HTTPError as exc:
