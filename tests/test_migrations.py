@@ -3,7 +3,7 @@ schema exactly as the models describe it."""
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -21,6 +21,7 @@ from app.models import Base
 from tests.helpers import TEST_SECRET, mint, procedure_body, report_body
 
 FIRST_REVISION = "20261121_0001"
+BEFORE_ESCALATION = "20261121_0004"
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 # The tables as they stood at FIRST_REVISION; seeding through these (not the current models)
@@ -90,6 +91,119 @@ async def _seed_first_revision(url: str) -> dict[str, uuid.UUID]:
     return ids
 
 
+# The tables as they stood at BEFORE_ESCALATION (revisions 0002-0004).
+_json = sa.JSON()
+_procedures = sa.table(
+    "procedures",
+    *(sa.column(name, sa.Uuid()) for name in ("id", "clinic_id", "patient_id", "created_by")),
+    sa.column("sequence_number", sa.Integer()),
+    sa.column("performed_at", UTCDateTime()),
+    sa.column("side", sa.String()),
+    sa.column("levels", _json),
+    sa.column("indication", sa.String()),
+    sa.column("baseline_pain", sa.Integer()),
+    sa.column("baseline_symptoms", _json),
+    sa.column("anesthetic", _json),
+    sa.column("steroid", _json),
+    sa.column("sedation", sa.Boolean()),
+    sa.column("notes", sa.Text()),
+    sa.column("created_at", UTCDateTime()),
+    sa.column("no_relief_checked_at", UTCDateTime()),
+)
+_alerts = sa.table(
+    "alerts",
+    *(sa.column(name, sa.Uuid()) for name in ("id", "clinic_id", "patient_id", "procedure_id")),
+    sa.column("report_id", sa.Uuid()),
+    sa.column("rule_id", sa.String()),
+    sa.column("rule_version", sa.Integer()),
+    sa.column("severity", sa.String()),
+    sa.column("severity_rank", sa.Integer()),
+    sa.column("title", sa.String()),
+    sa.column("explanation", _json),
+    sa.column("status", sa.String()),
+    sa.column("created_at", UTCDateTime()),
+    sa.column("last_triggered_at", UTCDateTime()),
+    sa.column("occurrences", sa.Integer()),
+    sa.column("acknowledged_at", UTCDateTime()),
+    sa.column("acknowledged_by", sa.Uuid()),
+    sa.column("acknowledgement_note", sa.Text()),
+    sa.column("resolved_at", UTCDateTime()),
+    sa.column("resolved_by", sa.Uuid()),
+    sa.column("resolution_note", sa.Text()),
+)
+
+
+async def _seed_before_escalation(url: str) -> dict[str, uuid.UUID]:
+    ids = await _seed_first_revision(url)
+    ids["procedure"] = uuid.uuid4()
+    alerts = {  # name: (rule, severity, rank, status, created_at)
+        "emergency": ("breathing_difficulty", "emergency", 0, "open", NOW),
+        "routine": ("pain_flare", "routine", 2, "open", NOW - timedelta(minutes=5)),
+        "acknowledged": ("allergic_reaction", "urgent", 1, "acknowledged", NOW),
+    }
+    engine = create_engine_for(url, pool_size=1)
+    async with engine.begin() as conn:
+        await conn.execute(
+            _procedures.insert().values(
+                id=ids["procedure"], clinic_id=ids["clinic"], patient_id=ids["patient"],
+                created_by=ids["staff"], sequence_number=1, performed_at=NOW, side="left",
+                levels=["L2", "L3"], indication="crps", baseline_pain=7, baseline_symptoms=[],
+                anesthetic=None, steroid=None, sedation=False, notes=None, created_at=NOW,
+                no_relief_checked_at=None,
+            )
+        )  # fmt: skip
+        for name, (rule, severity, rank, status, created) in alerts.items():
+            ids[name] = uuid.uuid4()
+            acknowledged = status == "acknowledged"
+            await conn.execute(
+                _alerts.insert().values(
+                    id=ids[name], clinic_id=ids["clinic"], patient_id=ids["patient"],
+                    procedure_id=ids["procedure"], report_id=None, rule_id=rule, rule_version=1,
+                    severity=severity, severity_rank=rank, title=rule, explanation=["seeded"],
+                    status=status, created_at=created, last_triggered_at=created, occurrences=1,
+                    acknowledged_at=created if acknowledged else None,
+                    acknowledged_by=ids["staff"] if acknowledged else None,
+                    acknowledgement_note=None, resolved_at=None, resolved_by=None,
+                    resolution_note=None,
+                )
+            )  # fmt: skip
+    await engine.dispose()
+    return ids
+
+
+async def _escalation_state(
+    url: str, ids: dict[str, uuid.UUID]
+) -> tuple[tuple[int, int], dict[uuid.UUID, tuple[datetime, datetime | None, datetime | None]]]:
+    clinics = sa.table(
+        "clinics",
+        sa.column("id", sa.Uuid()),
+        sa.column("escalate_emergency_minutes", sa.Integer()),
+        sa.column("escalate_urgent_minutes", sa.Integer()),
+    )
+    alerts = sa.table(
+        "alerts",
+        sa.column("id", sa.Uuid()),
+        sa.column("created_at", UTCDateTime()),
+        sa.column("escalate_at", UTCDateTime()),
+        sa.column("escalated_at", UTCDateTime()),
+    )
+    engine = create_engine_for(url, pool_size=1)
+    async with engine.connect() as conn:
+        delays = (
+            await conn.execute(
+                sa.select(
+                    clinics.c.escalate_emergency_minutes, clinics.c.escalate_urgent_minutes
+                ).where(clinics.c.id == ids["clinic"])
+            )
+        ).one()
+        rows = await conn.execute(  # a database of its own: only the seeded alerts
+            sa.select(alerts.c.id, alerts.c.created_at, alerts.c.escalate_at, alerts.c.escalated_at)
+        )
+        state = {row[0]: (row[1], row[2], row[3]) for row in rows}
+    await engine.dispose()
+    return (delays[0], delays[1]), state
+
+
 async def _schema_diff(url: str) -> list[object]:
     engine = create_engine_for(url, pool_size=1)
     async with engine.connect() as conn:
@@ -149,6 +263,25 @@ def test_upgrade_keeps_existing_data_and_it_stays_usable(
             assert report.status_code == 201
 
     asyncio.run(use_it())
+
+
+def test_upgrade_gives_open_alerts_their_escalation_deadline(
+    backend: str, empty_database_factory: object
+) -> None:
+    url: str = empty_database_factory(backend)  # type: ignore[operator]
+    asyncio.run(upgrade(url, BEFORE_ESCALATION))
+    ids = asyncio.run(_seed_before_escalation(url))
+
+    asyncio.run(upgrade(url))
+
+    delays, alerts = asyncio.run(_escalation_state(url, ids))
+    assert delays == (15, 120)
+    created, escalate_at, escalated_at = alerts[ids["emergency"]]
+    assert created == NOW and escalate_at == NOW + timedelta(minutes=15)
+    assert escalate_at.utcoffset() == timedelta(0) and escalated_at is None
+    assert alerts[ids["routine"]][1:] == (None, None)
+    assert alerts[ids["acknowledged"]][1:] == (None, None)
+    assert asyncio.run(_schema_diff(url)) == []
 
 
 def test_upgrading_twice_is_a_no_op(backend: str, database_url: str) -> None:

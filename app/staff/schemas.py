@@ -62,5 +62,5 @@ class ClinicOut(ResponseModel):
 class ClinicUpdate(RequestModel):
     """Delays apply to alerts raised after the change; alerts already open keep theirs."""
 
-    escalate_emergency_minutes: int | None = Field(default=None, ge=1, le=60)
-    escalate_urgent_minutes: int | None = Field(default=None, ge=1, le=1440)
+    escalate_emergency_minutes: int | None = Field(default=None, ge=1, le=60, strict=True)
+    escalate_urgent_minutes: int | None = Field(default=None, ge=1, le=1440, strict=True)
