@@ -1,7 +1,7 @@
 """From report POST to webhook received, and how many events one worker delivers per second.
 
     .venv/bin/python bench/webhook_latency.py [--rate 50] [--duration 30] [--events 5000]
-        [--database postgresql|sqlite]
+        [--database postgresql|sqlite] [--separate-worker]
 
 1. Latency: starts the real `aftercare serve` (worker in-process, default polling), registers
    a webhook at a receiver on 127.0.0.1 (tests/receiver.py), and posts emergency reports at
@@ -156,6 +156,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument(
+        "--separate-worker",
+        action="store_true",
+        help="serve --no-worker plus `aftercare worker`: delivery by polling alone",
+    )
     options = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="aftercare-webhook-bench-"))
     name = f"aftercare_bench_hooks_{uuid.uuid4().hex[:8]}"
@@ -180,7 +185,12 @@ def main() -> None:
         clinic_id = asyncio.run(register(url, receiver.url))
 
         port = free_port()
-        server = start(["serve", "--port", str(port)], env, log)
+        serve_args = ["serve", "--port", str(port)]
+        helpers = []
+        if options.separate_worker:
+            serve_args.append("--no-worker")
+            helpers.append(start(["worker"], env, log))
+        server = start(serve_args, env, log)
         try:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
@@ -188,11 +198,13 @@ def main() -> None:
                     if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
                         break
                 time.sleep(0.1)
-            print(f"{options.database}: {blocks} emergency reports at {options.rate:g}/s")
+            mode = "separate worker (polling)" if options.separate_worker else "worker in serve"
+            print(f"{options.database}, {mode}: {blocks} emergency reports at {options.rate:g}/s")
             sent = asyncio.run(post_reports(port, pairs, options.rate))
             receiver.wait_for(len(sent), timeout=60)
         finally:
-            stop(server)
+            for process in (server, *helpers):
+                stop(process)
         arrived: dict[str, float] = {}
         for record in receiver.received:
             alert_id = json.loads(record.body)["data"].get("alert_id")

@@ -27,7 +27,7 @@ class Sender:
             timeout=httpx.Timeout(self._timeout),
             follow_redirects=False,
             trust_env=False,  # no proxy from the environment between us and the checked address
-            limits=httpx.Limits(max_connections=settings.worker_concurrency * 2),
+            limits=httpx.Limits(max_connections=settings.worker_concurrency),
             headers={"user-agent": USER_AGENT},
         )
 
