@@ -1,9 +1,18 @@
-"""`aftercare demo`: a small clinic to click through, built with the same services the API uses."""
+"""`aftercare demo`: a small clinic to click through, built with the same services the API uses.
 
+The first patient has had a series of three blocks, replayed on a simulated clock so that every
+report, check-in and alert gets the time it would have had: block 1 relieved the pain for 30 h,
+block 2 for 60 h, and block 3's relief is still going on; block 3 has an urgent alert and a
+missed check-in (closed by the same scheduler step the worker runs). docs/ shows its charts."""
+
+import dataclasses
 import uuid
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
+from app.alerts.scheduled import close_missed_checkins
+from app.checkins.service import DEFAULT_SCHEDULE
+from app.core.clock import FixedClock
 from app.core.deps import Services
 from app.core.errors import Problem
 from app.core.security import Principal
@@ -20,15 +29,60 @@ ADMIN_EMAIL = "admin@demo.aftercare.example"
 CLINICIAN_EMAIL = "clinician@demo.aftercare.example"
 DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - printed for the user on purpose
 
-_PATIENTS = [
+SERIES_PATIENT = ("DEMO-0001", "Jordan Alvarez", "America/Chicago", "F")
+
+
+class _Report(NamedTuple):
+    hours: float  # after the block
+    pain: int
+    relief: int
+    ended_hours: float | None = None  # relief_ended_at, hours after the block
+    side_effects: tuple[tuple[str, str], ...] = ()
+
+
+_SORE = (("soreness", "mild"),)
+# (days before today, baseline pain, reports): each block of the series.
+_SERIES: list[tuple[float, int, list[_Report]]] = [
     (
-        "DEMO-0001",
-        "Jordan Alvarez",
-        "America/Chicago",
-        "F",
+        62,
         7,
-        [(1, 6, 10), (5, 4, 40), (26, 2, 70), (50, 3, 60)],
+        [
+            _Report(1.5, 6, 10, side_effects=_SORE),
+            _Report(5, 3, 60, side_effects=(*_SORE, ("numbness", "mild"))),
+            _Report(25, 3, 55),
+            _Report(49, 6, 15, ended_hours=30),
+            _Report(74, 6, 15),
+            _Report(170, 7, 0),
+            _Report(338, 7, 0),
+        ],
     ),
+    (
+        31,
+        7,
+        [
+            _Report(1.2, 5, 30, side_effects=_SORE),
+            _Report(4.5, 2, 75, side_effects=_SORE),
+            _Report(26, 2, 80),
+            _Report(50, 3, 70),
+            _Report(74, 6, 20, ended_hours=60),
+            _Report(170, 7, 5),
+            _Report(340, 7, 0),
+        ],
+    ),
+    (
+        80 / 24,  # 80 hours ago: relief still going on
+        7,
+        [
+            _Report(1, 6, 15, side_effects=_SORE),
+            _Report(5, 3, 60, side_effects=(*_SORE, ("numbness", "mild"))),
+            _Report(26, 2, 75, side_effects=(("site_redness", "moderate"),)),  # urgent alert
+            # nothing in the 48-60 h window: a missed check-in and its routine alert
+            _Report(74, 2, 80),
+        ],
+    ),
+]
+
+_PATIENTS = [
     ("DEMO-0002", "Priya Raman", "Europe/London", "C", 8, [(2, 8, 0), (24, 7, 10), (49, 8, 0)]),
     ("DEMO-0003", "Sam Okoro", "America/New_York", "F", 6, [(1, 2, 70), (30, 1, 85)]),
 ]
@@ -59,7 +113,7 @@ async def seed_demo(services: Services) -> dict[str, Any]:
         ),
     )
     now = services.clock.now()
-    codes = {}
+    codes = {SERIES_PATIENT[0]: await _seed_series(services, admin_caller, now)}
     for mrn, name, tz, unit, baseline, reports in _PATIENTS:
         patient = await create_patient(
             services,
@@ -102,3 +156,60 @@ async def seed_demo(services: Services) -> dict[str, Any]:
         "password": DEMO_PASSWORD,
         "enrollment_codes": codes,
     }
+
+
+async def _seed_series(services: Services, admin_caller: Principal, now: datetime) -> str:
+    """The first patient's three blocks, each entered shortly after it was performed and its
+    reports sent as they were recorded, on a clock that walks through those moments."""
+    clock = FixedClock(now - timedelta(days=_SERIES[0][0], hours=1))
+    simulated = dataclasses.replace(services, clock=clock)
+    mrn, name, tz, unit = SERIES_PATIENT
+    patient = await create_patient(
+        simulated,
+        admin_caller,
+        PatientCreate(mrn=mrn, display_name=name, timezone=tz, temperature_unit=unit),
+    )
+    patient_caller = Principal(patient.id, "patient", admin_caller.clinic_id, patient.id)
+    for days_ago, baseline, reports in _SERIES:
+        performed_at = (now - timedelta(days=days_ago)).replace(second=0, microsecond=0)
+        clock.set(performed_at + timedelta(minutes=20))
+        procedure = await create_procedure(
+            simulated,
+            admin_caller,
+            patient.id,
+            ProcedureCreate(
+                performed_at=performed_at,
+                side="left",
+                levels=["L2", "L3"],
+                indication="crps",
+                baseline_pain=baseline,
+                sedation=False,
+            ),
+        )
+        previous = clock.now()
+        for report in reports:
+            recorded_at = performed_at + timedelta(hours=report.hours)
+            # Windows that closed meanwhile are closed as the worker would, a minute after.
+            for _, closes in DEFAULT_SCHEDULE:
+                if previous < performed_at + closes <= recorded_at:
+                    clock.set(performed_at + closes + timedelta(minutes=1))
+                    await close_missed_checkins(simulated, clock.now())
+            clock.set(recorded_at + timedelta(minutes=2))
+            previous = clock.now()
+            ended = report.ended_hours
+            await submit_report(
+                simulated,
+                patient_caller,
+                procedure.id,
+                ReportIn(
+                    client_report_id=uuid.uuid4(),
+                    recorded_at=recorded_at,
+                    pain_score=report.pain,
+                    relief_percent=report.relief,
+                    relief_ended_at=None
+                    if ended is None
+                    else performed_at + timedelta(hours=ended),
+                    side_effects=[{"kind": k, "severity": s} for k, s in report.side_effects],
+                ),
+            )
+    return (await create_enrollment_code(services, admin_caller, patient.id)).code

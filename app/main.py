@@ -14,10 +14,12 @@ from app.core.db import Database
 from app.core.deps import Services
 from app.core.errors import install_problem_handlers
 from app.health.router import router as health_router
+from app.outcomes.router import router as outcomes_router
 from app.patients.router import router as patients_router
 from app.procedures.router import router as procedures_router
 from app.reports.router import router as reports_router
 from app.staff.router import router as staff_router
+from app.timelines.router import router as timelines_router
 from app.webhooks.router import router as webhooks_router
 from app.worker.loop import Worker
 
@@ -77,6 +79,8 @@ def create_app(
         reports_router,
         alerts_router,
         webhooks_router,
+        timelines_router,
+        outcomes_router,
     ):
         app.include_router(router)
     return app

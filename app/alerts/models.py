@@ -25,7 +25,7 @@ class Alert(Base):
         ),
         # The worklist: a clinic's alerts by status, most severe then oldest first.
         Index("ix_alerts_worklist", "clinic_id", "status", "severity_rank", "created_at", "id"),
-        Index("ix_alerts_patient", "patient_id", "created_at"),
+        Index("ix_alerts_patient_created", "patient_id", "created_at", "id"),
         Index("ix_alerts_escalate_at", "escalate_at"),
     )
 

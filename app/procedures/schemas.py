@@ -83,7 +83,9 @@ class SteroidOut(ResponseModel):
     dose_mg: float
 
 
-class ProcedureOut(ResponseModel):
+class ProcedureFields(ResponseModel):
+    """A block as recorded, without its check-ins."""
+
     id: uuid.UUID
     patient_id: uuid.UUID
     clinic_id: uuid.UUID
@@ -99,4 +101,7 @@ class ProcedureOut(ResponseModel):
     sedation: bool
     notes: str | None
     created_at: datetime
+
+
+class ProcedureOut(ProcedureFields):
     checkins: list[CheckinOut]

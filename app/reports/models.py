@@ -14,6 +14,8 @@ class Report(Base):
         # The idempotency key: one report per device-made id for a patient.
         UniqueConstraint("patient_id", "client_report_id"),
         Index("ix_reports_procedure_recorded", "procedure_id", "recorded_at", "id"),
+        # A patient's timeline, newest first: one range scan whatever other patients hold.
+        Index("ix_reports_patient_recorded", "patient_id", "recorded_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

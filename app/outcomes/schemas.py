@@ -1,0 +1,63 @@
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from app.alerts.schemas import AlertSeverity, AlertStatus
+from app.rules.relief import Comparison, Response
+
+
+class PainPointOut(BaseModel):
+    at: datetime
+    hours_since_block: float
+    pain_score: int
+    relief_percent: int = Field(description="As reported, or derived from the pain score.")
+
+
+class ReliefFigures(BaseModel):
+    """How each figure is derived: red-flags.md, "Relief"."""
+
+    procedure_id: uuid.UUID
+    sequence_number: int
+    performed_at: datetime
+    baseline_pain: int
+    latest_pain: int | None
+    lowest_pain: int | None
+    peak_relief_percent: int | None
+    relief_onset_at: datetime | None
+    relief_ended_at: datetime | None
+    relief_duration_hours: float | None = Field(
+        description="From the block to the end of relief (or, while ongoing, to the latest "
+        "report); null without onset."
+    )
+    relief_ongoing: bool
+    response: Response
+    report_count: int
+
+
+class ActiveAlert(BaseModel):
+    id: uuid.UUID
+    rule_id: str
+    severity: AlertSeverity
+    status: AlertStatus
+    created_at: datetime
+
+
+class ProcedureSummary(ReliefFigures):
+    side_effects: dict[str, int] = Field(description="How many reports named each side effect.")
+    open_alerts: int = Field(description="Alerts still to work (open or acknowledged).")
+    alerts: list[ActiveAlert] = Field(description="Those alerts, most severe first.")
+    pain_series: list[PainPointOut]
+
+
+class OutcomeRow(ReliefFigures):
+    compared_with_previous: Comparison = Field(
+        description="first; longer / shorter / same relief than the previous block; no_relief; "
+        "too_early (relief still going, not yet as long as last time)."
+    )
+    comparison: str = Field(description="The same, in a sentence.")
+
+
+class Outcomes(BaseModel):
+    items: list[OutcomeRow]
+    next_cursor: str | None

@@ -1,0 +1,177 @@
+"""Relief per block and across a patient's series of blocks, for clinicians."""
+
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.alerts.models import ACTIVE, Alert
+from app.checkins.models import Checkin
+from app.core.deps import Services
+from app.core.pagination import decode_number_cursor, encode_cursor
+from app.core.security import Principal
+from app.outcomes import charts, series_chart
+from app.outcomes.schemas import (
+    ActiveAlert,
+    OutcomeRow,
+    Outcomes,
+    PainPointOut,
+    ProcedureSummary,
+    ReliefFigures,
+)
+from app.patients.service import load_patient
+from app.procedures.models import Procedure
+from app.procedures.service import load_procedure
+from app.reports.models import Report
+from app.rules.relief import Relief, ReliefReport, compare, hours_between, relief_summary
+
+
+async def _reliefs(
+    session: AsyncSession, procedures: Sequence[Procedure]
+) -> dict[uuid.UUID, Relief]:
+    rows: dict[uuid.UUID, list[ReliefReport]] = defaultdict(list)
+    if procedures:
+        result = await session.execute(
+            select(
+                Report.procedure_id,
+                Report.recorded_at,
+                Report.pain_score,
+                Report.relief_percent,
+                Report.relief_ended_at,
+            )
+            .where(Report.procedure_id.in_([p.id for p in procedures]))
+            .order_by(Report.procedure_id, Report.recorded_at, Report.id)
+        )
+        for procedure_id, recorded_at, pain, relief, ended in result.tuples():
+            rows[procedure_id].append(ReliefReport(recorded_at, pain, relief, ended))
+    return {p.id: relief_summary(p.performed_at, p.baseline_pain, rows[p.id]) for p in procedures}
+
+
+def _figures(procedure: Procedure, relief: Relief) -> dict[str, object]:
+    return {
+        "procedure_id": procedure.id,
+        "sequence_number": procedure.sequence_number,
+        "performed_at": procedure.performed_at,
+        **{
+            name: getattr(relief, name)
+            for name in ReliefFigures.model_fields
+            if hasattr(relief, name)
+        },
+    }
+
+
+async def _summary(session: AsyncSession, procedure: Procedure) -> ProcedureSummary:
+    relief = (await _reliefs(session, [procedure]))[procedure.id]
+    effects: Counter[str] = Counter()
+    for side_effects in await session.scalars(
+        select(Report.side_effects).where(Report.procedure_id == procedure.id)
+    ):
+        effects.update({e["kind"] for e in side_effects})
+    alerts = list(
+        await session.scalars(
+            select(Alert)
+            .where(Alert.procedure_id == procedure.id, Alert.status.in_(ACTIVE))
+            .order_by(Alert.severity_rank, Alert.created_at, Alert.id)
+        )
+    )
+    return ProcedureSummary.model_validate(
+        {
+            **_figures(procedure, relief),
+            "side_effects": dict(sorted(effects.items())),
+            "open_alerts": len(alerts),
+            "alerts": [ActiveAlert.model_validate(a, from_attributes=True) for a in alerts],
+            "pain_series": [
+                PainPointOut(
+                    at=p.at,
+                    hours_since_block=hours_between(procedure.performed_at, p.at),
+                    pain_score=p.pain_score,
+                    relief_percent=p.relief_percent,
+                )
+                for p in relief.pain_series
+            ],
+        }
+    )
+
+
+async def procedure_summary(
+    services: Services, caller: Principal, procedure_id: uuid.UUID
+) -> ProcedureSummary:
+    async with services.db.read() as session:
+        return await _summary(session, await load_procedure(session, caller, procedure_id))
+
+
+def _sentence(row: Relief, previous: Relief | None, previous_number: int | None) -> str:
+    def lasted(relief: Relief) -> str:
+        if relief.relief_onset_at is None:
+            return "no relief"
+        verb = "ongoing at" if relief.relief_ongoing else "lasted"
+        return f"relief {verb} {relief.relief_duration_hours:.1f} h"
+
+    mine = lasted(row)
+    if previous is None:
+        return f"First block: {mine}."
+    return f"{mine[0].upper()}{mine[1:]}; block {previous_number}: {lasted(previous)}."
+
+
+async def patient_outcomes(
+    services: Services, caller: Principal, patient_id: uuid.UUID, *, limit: int, cursor: str | None
+) -> Outcomes:
+    """One row per block in sequence; each compared with the block before it."""
+    after = decode_number_cursor(cursor) if cursor else 0
+    async with services.db.read() as session:
+        await load_patient(session, caller, patient_id)
+        procedures = list(
+            await session.scalars(
+                select(Procedure)
+                .where(Procedure.patient_id == patient_id, Procedure.sequence_number >= after)
+                .order_by(Procedure.sequence_number)
+                .limit(limit + 2)  # the block before the page, for the comparison
+            )
+        )
+        reliefs = await _reliefs(session, procedures)
+    rows: list[OutcomeRow] = []
+    previous: Procedure | None = None
+    for procedure in procedures:
+        if procedure.sequence_number > after:
+            relief = reliefs[procedure.id]
+            before = reliefs[previous.id] if previous else None
+            rows.append(OutcomeRow.model_validate({
+                **_figures(procedure, relief),
+                "compared_with_previous": compare(before, relief),
+                "comparison": _sentence(relief, before, previous.sequence_number if previous else None),
+            }))  # fmt: skip
+        previous = procedure
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1].sequence_number) if len(rows) > limit else None
+    return Outcomes(items=page, next_cursor=next_cursor)
+
+
+async def block_chart(services: Services, caller: Principal, procedure_id: uuid.UUID) -> str:
+    async with services.db.read() as session:
+        procedure = await load_procedure(session, caller, procedure_id)
+        summary = await _summary(session, procedure)
+        checkins = list(
+            await session.scalars(
+                select(Checkin).where(Checkin.procedure_id == procedure.id).order_by(Checkin.due_at)
+            )
+        )
+        alerts = list(
+            await session.scalars(
+                select(Alert).where(Alert.procedure_id == procedure.id).order_by(Alert.created_at)
+            )
+        )
+    return charts.block_chart(procedure, summary, checkins, alerts)
+
+
+async def outcomes_chart(services: Services, caller: Principal, patient_id: uuid.UUID) -> str:
+    rows: list[OutcomeRow] = []
+    cursor = None
+    while True:  # every block: a chart has no pages
+        page = await patient_outcomes(services, caller, patient_id, limit=200, cursor=cursor)
+        rows += page.items
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    return series_chart.outcomes_chart(rows)

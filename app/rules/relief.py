@@ -1,0 +1,116 @@
+"""Relief figures of a block, and how a block compares with the one before (red-flags.md,
+"Relief"). Pure: no database, clock or I/O."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+from app.rules.engine import relief_of
+from app.rules.facts import ReportFacts
+
+RELIEF_THRESHOLD = 50  # percent: "relief" means at least half the pain gone
+NEGATIVE_AFTER = timedelta(hours=24)  # no relief by then is a negative response
+
+Response = Literal["positive", "negative", "indeterminate"]
+Comparison = Literal["first", "longer", "shorter", "same", "no_relief", "too_early"]
+
+
+@dataclass(frozen=True)
+class ReliefReport:
+    recorded_at: datetime
+    pain_score: int
+    relief_percent: int | None
+    relief_ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PainPoint:
+    at: datetime
+    pain_score: int
+    relief_percent: int  # as given, or derived from the pain score
+
+
+@dataclass(frozen=True)
+class Relief:
+    baseline_pain: int
+    latest_pain: int | None
+    lowest_pain: int | None
+    peak_relief_percent: int | None
+    relief_onset_at: datetime | None
+    relief_ended_at: datetime | None
+    relief_duration_hours: float | None
+    relief_ongoing: bool
+    response: Response
+    report_count: int
+    pain_series: tuple[PainPoint, ...]
+
+
+def hours_between(start: datetime, end: datetime) -> float:
+    """Hours to one decimal, rounded half up (as a clinician reads 2.25 h: 2.3)."""
+    seconds = Decimal(round((end - start).total_seconds() * 1_000_000)) / 1_000_000
+    return float((seconds / 3600).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def relief_summary(
+    performed_at: datetime, baseline_pain: int, reports: Sequence[ReliefReport]
+) -> Relief:
+    """`reports` in the order they were recorded (recorded_at, then id)."""
+    series = tuple(
+        PainPoint(
+            r.recorded_at,
+            r.pain_score,
+            relief_of(ReportFacts(r.recorded_at, r.pain_score, r.relief_percent), baseline_pain),
+        )
+        for r in reports
+    )
+    onset = next((p.at for p in series if p.relief_percent >= RELIEF_THRESHOLD), None)
+    given_ends = [r.relief_ended_at for r in reports if r.relief_ended_at is not None]
+    ended: datetime | None = min(given_ends) if given_ends else None
+    if ended is None and onset is not None:
+        ended = next(
+            (p.at for p in series if p.at > onset and p.relief_percent < RELIEF_THRESHOLD), None
+        )
+    duration = None
+    if onset is not None:
+        until = ended if ended is not None else series[-1].at
+        duration = hours_between(performed_at, until)
+    peak = max((p.relief_percent for p in series), default=None)
+    return Relief(
+        baseline_pain=baseline_pain,
+        latest_pain=series[-1].pain_score if series else None,
+        lowest_pain=min((p.pain_score for p in series), default=None),
+        peak_relief_percent=peak,
+        relief_onset_at=onset,
+        relief_ended_at=ended,
+        relief_duration_hours=duration,
+        relief_ongoing=onset is not None and ended is None,
+        response=_response(performed_at, peak, series),
+        report_count=len(series),
+        pain_series=series,
+    )
+
+
+def _response(performed_at: datetime, peak: int | None, series: Sequence[PainPoint]) -> Response:
+    if peak is not None and peak >= RELIEF_THRESHOLD:
+        return "positive"
+    if any(p.at - performed_at >= NEGATIVE_AFTER for p in series):
+        return "negative"
+    return "indeterminate"
+
+
+def compare(previous: Relief | None, current: Relief) -> Comparison:
+    """How this block's relief compares with the previous block's: the question a clinician
+    asks before repeating a block."""
+    if previous is None:
+        return "first"
+    if current.relief_onset_at is None:
+        return "no_relief"
+    mine = current.relief_duration_hours or 0.0
+    theirs = previous.relief_duration_hours
+    if theirs is None or mine > theirs:
+        return "longer"  # ongoing relief already past the previous block's counts too
+    if current.relief_ongoing:
+        return "too_early"  # still going, not yet as long as last time
+    return "shorter" if mine < theirs else "same"

@@ -1,0 +1,54 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.core.deps import ServicesDep, StaffDep
+from app.core.errors import invalid_field, problem_responses
+from app.core.pagination import CursorQuery, LimitQuery
+from app.core.types import UtcDatetime
+from app.timelines import service
+from app.timelines.schemas import ITEM_TYPES, ItemType, Timeline
+
+router = APIRouter(prefix="/v1", tags=["clinician views"])
+
+
+def _types(raw: list[str] | None) -> list[ItemType]:
+    if not raw:
+        return list(ITEM_TYPES)
+    chosen: list[ItemType] = []
+    for name in (part.strip() for value in raw for part in value.split(",")):
+        match = next((t for t in ITEM_TYPES if t == name), None)
+        if match is None:
+            raise invalid_field(
+                ["query", "types"], f"unknown type {name[:40]!r}; use {', '.join(ITEM_TYPES)}"
+            )
+        chosen.append(match)
+    return chosen
+
+
+@router.get(
+    "/patients/{patient_id}/timeline",
+    operation_id="get_patient_timeline",
+    summary="Blocks, reports, alerts and check-ins of a patient, newest first (staff)",
+    description=(
+        "`types` is a comma-separated subset of procedure, report, alert, checkin (default all). "
+        "`since` (inclusive) and `until` (exclusive) bound `at`. Check-ins appear once due."
+    ),
+    response_model=Timeline,
+    responses=problem_responses(400, 401, 403, 404, 422),
+)
+async def get_timeline(
+    services: ServicesDep,
+    caller: StaffDep,
+    patient_id: uuid.UUID,
+    since: Annotated[UtcDatetime | None, Query()] = None,
+    until: Annotated[UtcDatetime | None, Query()] = None,
+    types: Annotated[list[str] | None, Query(max_length=8)] = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> Timeline:
+    return await service.timeline(
+        services, caller, patient_id, types=_types(types), since=since, until=until,
+        limit=limit, cursor=cursor,
+    )  # fmt: skip

@@ -1,0 +1,60 @@
+"""The one-line texts of the timeline: what a clinician reads at a glance."""
+
+from app.alerts.models import Alert
+from app.checkins.models import Checkin
+from app.procedures.models import Procedure
+from app.reports.models import Report
+from app.rules.engine import relief_of
+from app.rules.explain import hours_text, temperature_text
+from app.rules.facts import ReportFacts
+from app.rules.thresholds import FEVER_CELSIUS
+
+INDICATIONS = {
+    "crps": "CRPS",
+    "phantom_limb": "phantom limb pain",
+    "post_surgical": "post-surgical pain",
+}
+
+
+def words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def report_summary(report: Report, baseline_pain: int) -> str:
+    facts = ReportFacts(report.recorded_at, report.pain_score, report.relief_percent)
+    parts = [f"Pain {report.pain_score}/10", f"relief {relief_of(facts, baseline_pain)} %"]
+    parts += [f"{words(e['kind'])} ({e['severity']})" for e in report.side_effects]
+    if report.temperature_c is not None and report.temperature_c >= FEVER_CELSIUS:
+        parts.append(f"fever {temperature_text(report.temperature_c)}")
+    return ", ".join(parts)
+
+
+def procedure_summary(procedure: Procedure) -> str:
+    levels = (
+        "-".join(procedure.levels) if len(procedure.levels) <= 2 else ", ".join(procedure.levels)
+    )
+    return (
+        f"Block {procedure.sequence_number}: {procedure.side} {levels}, "
+        f"{INDICATIONS.get(procedure.indication, words(procedure.indication))}; "
+        f"baseline pain {procedure.baseline_pain}/10"
+    )
+
+
+def alert_summary(alert: Alert) -> str:
+    text = f"{alert.severity.capitalize()} alert: {alert.title}"
+    if alert.occurrences > 1:
+        text += f" (x{alert.occurrences})"
+    if alert.escalated_at is not None:
+        text += ", escalated"
+    if alert.acknowledged_at is not None:
+        text += ", acknowledged"
+    if alert.resolved_at is not None:
+        text += ", resolved"
+    elif alert.status == "open":
+        text += ", open"
+    return text
+
+
+def checkin_summary(checkin: Checkin, procedure: Procedure) -> str:
+    after = hours_text((checkin.due_at - procedure.performed_at).total_seconds() / 3600)
+    return f"Check-in {after} after block {procedure.sequence_number}: {checkin.status}"
