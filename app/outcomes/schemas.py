@@ -52,8 +52,9 @@ class ProcedureSummary(ReliefFigures):
 
 class OutcomeRow(ReliefFigures):
     compared_with_previous: Comparison = Field(
-        description="first; longer / shorter / same relief than the previous block; no_relief; "
-        "too_early (relief still going, not yet as long as last time)."
+        description="first; longer / shorter / same relief than the previous block; no_relief "
+        "(none by 24 h or later); too_early (relief still going and not yet as long as last "
+        "time, or no relief yet and no report from 24 h on)."
     )
     comparison: str = Field(description="The same, in a sentence.")
 

@@ -105,7 +105,7 @@ async def procedure_summary(
 def _sentence(row: Relief, previous: Relief | None, previous_number: int | None) -> str:
     def lasted(relief: Relief) -> str:
         if relief.relief_onset_at is None:
-            return "no relief"
+            return "no relief yet" if relief.response == "indeterminate" else "no relief"
         verb = "ongoing at" if relief.relief_ongoing else "lasted"
         return f"relief {verb} {relief.relief_duration_hours:.1f} h"
 

@@ -66,7 +66,13 @@ def relief_summary(
         for r in reports
     )
     onset = next((p.at for p in series if p.relief_percent >= RELIEF_THRESHOLD), None)
-    given_ends = [r.relief_ended_at for r in reports if r.relief_ended_at is not None]
+    # A reported end before the onset belongs to an earlier, sub-50 % spell: counting it would
+    # call a block that then worked for days a 1-hour success (red-flags.md is silent on it).
+    given_ends = [
+        r.relief_ended_at
+        for r in reports
+        if r.relief_ended_at is not None and (onset is None or r.relief_ended_at >= onset)
+    ]
     ended: datetime | None = min(given_ends) if given_ends else None
     if ended is None and onset is not None:
         ended = next(
@@ -106,7 +112,8 @@ def compare(previous: Relief | None, current: Relief) -> Comparison:
     if previous is None:
         return "first"
     if current.relief_onset_at is None:
-        return "no_relief"
+        # No report at 24 h or later yet: too soon to call it a block without relief.
+        return "too_early" if current.response == "indeterminate" else "no_relief"
     mine = current.relief_duration_hours or 0.0
     theirs = previous.relief_duration_hours
     if theirs is None or mine > theirs:
