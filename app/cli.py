@@ -1,6 +1,7 @@
 """The `aftercare` command."""
 
 import asyncio
+import gc
 import json
 import logging
 import signal
@@ -41,6 +42,14 @@ def migrate() -> None:
     typer.echo("database is at the latest schema")
 
 
+def _freeze_startup_objects() -> None:
+    # Modules, the app and the ORM live as long as the process: frozen, they are out of the
+    # cyclic collector's way. In a scratch run of bench/timeline_bench.py a full collection
+    # then took 9-18 ms instead of the 80-100 ms behind its p99 spikes.
+    gc.collect()
+    gc.freeze()
+
+
 def _log_to_stderr() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
@@ -61,6 +70,7 @@ def serve(
     settings = _settings()
     asyncio.run(upgrade(settings.resolved_database_url()))
     app = create_app(settings, run_worker=not no_worker)
+    _freeze_startup_objects()
     uvicorn.run(app, host=host, port=port, proxy_headers=False)
 
 
@@ -81,6 +91,7 @@ def worker() -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         the_worker = Worker(services)
+        _freeze_startup_objects()
         logging.getLogger("aftercare.worker").info("worker started")
         try:
             await the_worker.run(stop)
