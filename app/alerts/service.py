@@ -52,11 +52,15 @@ async def plan_alerts(
     active = {
         a.rule_id: a
         for a in await session.scalars(
-            select(Alert).where(
+            select(Alert)
+            .where(
                 Alert.procedure_id == procedure_id,
                 Alert.rule_id.in_([f.rule_id for f in findings]),
                 Alert.status.in_(ACTIVE),
             )
+            # Locked: a clinician resolving it (or the worker escalating it) meanwhile must not
+            # have this report update a row that is no longer active; waiting re-reads it.
+            .with_for_update()
         )
     }
     delays: dict[str, timedelta] | None = None

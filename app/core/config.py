@@ -1,6 +1,7 @@
 import logging
 from pathlib import Path
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +38,14 @@ class Settings(BaseSettings):
     # may take (the timeout bounds it), so no attempt is ever sent twice at once.
     webhook_lease_seconds: float = 60.0
     webhook_retry_hours: float = 24.0
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> "Settings":
+        # A send is bounded by the timeout; a lease shorter than that would let a second
+        # worker send the same delivery while the first is still sending it.
+        if self.webhook_lease_seconds <= 2 * self.webhook_timeout_seconds:
+            raise ValueError("AFTERCARE_WEBHOOK_LEASE_SECONDS must exceed twice the timeout")
+        return self
 
     def resolved_database_url(self) -> str:
         url = self.database_url or default_database_url()

@@ -32,7 +32,7 @@ LONGEST_RETRY = timedelta(hours=4)
 def retry_delay(attempts_so_far: int, rng: random.Random) -> timedelta:
     """10 s, 30 s, 90 s ... tripling up to 4 h, each +-25 % so that a receiver coming back up
     is not hit by every delivery at once. Over 24 h that is about 14 attempts."""
-    factor: int = 3 ** max(attempts_so_far - 1, 0)
+    factor: int = 3 ** min(max(attempts_so_far - 1, 0), 8)  # past the cap; no overflow
     base = min(FIRST_RETRY * factor, LONGEST_RETRY)
     jitter: float = rng.uniform(0.75, 1.25)
     return base * jitter
@@ -86,9 +86,10 @@ async def fan_out(services: Services, now: datetime, *, batch: int = 500) -> int
             return 0
         endpoints: dict[uuid.UUID, list[WebhookEndpoint]] = defaultdict(list)
         for endpoint in await session.scalars(
+            # Disabled endpoints too: their deliveries wait, unclaimed, and go out when it is
+            # enabled again, so nothing raised meanwhile is lost.
             select(WebhookEndpoint).where(
-                WebhookEndpoint.clinic_id.in_({e.clinic_id for e in events}),
-                WebhookEndpoint.enabled.is_(True),
+                WebhookEndpoint.clinic_id.in_({e.clinic_id for e in events})
             )
         ):
             endpoints[endpoint.clinic_id].append(endpoint)

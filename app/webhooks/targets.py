@@ -44,6 +44,15 @@ def check_shape(url: str, *, allow_private: bool) -> None:
         raise UnsafeTarget("the URL must not have a #fragment")
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         raise UnsafeTarget("the URL must not contain spaces or control characters")
+    ascii_host(parts.hostname)
+
+
+def ascii_host(host: str) -> str:
+    """The host as it goes on the wire (IDNA for an internationalised name)."""
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise UnsafeTarget("the URL's host name is not valid") from exc
 
 
 def is_public(address: str) -> bool:
@@ -78,7 +87,7 @@ async def checked_target(url: str, *, allow_private: bool) -> Target:
     if allow_private:
         return Target(url=url, host_header=None, sni_hostname=None)
     parts = urlsplit(url)
-    host = parts.hostname or ""
+    host = ascii_host(parts.hostname or "")
     port = parts.port or 443
     address = (await resolve_public(host, port))[0]
     if address == host:  # an address literal: nothing was looked up, nothing to pin
