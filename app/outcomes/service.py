@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.models import ACTIVE, Alert
-from app.checkins.models import Checkin
+from app.checkins.service import checkins_by_procedure
 from app.core.deps import Services
 from app.core.pagination import decode_number_cursor, encode_cursor
 from app.core.security import Principal
@@ -29,23 +29,30 @@ from app.rules.relief import Relief, ReliefReport, compare, hours_between, relie
 
 
 async def _reliefs(
-    session: AsyncSession, procedures: Sequence[Procedure]
+    session: AsyncSession, procedures: Sequence[Procedure], effects: Counter[str] | None = None
 ) -> dict[uuid.UUID, Relief]:
+    """Each block's relief figures from one read of its reports; with `effects`, that same
+    read also counts how many reports named each side effect."""
     rows: dict[uuid.UUID, list[ReliefReport]] = defaultdict(list)
     if procedures:
+        columns = [
+            Report.procedure_id,
+            Report.recorded_at,
+            Report.pain_score,
+            Report.relief_percent,
+            Report.relief_ended_at,
+        ]
+        if effects is not None:
+            columns.append(Report.side_effects)
         result = await session.execute(
-            select(
-                Report.procedure_id,
-                Report.recorded_at,
-                Report.pain_score,
-                Report.relief_percent,
-                Report.relief_ended_at,
-            )
+            select(*columns)
             .where(Report.procedure_id.in_([p.id for p in procedures]))
             .order_by(Report.procedure_id, Report.recorded_at, Report.id)
         )
-        for procedure_id, recorded_at, pain, relief, ended in result.tuples():
+        for procedure_id, recorded_at, pain, relief, ended, *side_effects in result:
             rows[procedure_id].append(ReliefReport(recorded_at, pain, relief, ended))
+            if effects is not None:
+                effects.update({e["kind"] for e in side_effects[0]})
     return {p.id: relief_summary(p.performed_at, p.baseline_pain, rows[p.id]) for p in procedures}
 
 
@@ -62,20 +69,23 @@ def _figures(procedure: Procedure, relief: Relief) -> dict[str, object]:
     }
 
 
-async def _summary(session: AsyncSession, procedure: Procedure) -> ProcedureSummary:
-    relief = (await _reliefs(session, [procedure]))[procedure.id]
-    effects: Counter[str] = Counter()
-    for side_effects in await session.scalars(
-        select(Report.side_effects).where(Report.procedure_id == procedure.id)
-    ):
-        effects.update({e["kind"] for e in side_effects})
-    alerts = list(
+async def _alerts_of(session: AsyncSession, procedure_id: uuid.UUID) -> list[Alert]:
+    """Every alert of the block, most severe then oldest first."""
+    return list(
         await session.scalars(
             select(Alert)
-            .where(Alert.procedure_id == procedure.id, Alert.status.in_(ACTIVE))
+            .where(Alert.procedure_id == procedure_id)
             .order_by(Alert.severity_rank, Alert.created_at, Alert.id)
         )
     )
+
+
+async def _summary(
+    session: AsyncSession, procedure: Procedure, all_alerts: Sequence[Alert]
+) -> ProcedureSummary:
+    effects: Counter[str] = Counter()
+    relief = (await _reliefs(session, [procedure], effects))[procedure.id]
+    alerts = [a for a in all_alerts if a.status in ACTIVE]
     return ProcedureSummary.model_validate(
         {
             **_figures(procedure, relief),
@@ -99,7 +109,8 @@ async def procedure_summary(
     services: Services, caller: Principal, procedure_id: uuid.UUID
 ) -> ProcedureSummary:
     async with services.db.read() as session:
-        return await _summary(session, await load_procedure(session, caller, procedure_id))
+        procedure = await load_procedure(session, caller, procedure_id)
+        return await _summary(session, procedure, await _alerts_of(session, procedure.id))
 
 
 def _sentence(row: Relief, previous: Relief | None, previous_number: int | None) -> str:
@@ -151,17 +162,9 @@ async def patient_outcomes(
 async def block_chart(services: Services, caller: Principal, procedure_id: uuid.UUID) -> str:
     async with services.db.read() as session:
         procedure = await load_procedure(session, caller, procedure_id)
-        summary = await _summary(session, procedure)
-        checkins = list(
-            await session.scalars(
-                select(Checkin).where(Checkin.procedure_id == procedure.id).order_by(Checkin.due_at)
-            )
-        )
-        alerts = list(
-            await session.scalars(
-                select(Alert).where(Alert.procedure_id == procedure.id).order_by(Alert.created_at)
-            )
-        )
+        alerts = await _alerts_of(session, procedure.id)
+        summary = await _summary(session, procedure, alerts)
+        checkins = (await checkins_by_procedure(session, [procedure.id]))[procedure.id]
     return charts.block_chart(procedure, summary, checkins, alerts)
 
 
