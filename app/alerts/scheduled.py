@@ -22,8 +22,9 @@ from app.procedures.models import Procedure
 from app.reports.judging import block_facts, row_facts
 from app.reports.models import Report
 from app.rules.engine import missed_checkin_finding, no_relief_due
+from app.rules.thresholds import NO_RELIEF_HOURS
 
-NO_RELIEF_AFTER = timedelta(hours=336)
+NO_RELIEF_AFTER = timedelta(hours=NO_RELIEF_HOURS)
 
 
 async def _lock(session: AsyncSession, procedure_id: uuid.UUID) -> Procedure:

@@ -68,13 +68,14 @@ async def plan_alerts(
     for finding in findings:
         rank = SEVERITY_ORDER[finding.severity]
         alert = active.get(finding.rule_id)
-        if alert is not None and rank >= alert.severity_rank:
+        if alert is not None:
+            alerts.append(alert)
             alert.occurrences += 1
             alert.last_triggered_at = now
             alert.explanation = list(finding.explanation)
             alert.rule_version = finding.rule_version
-            alerts.append(alert)
-            continue
+            if rank >= alert.severity_rank:
+                continue  # the same news again: no event
         if finding.severity in ("emergency", "urgent") and delays is None:
             delays = await _escalation_delays(session, clinic_id)
         deadline = now + delays[finding.severity] if delays and finding.severity in delays else None
@@ -87,19 +88,15 @@ async def plan_alerts(
                 created_at=now, last_triggered_at=now, occurrences=1, escalate_at=deadline,
             )  # fmt: skip
             session.add(alert)
+            alerts.append(alert)
             add_alert_event(session, alert, "alert.created", now)
-        else:
-            alert.occurrences += 1
-            alert.last_triggered_at = now
-            alert.explanation = list(finding.explanation)
-            alert.rule_version = finding.rule_version
-            alert.severity, alert.severity_rank = finding.severity, rank
-            # Escalation happens once per alert; a sooner deadline applies if it has not yet.
-            if alert.status == "open" and alert.escalated_at is None and deadline is not None:
-                current = alert.escalate_at
-                alert.escalate_at = deadline if current is None else min(current, deadline)
-            add_alert_event(session, alert, "alert.severity_raised", now)
-        alerts.append(alert)
+            continue
+        alert.severity, alert.severity_rank = finding.severity, rank
+        # Escalation happens once per alert; a sooner deadline applies if it has not yet.
+        if alert.status == "open" and alert.escalated_at is None and deadline is not None:
+            current = alert.escalate_at
+            alert.escalate_at = deadline if current is None else min(current, deadline)
+        add_alert_event(session, alert, "alert.severity_raised", now)
     return alerts
 
 

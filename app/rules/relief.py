@@ -9,8 +9,9 @@ from typing import Literal
 
 from app.rules.engine import relief_of
 from app.rules.facts import ReportFacts
+from app.rules.thresholds import RELIEF_PERCENT
 
-RELIEF_THRESHOLD = 50  # percent: "relief" means at least half the pain gone
+RELIEF_THRESHOLD = RELIEF_PERCENT  # "relief" means at least half the pain gone
 NEGATIVE_AFTER = timedelta(hours=24)  # no relief by then is a negative response
 
 Response = Literal["positive", "negative", "indeterminate"]
