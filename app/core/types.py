@@ -116,3 +116,8 @@ T = TypeVar("T")
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+
+def rfc3339(moment: datetime) -> str:
+    """UTC with a Z, the form every response and webhook gives times in."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.alerts.models import Alert
 from app.checkins.models import Checkin
 from app.core.db import OUTBOX_WRITTEN
+from app.core.types import rfc3339
 from app.outbox.models import OutboxEvent
 from app.outbox.schemas import EVENT_TYPES, EventType
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+    return rfc3339(moment) if moment is not None else None
 
 
 def add_event(

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape, quoteattr
 
+from app.core.types import rfc3339
+
 FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"  # installed fonts only: nothing is fetched
 INK = "#212121"
 MUTED = "#616161"
@@ -91,7 +93,7 @@ def text_width(content: str, size: float = 12) -> float:
 def iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return rfc3339(moment)
 
 
 def hours_label(hours: float) -> str:

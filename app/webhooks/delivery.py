@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from app.core.deps import Services
+from app.core.types import rfc3339
 from app.outbox.models import OutboxEvent
 from app.webhooks.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -65,8 +66,10 @@ def event_body(event: OutboxEvent, base_url: str) -> bytes:
     data: dict[str, Any] = dict(event.data)
     if base_url and isinstance(data.get("links"), dict):
         data["links"] = {k: base_url.rstrip("/") + v for k, v in data["links"].items()}
-    created = event.created_at.isoformat().replace("+00:00", "Z")
-    payload = {"id": str(event.id), "type": event.type, "created_at": created, "data": data}
+    payload = {
+        "id": str(event.id), "type": event.type, "created_at": rfc3339(event.created_at),
+        "data": data,
+    }  # fmt: skip
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -127,8 +130,9 @@ async def claim_due(services: Services, now: datetime, *, limit: int) -> list[Cl
     token = uuid.uuid4()
     async with services.db.write() as session:
         due = (
-            select(WebhookDelivery.id)
+            select(WebhookDelivery, WebhookEndpoint, OutboxEvent)
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
             .where(
                 WebhookDelivery.status == "pending",
                 WebhookDelivery.next_attempt_at <= now,
@@ -139,19 +143,13 @@ async def claim_due(services: Services, now: datetime, *, limit: int) -> list[Cl
         )
         if not services.db.sqlite:
             due = due.with_for_update(skip_locked=True, of=WebhookDelivery)
-        ids = list(await session.scalars(due))
-        if not ids:
+        rows = (await session.execute(due)).tuples().all()
+        if not rows:
             return []
         await session.execute(
             update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(ids))
+            .where(WebhookDelivery.id.in_([delivery.id for delivery, _, _ in rows]))
             .values(lease_token=token, next_attempt_at=now + lease)
-        )
-        rows = await session.execute(
-            select(WebhookDelivery, WebhookEndpoint, OutboxEvent)
-            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-            .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
-            .where(WebhookDelivery.id.in_(ids))
         )
         base_url = services.settings.public_base_url
         return [
@@ -165,7 +163,7 @@ async def claim_due(services: Services, now: datetime, *, limit: int) -> list[Cl
                 event_id=event.id,
                 body=event_body(event, base_url),
             )
-            for delivery, endpoint, event in rows.tuples()
+            for delivery, endpoint, event in rows
         ]
 
 

@@ -8,12 +8,11 @@ from app.core.types import RequestModel, ResponseModel, Text
 from app.outbox.schemas import EVENT_TYPES, EventType
 from app.webhooks.targets import MAX_URL_LENGTH
 
-ALL_EVENTS: list[EventType] = list(EVENT_TYPES)
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 
 
-def _distinct(events: list[EventType]) -> list[EventType]:
-    return list(dict.fromkeys(events))
+def _distinct(events: list[EventType] | None) -> list[EventType] | None:
+    return None if events is None else list(dict.fromkeys(events))
 
 
 class WebhookCreate(RequestModel):
@@ -24,9 +23,9 @@ class WebhookCreate(RequestModel):
         examples=["https://ehr.example.org/aftercare/events"],
     )
     events: list[EventType] = Field(
-        default_factory=lambda: list(ALL_EVENTS),
+        default_factory=lambda: list(EVENT_TYPES),
         min_length=1,
-        max_length=len(ALL_EVENTS) * 2,
+        max_length=len(EVENT_TYPES) * 2,
         description="The event types to receive; all of them when omitted.",
     )
     description: Text | None = Field(default=None, max_length=200)
@@ -37,7 +36,7 @@ class WebhookCreate(RequestModel):
 class WebhookUpdate(RequestModel):
     url: Text | None = Field(default=None, max_length=MAX_URL_LENGTH)
     events: list[EventType] | None = Field(
-        default=None, min_length=1, max_length=len(ALL_EVENTS) * 2
+        default=None, min_length=1, max_length=len(EVENT_TYPES) * 2
     )
     description: Text | None = Field(default=None, max_length=200)
     enabled: bool | None = Field(
@@ -46,10 +45,7 @@ class WebhookUpdate(RequestModel):
         "including after a 410 disabled the endpoint.",
     )
 
-    @field_validator("events")
-    @classmethod
-    def _events(cls, events: list[EventType] | None) -> list[EventType] | None:
-        return None if events is None else _distinct(events)
+    _events = field_validator("events")(_distinct)
 
 
 class WebhookOut(ResponseModel):
