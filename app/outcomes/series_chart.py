@@ -89,8 +89,12 @@ def outcomes_chart(rows: Sequence[OutcomeRow]) -> str:
     sentences = []
     for index, row in enumerate(rows):
         centre = left + slot * (index + 0.5)
-        body.append(_bar(row, centre - bar / 2, bar, y_of(row.relief_duration_hours or 0), bottom))
-        lasted, peak, response = _bar_words(row)
+        lasted, peak, response = bar_words = _bar_words(row)
+        body.append(
+            _bar(
+                row, bar_words, centre - bar / 2, bar, y_of(row.relief_duration_hours or 0), bottom
+            )
+        )
         label_y = y_of(row.relief_duration_hours or 0.0) - (18 if row.relief_ongoing else 6)
         body.append(text(centre, label_y, response, MIDDLE, NOTE))
         body.append(text(centre, label_y - 15, peak, MIDDLE, NOTE))
@@ -119,10 +123,17 @@ def outcomes_chart(rows: Sequence[OutcomeRow]) -> str:
     return document(width, legend_y + 44, heading, description, "".join(body))
 
 
-def _bar(row: OutcomeRow, x: float, width: float, top: float, bottom: float) -> str:
+def _bar(
+    row: OutcomeRow,
+    bar_words: tuple[str, str, str],
+    x: float,
+    width: float,
+    top: float,
+    bottom: float,
+) -> str:
     """Ended: a filled bar. Ongoing: hatched, open at the top, with an arrow up. No relief:
     a flat bar at zero."""
-    lasted, peak, response = _bar_words(row)
+    lasted, peak, response = bar_words
     words = f"Block {row.sequence_number}: {lasted}; {peak}; {response} response"
     if row.compared_with_previous != "first":
         words += f". {row.comparison}"

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.alerts.models import ACTIVE, Alert
 from app.checkins.service import checkins_by_procedure
 from app.core.deps import Services
-from app.core.pagination import decode_number_cursor, encode_cursor
+from app.core.pagination import cut_page, decode_number_cursor
 from app.core.security import Principal
 from app.outcomes import charts, series_chart
 from app.outcomes.schemas import (
@@ -126,22 +126,20 @@ def _sentence(row: Relief, previous: Relief | None, previous_number: int | None)
     return f"{mine[0].upper()}{mine[1:]}; block {previous_number}: {lasted(previous)}."
 
 
-async def patient_outcomes(
-    services: Services, caller: Principal, patient_id: uuid.UUID, *, limit: int, cursor: str | None
-) -> Outcomes:
-    """One row per block in sequence; each compared with the block before it."""
-    after = decode_number_cursor(cursor) if cursor else 0
-    async with services.db.read() as session:
-        await load_patient(session, caller, patient_id)
-        procedures = list(
-            await session.scalars(
-                select(Procedure)
-                .where(Procedure.patient_id == patient_id, Procedure.sequence_number >= after)
-                .order_by(Procedure.sequence_number)
-                .limit(limit + 2)  # the block before the page, for the comparison
-            )
-        )
-        reliefs = await _reliefs(session, procedures)
+async def _outcome_rows(
+    session: AsyncSession, patient_id: uuid.UUID, after: int, limit: int | None
+) -> list[OutcomeRow]:
+    """Blocks after sequence number `after` (at most `limit` + 1 of them, or all), each
+    compared with the block before it."""
+    query = (
+        select(Procedure)
+        .where(Procedure.patient_id == patient_id, Procedure.sequence_number >= after)
+        .order_by(Procedure.sequence_number)
+    )
+    if limit is not None:
+        query = query.limit(limit + 2)  # the block before the page, for the comparison
+    procedures = list(await session.scalars(query))
+    reliefs = await _reliefs(session, procedures)
     rows: list[OutcomeRow] = []
     previous: Procedure | None = None
     for procedure in procedures:
@@ -154,8 +152,18 @@ async def patient_outcomes(
                 "comparison": _sentence(relief, before, previous.sequence_number if previous else None),
             }))  # fmt: skip
         previous = procedure
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].sequence_number) if len(rows) > limit else None
+    return rows
+
+
+async def patient_outcomes(
+    services: Services, caller: Principal, patient_id: uuid.UUID, *, limit: int, cursor: str | None
+) -> Outcomes:
+    """One row per block in sequence; each compared with the block before it."""
+    after = decode_number_cursor(cursor) if cursor else 0
+    async with services.db.read() as session:
+        await load_patient(session, caller, patient_id)
+        rows = await _outcome_rows(session, patient_id, after, limit)
+    page, next_cursor = cut_page(rows, limit, lambda r: (r.sequence_number,))
     return Outcomes(items=page, next_cursor=next_cursor)
 
 
@@ -169,12 +177,7 @@ async def block_chart(services: Services, caller: Principal, procedure_id: uuid.
 
 
 async def outcomes_chart(services: Services, caller: Principal, patient_id: uuid.UUID) -> str:
-    rows: list[OutcomeRow] = []
-    cursor = None
-    while True:  # every block: a chart has no pages
-        page = await patient_outcomes(services, caller, patient_id, limit=200, cursor=cursor)
-        rows += page.items
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
+    async with services.db.read() as session:  # every block: a chart has no pages
+        await load_patient(session, caller, patient_id)
+        rows = await _outcome_rows(session, patient_id, 0, None)
     return series_chart.outcomes_chart(rows)

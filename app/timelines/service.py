@@ -18,7 +18,7 @@ from app.alerts.service import alert_out
 from app.checkins.models import Checkin
 from app.checkins.schemas import CheckinOut
 from app.core.deps import Services
-from app.core.pagination import decode_time_id_cursor, encode_cursor
+from app.core.pagination import cut_page, decode_time_id_cursor
 from app.core.security import Principal
 from app.patients.service import load_patient
 from app.procedures.models import Procedure
@@ -114,9 +114,8 @@ async def timeline(
     async with services.db.read() as session:
         await load_patient(session, caller, patient_id)
         rows = (await session.execute(page_query)).all()
-        page = rows[:limit]
+        page, next_cursor = cut_page(rows, limit, lambda r: (r.at.isoformat(), r.id))
         items = await _load_items(session, patient_id, page)
-    next_cursor = encode_cursor(page[-1].at.isoformat(), page[-1].id) if len(rows) > limit else None
     return Timeline(items=items, next_cursor=next_cursor)
 
 
