@@ -60,6 +60,7 @@ class Neighbour(NamedTuple):
 async def rejudge_next_report(
     session: AsyncSession,
     procedure: ProcedureRef,
+    block: ProcedureFacts,
     late_report_id: uuid.UUID,
     following: Neighbour,
     now: datetime,
@@ -80,7 +81,6 @@ async def rejudge_next_report(
     )
     with_late = [(row[0], facts_of(*row[2:])) for row in rows]
     without_late = [facts for row_id, facts in with_late if row_id != late_report_id]
-    block = block_facts(procedure)
     before = {f.rule_id for f in evaluate(following.facts, block, without_late)}
     with_it = evaluate(following.facts, block, [facts for _, facts in with_late])
     await plan_alerts(

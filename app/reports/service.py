@@ -178,7 +178,7 @@ async def store_report(
     await session.flush()  # the alerts, after the report they point at
     await complete_checkin_for_report(session, procedure.id, values["id"], body.recorded_at, now)
     if later is not None:
-        await rejudge_next_report(session, procedure, values["id"], later, now)
+        await rejudge_next_report(session, procedure, block, values["id"], later, now)
     return "created", values["response"]
 
 
