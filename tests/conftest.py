@@ -20,7 +20,9 @@ from app.core.clock import FixedClock
 from app.core.config import Settings
 from app.core.migrations import upgrade
 from app.main import create_app
+from app.worker.loop import Worker
 from tests.helpers import TEST_SECRET, Api, World, build_world
+from tests.receiver import Receiver
 
 PG_ADMIN_DSN = os.environ.get(
     "AFTERCARE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -129,3 +131,19 @@ async def api(settings: Settings, clock: FixedClock, world: World) -> AsyncItera
             transport=transport, base_url="http://aftercare.test"
         ) as client:
             yield Api(client, app, world, clock)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real webhook receiver on 127.0.0.1 (tests/receiver.py)."""
+    running = Receiver().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def worker(api: Api) -> AsyncIterator[Worker]:
+    """The worker on the test's app, driven by hand (run_once, run_until_idle, run_timers)."""
+    running = Worker(api.app.state.services)
+    yield running
+    await running.aclose()

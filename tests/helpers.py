@@ -7,6 +7,7 @@ import httpx
 from fastapi import FastAPI
 
 from app.core.clock import FixedClock
+from app.core.config import Settings
 from app.core.db import Database
 from app.core.security import Principal, Role, hash_password, issue_access_token
 from app.patients.models import Patient
@@ -216,3 +217,11 @@ class Api:
             tokens.json()["access_token"],
             patient_id=uuid.UUID(patient_id),
         )
+
+
+def loopback_webhook_settings(database_url: str) -> Settings:
+    """For tests whose receivers listen on loopback, which only this setting allows."""
+    return Settings(
+        database_url=database_url, secret_key=TEST_SECRET, db_pool_size=5,
+        allow_private_webhooks=True, webhook_timeout_seconds=2,
+    )  # fmt: skip

@@ -5,7 +5,7 @@ and deliveries are judged."""
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from app.core.config import Settings
 from app.core.deps import Services
 from app.main import create_app
 from app.worker.loop import Worker
-from tests.helpers import TEST_SECRET, Actor, Api, ClinicActors, report_body
+from tests.helpers import Actor, Api, ClinicActors, loopback_webhook_settings, report_body
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.anyio
@@ -31,25 +31,7 @@ URGENT = "rash_or_itching"
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    # Receivers here listen on loopback, which only this setting allows.
-    return Settings(
-        database_url=database_url, secret_key=TEST_SECRET, db_pool_size=5,
-        allow_private_webhooks=True, webhook_timeout_seconds=2,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-async def worker(api: Api) -> AsyncIterator[Worker]:
-    running = Worker(api.app.state.services)
-    yield running
-    await running.aclose()
+    return loopback_webhook_settings(database_url)
 
 
 @asynccontextmanager

@@ -4,7 +4,7 @@ the independent `standardwebhooks` package verifies, retries, 410, manual retry,
 import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -18,7 +18,7 @@ from app.core.deps import Services
 from app.main import create_app
 from app.webhooks.sender import Sender
 from app.worker.loop import Worker
-from tests.helpers import TEST_SECRET, Api, ClinicActors, report_body
+from tests.helpers import TEST_SECRET, Api, ClinicActors, loopback_webhook_settings, report_body
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.anyio
@@ -30,11 +30,7 @@ _registered: list[tuple[dict[str, str], str]] = []
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    # Receivers here listen on loopback, which only this setting allows.
-    return Settings(
-        database_url=database_url, secret_key=TEST_SECRET, db_pool_size=5,
-        allow_private_webhooks=True, webhook_timeout_seconds=2,
-    )  # fmt: skip
+    return loopback_webhook_settings(database_url)
 
 
 def strict_settings(database_url: str) -> Settings:
@@ -42,21 +38,6 @@ def strict_settings(database_url: str) -> Settings:
         database_url=database_url, secret_key=TEST_SECRET, db_pool_size=2,
         allow_private_webhooks=False, webhook_timeout_seconds=2,
     )  # fmt: skip
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-async def worker(api: Api) -> AsyncIterator[Worker]:
-    services: Services = api.app.state.services
-    running = Worker(services)
-    yield running
-    await running.aclose()
 
 
 @pytest.fixture(autouse=True)

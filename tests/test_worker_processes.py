@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -104,13 +104,6 @@ class Processes:
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=10)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver().start()
-    yield running
-    running.stop()
 
 
 def wait_until(check: Callable[[], bool], timeout: float, every: float = 0.01) -> bool:
