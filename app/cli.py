@@ -11,9 +11,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from app.core.clock import SystemClock
 from app.core.config import Settings
-from app.core.db import Database
 from app.core.deps import Services
 from app.core.errors import Problem
 from app.core.migrations import upgrade
@@ -24,14 +22,19 @@ cli = typer.Typer(
 
 
 def _settings() -> Settings:
-    settings = Settings()
-    settings.warn_if_insecure()
-    return settings
+    """Settings, or exit with one line per problem (a weak AFTERCARE_SECRET_KEY, say)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            typer.echo(f"error: {str(error['msg']).removeprefix('Value error, ')}", err=True)
+        raise typer.Exit(2) from exc
 
 
 def _services(settings: Settings) -> Services:
-    database = Database(settings.resolved_database_url(), pool_size=settings.db_pool_size)
-    return Services(settings=settings, db=database, clock=SystemClock())
+    from app.main import build_services
+
+    return build_services(settings)
 
 
 @cli.command()
@@ -71,7 +74,9 @@ def serve(
     asyncio.run(upgrade(settings.resolved_database_url()))
     app = create_app(settings, run_worker=not no_worker)
     _freeze_startup_objects()
-    uvicorn.run(app, host=host, port=port, proxy_headers=False)
+    # uvicorn's access log prints raw query strings (?search=<a patient's name>); the audit
+    # middleware logs each request with its route template instead.
+    uvicorn.run(app, host=host, port=port, proxy_headers=False, access_log=False)
 
 
 @cli.command()
@@ -86,6 +91,7 @@ def worker() -> None:
     async def run() -> None:
         await upgrade(settings.resolved_database_url())
         services = _services(settings)
+        await services.keyring.ensure()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -138,6 +144,46 @@ def create_admin(
     except Problem as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
+
+
+@cli.command("rotate-signing-key")
+def rotate_signing_key(
+    retire: Annotated[
+        str | None,
+        typer.Option(help="Retire this key id instead: its tokens fail at their next request."),
+    ] = None,
+    show: Annotated[bool, typer.Option("--list", help="Only list the keys.")] = False,
+) -> None:
+    """Make a new current token signing key (tokens of older keys stay valid until they
+    expire), or retire a compromised key at once with --retire KID."""
+    from app.audit.actions import RETIRE_KEY, ROTATE_KEY
+    from app.audit.record import insert_operator_event
+
+    settings = _settings()
+
+    async def run() -> int:
+        await upgrade(settings.resolved_database_url())
+        services = _services(settings)
+        keyring = services.keyring
+        try:
+            await keyring.ensure()
+            if not show:
+                action, kid = (RETIRE_KEY, retire) if retire else (ROTATE_KEY, None)
+                if kid is None:
+                    kid = await keyring.rotate()
+                elif not await keyring.retire(kid):
+                    typer.echo(f"error: no key {kid!r} in service; see --list", err=True)
+                    return 1
+                async with services.db.write() as session:
+                    await insert_operator_event(session, action, kid, services.clock.now())
+            for key in await keyring.listing():
+                state = f"retired {key.retired_at:%Y-%m-%d %H:%M}" if key.retired_at else "active"
+                typer.echo(f"{key.kid}  {key.source:<11}  {key.created_at:%Y-%m-%d %H:%M}  {state}")
+        finally:
+            await services.db.dispose()
+        return 0
+
+    raise typer.Exit(asyncio.run(run()))
 
 
 @cli.command()

@@ -5,16 +5,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
 
 from app.alerts.router import router as alerts_router
+from app.audit.middleware import AuditMiddleware
+from app.audit.router import router as audit_router
+from app.audit.writer import AuditWriter
+from app.auth.identity import Authenticator
 from app.auth.router import router as auth_router
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.deps import Services
 from app.core.errors import install_problem_handlers
+from app.core.keyring import Keyring
 from app.health.router import router as health_router
 from app.outcomes.router import router as outcomes_router
+from app.patients.devices_router import router as devices_router
 from app.patients.router import router as patients_router
 from app.procedures.router import router as procedures_router
 from app.reports.router import router as reports_router
@@ -34,18 +41,40 @@ responses are UTC. Lists take `limit` (1-200) and an opaque `cursor`.
 """
 
 
+def build_services(settings: Settings, clock: Clock | None = None, pool_size: int = 0) -> Services:
+    database = Database(
+        settings.resolved_database_url(),
+        pool_size=pool_size or settings.db_pool_size,
+        echo=settings.db_echo,
+    )
+    clock = clock or SystemClock()
+    # Keys are ordered by when they were really made, whatever time the business clock says.
+    keyring = Keyring(database, SystemClock(), settings.secret_key)
+    return Services(
+        settings=settings,
+        db=database,
+        clock=clock,
+        keyring=keyring,
+        authenticator=Authenticator(database, keyring, clock),
+    )
+
+
 def create_app(
     settings: Settings | None = None, clock: Clock | None = None, *, run_worker: bool = False
 ) -> FastAPI:
     """The API. With `run_worker`, the worker runs inside it for as long as it serves."""
     settings = settings or Settings()
-    database = Database(
-        settings.resolved_database_url(), pool_size=settings.db_pool_size, echo=settings.db_echo
-    )
-    services = Services(settings=settings, db=database, clock=clock or SystemClock())
+    services = build_services(settings, clock)
+    database = services.db
+    audit_writer = AuditWriter(database)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            await services.keyring.ensure()
+        except DBAPIError:
+            # A schema behind the code (readiness says so): keys are made once it is upgraded.
+            log.warning("signing keys not ready: the database schema is behind")
         stop = asyncio.Event()
         worker = Worker(services) if run_worker else None
         task = asyncio.create_task(worker.run(stop)) if worker else None
@@ -59,6 +88,7 @@ def create_app(
                 except TimeoutError:
                     log.warning("worker did not stop in time; its leased deliveries will retry")
                 await worker.sender.aclose()
+            await audit_writer.aclose()
             # aiosqlite >= 0.22 hangs interpreter exit on an unclosed connection.
             await database.dispose()
 
@@ -70,17 +100,20 @@ def create_app(
     )
     app.state.services = services
     install_problem_handlers(app)
+    app.add_middleware(AuditMiddleware, writer=audit_writer, clock=services.clock)
     for router in (
         health_router,
         auth_router,
         staff_router,
         patients_router,
+        devices_router,
         procedures_router,
         reports_router,
         alerts_router,
         webhooks_router,
         timelines_router,
         outcomes_router,
+        audit_router,
     ):
         app.include_router(router)
     return app

@@ -1,8 +1,15 @@
 """Imports every model so Base.metadata is complete (Alembic autogenerate, model tests)."""
 
 from app.alerts.models import Alert
-from app.auth.models import EnrollmentCode, RefreshToken
+from app.audit.models import AuditEvent, AuditEventPatient
+from app.auth.models import (
+    EnrollmentCode,
+    PatientDevice,
+    RefreshToken,
+    StaffSession,
+)
 from app.checkins.models import Checkin
+from app.core.keyring import SigningKeyRecord
 from app.core.models import Base
 from app.outbox.models import OutboxEvent
 from app.patients.models import Patient
@@ -13,6 +20,8 @@ from app.webhooks.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoin
 
 __all__ = [
     "Alert",
+    "AuditEvent",
+    "AuditEventPatient",
     "Base",
     "Checkin",
     "Clinic",
@@ -20,9 +29,12 @@ __all__ = [
     "EnrollmentCode",
     "OutboxEvent",
     "Patient",
+    "PatientDevice",
     "Procedure",
     "RefreshToken",
     "Report",
+    "SigningKeyRecord",
+    "StaffSession",
     "StaffUser",
     "WebhookDelivery",
     "WebhookEndpoint",

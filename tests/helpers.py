@@ -1,19 +1,31 @@
+import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
+from app.auth.models import PatientDevice, StaffSession
 from app.core.clock import FixedClock
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.security import Principal, Role, hash_password, issue_access_token
+from app.core.keyring import SigningKeyRecord
+from app.core.security import (
+    Principal,
+    Role,
+    SigningKey,
+    hash_password,
+    issue_access_token,
+    key_id_of,
+)
 from app.patients.models import Patient
 from app.staff.models import Clinic, StaffUser
 
-TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
+# Made anew for each test run: no key that verifies tokens is ever written in the source.
+TEST_SECRET = secrets.token_urlsafe(32)
+TEST_KEY = SigningKey(key_id_of(TEST_SECRET), TEST_SECRET)
 WORLD_PASSWORD = "world-password-123"
 LONG = timedelta(days=3650)  # world tokens outlive any clock a test sets
 
@@ -48,15 +60,44 @@ class World:
     password_hash: str
 
 
-def mint(
+async def register_test_key(db: Database, now: datetime) -> None:
+    """What the app's start-up does for AFTERCARE_SECRET_KEY (core/keyring.py), for tests
+    that mint tokens before any app has started on their database."""
+    async with db.write() as session:
+        if await session.get(SigningKeyRecord, TEST_KEY.kid) is None:
+            session.add(
+                SigningKeyRecord(
+                    kid=TEST_KEY.kid, secret=None, source="environment", created_at=now
+                )
+            )
+
+
+async def mint(
+    db: Database,
     role: Role,
     subject: uuid.UUID,
     clinic: uuid.UUID,
     now: datetime,
     patient: uuid.UUID | None = None,
 ) -> str:
+    """A long-lived token backed by a real staff session or patient device, as a sign-in or
+    an enrolment would make (those flows have tests of their own)."""
+    await register_test_key(db, now)
+    session_id = uuid.uuid4()
+    async with db.write() as session:
+        if role == "patient":
+            assert patient is not None
+            row: object = PatientDevice(
+                id=session_id, patient_id=patient, clinic_id=clinic, created_at=now
+            )
+        else:
+            row = StaffSession(
+                id=session_id, user_id=subject, clinic_id=clinic, created_at=now,
+                expires_at=now + LONG,
+            )  # fmt: skip
+        session.add(row)
     return issue_access_token(
-        Principal(subject, role, clinic, patient), key=TEST_SECRET, now=now, lifetime=LONG
+        Principal(subject, role, clinic, patient, session_id), key=TEST_KEY, now=now, lifetime=LONG
     )
 
 
@@ -80,9 +121,7 @@ async def insert_clinic(
                 created_at=now,
             )
             session.add(user)
-            actors[role] = Actor(
-                user.id, role, clinic.id, mint(role, user.id, clinic.id, now), email=email
-            )  # type: ignore[arg-type]
+            actors[role] = Actor(user.id, role, clinic.id, "", email=email)
         for key in ("patient", "other_patient"):
             patient = Patient(
                 id=uuid.uuid4(),
@@ -95,8 +134,10 @@ async def insert_clinic(
                 updated_at=now,
             )
             session.add(patient)
-            token = mint("patient", patient.id, clinic.id, now, patient.id)
-            actors[key] = Actor(patient.id, "patient", clinic.id, token, patient_id=patient.id)
+            actors[key] = Actor(patient.id, "patient", clinic.id, "", patient_id=patient.id)
+    for key, actor in actors.items():
+        token = await mint(db, actor.role, actor.id, clinic.id, now, actor.patient_id)
+        actors[key] = replace(actor, token=token)
     return ClinicActors(
         clinic.id, actors["admin"], actors["clinician"], actors["patient"], actors["other_patient"]
     )
@@ -197,11 +238,14 @@ class Api:
         real enrollment flow has tests of its own; see `enroll`)."""
         patient = await self.create_patient(clinic.clinician)
         procedure = await self.create_procedure(clinic.clinician, patient["id"])
+        return await self.patient_actor(patient), procedure
+
+    async def patient_actor(self, patient: dict[str, Any]) -> Actor:
+        """The patient's own app token, backed by a device as /v1/auth/enroll would make."""
         patient_id = uuid.UUID(patient["id"])
-        token = mint("patient", patient_id, clinic.clinic_id, self.clock.now(), patient_id)
-        return Actor(
-            patient_id, "patient", clinic.clinic_id, token, patient_id=patient_id
-        ), procedure
+        clinic_id = uuid.UUID(patient["clinic_id"])
+        token = await mint(self.db, "patient", patient_id, clinic_id, self.clock.now(), patient_id)
+        return Actor(patient_id, "patient", clinic_id, token, patient_id=patient_id)
 
     async def enroll(self, staff: Actor, patient_id: str) -> Actor:
         code = await self.client.post(

@@ -4,7 +4,7 @@ from datetime import timedelta
 import jwt
 import pytest
 
-from tests.helpers import TEST_SECRET, WORLD_PASSWORD, Api
+from tests.helpers import TEST_KEY, TEST_SECRET, WORLD_PASSWORD, Api
 
 pytestmark = pytest.mark.anyio
 
@@ -55,36 +55,58 @@ async def test_missing_or_malformed_token_is_401(api: Api, header: str | None) -
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-def _forge(claims_change: dict, key: str = TEST_SECRET, algorithm: str = "HS256") -> str:  # type: ignore[type-arg]
-    claims = {
-        "sub": str(uuid.uuid4()),
-        "role": "admin",
-        "clinic": str(uuid.uuid4()),
-        "iss": "aftercare",
-        "aud": "aftercare-api",
-        "iat": 1_700_000_000,
-        "exp": 4_000_000_000,
-        **claims_change,
-    }
-    return jwt.encode(claims, key, algorithm=algorithm)
+def _forge(
+    valid_token: str, change: dict, secret: str = TEST_SECRET, kid: str | None = None
+) -> str:  # type: ignore[type-arg]
+    """A valid token's claims with one change, signed with the deployment's key (or another):
+    each case is refused for its change alone, since the unchanged copy is accepted."""
+    claims = {**jwt.decode(valid_token, options={"verify_signature": False}), **change}
+    return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": kid or TEST_KEY.kid})
 
 
 @pytest.mark.parametrize(
-    "token",
+    ("change", "secret"),
     [
-        _forge({}, key="another-secret-key-of-sufficient-length-000000"),
-        _forge({"aud": "someone-else"}),
-        _forge({"role": "superuser"}),
-        _forge({"exp": 1_700_000_100}),
-        jwt.encode({"sub": "x"}, "", algorithm="none")
-        if False
-        else _forge({"clinic": "not-a-uuid"}),
+        ({}, "another-secret-key-of-sufficient-length-000000"),
+        ({"aud": "someone-else"}, TEST_SECRET),
+        ({"role": "superuser"}, TEST_SECRET),
+        ({"exp": 1_700_000_100}, TEST_SECRET),
+        ({"clinic": "not-a-uuid"}, TEST_SECRET),
+        ({"clinic": str(uuid.uuid4())}, TEST_SECRET),
+        ({"sub": str(uuid.uuid4())}, TEST_SECRET),
+        ({"sid": str(uuid.uuid4())}, TEST_SECRET),
     ],
-    ids=["wrong_key", "wrong_audience", "unknown_role", "expired", "bad_clinic"],
+    ids=[
+        "wrong_key",
+        "wrong_audience",
+        "unknown_role",
+        "expired",
+        "bad_clinic",
+        "other_clinic",
+        "other_subject",
+        "unknown_session",
+    ],
 )
-async def test_tampered_tokens_are_refused(api: Api, token: str) -> None:
-    response = await api.client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+async def test_tampered_tokens_are_refused(api: Api, change: dict, secret: str) -> None:  # type: ignore[type-arg]
+    valid = api.world.a.clinician.token
+    unchanged = _forge(valid, {})
+    assert (await api.client.get("/v1/me", headers=_bearer(unchanged))).status_code == 200
+    response = await api.client.get("/v1/me", headers=_bearer(_forge(valid, change, secret)))
     assert response.status_code == 401
+
+
+async def test_role_claim_is_not_trusted(api: Api) -> None:
+    """A clinician's token re-signed to say admin still acts as a clinician (the database
+    says so), so even a leaked signing key cannot raise a role."""
+    forged = _forge(api.world.a.clinician.token, {"role": "admin"})
+    me = await api.client.get("/v1/me", headers=_bearer(forged))
+    assert me.status_code == 200 and me.json()["role"] == "clinician"
+    webhooks = await api.client.get("/v1/webhooks", headers=_bearer(forged))
+    assert webhooks.status_code == 403
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_unsigned_token_is_refused(api: Api) -> None:

@@ -94,7 +94,7 @@ async def raise_alert(api: Api, clinic: ClinicActors, kind: str) -> dict[str, An
     response = await api.post_report(patient, procedure["id"], body)
     assert response.status_code == 201, response.text
     (alert,) = response.json()["alerts"]
-    assert alert["escalated_at"] is None
+    assert (await get_alert(api, clinic.clinician, alert["id"]))["escalated_at"] is None
     return dict(alert)
 
 

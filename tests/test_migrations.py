@@ -242,7 +242,8 @@ def test_upgrade_keeps_existing_data_and_it_stays_usable(
 
     async def use_it() -> None:
         app = create_app(Settings(database_url=url, secret_key=TEST_SECRET), FixedClock(NOW))
-        staff = {"Authorization": f"Bearer {mint('admin', ids['staff'], ids['clinic'], NOW)}"}
+        token = await mint(app.state.services.db, "admin", ids["staff"], ids["clinic"], NOW)
+        staff = {"Authorization": f"Bearer {token}"}
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(

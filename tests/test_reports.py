@@ -15,6 +15,13 @@ async def _reports(api: Api, actor, procedure_id: str) -> list[dict]:  # type: i
     return list(response.json()["items"])
 
 
+async def _alert(api: Api, staff, alert_id: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """The clinician's view of an alert: the report response carries only a notice."""
+    response = await api.client.get(f"/v1/alerts/{alert_id}", headers=staff.headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
 async def test_report_is_stored_and_returned_in_utc(api: Api) -> None:
     patient, procedure = await api.patient_with_procedure(api.world.a)
     body = report_body(
@@ -29,8 +36,10 @@ async def test_report_is_stored_and_returned_in_utc(api: Api) -> None:
     # 100.4 °F is the fever threshold: the urgent fever alert is raised in the same response.
     (alert,) = response.json()["alerts"]
     assert (alert["rule_id"], alert["severity"], alert["status"]) == ("fever", "urgent", "open")
-    assert alert["report_id"] == report["id"] and alert["occurrences"] == 1
-    assert any("38.0 °C (100.4 °F)" in line for line in alert["explanation"])
+    full = await _alert(api, api.world.a.clinician, alert["id"])
+    assert (full["rule_id"], full["severity"], full["status"]) == ("fever", "urgent", "open")
+    assert full["report_id"] == report["id"] and full["occurrences"] == 1
+    assert any("38.0 °C (100.4 °F)" in line for line in full["explanation"])
     assert response.json()["guidance"]["level"] == "contact_provider"
     stored = await _reports(api, api.world.a.clinician, procedure["id"])
     assert [r["id"] for r in stored] == [report["id"]]

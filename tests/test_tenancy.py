@@ -22,7 +22,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.helpers import Actor, Api, mint, procedure_body, report_body
+from tests.helpers import Actor, Api, procedure_body, report_body
 
 pytestmark = pytest.mark.anyio
 
@@ -67,18 +67,15 @@ class Scene:
         return Target(self.patient["id"], self.procedure["id"] if self.procedure else "")
 
 
-def owner_of(api: Api, patient: dict[str, Any]) -> Actor:
+async def owner_of(api: Api, patient: dict[str, Any]) -> Actor:
     """The patient's own app token, as /v1/auth/enroll would hand it out."""
-    patient_id = uuid.UUID(patient["id"])
-    clinic_id = uuid.UUID(patient["clinic_id"])
-    token = mint("patient", patient_id, clinic_id, api.clock.now(), patient_id)
-    return Actor(patient_id, "patient", clinic_id, token, patient_id=patient_id)
+    return await api.patient_actor(patient)
 
 
 async def make_scene(api: Api, needs: str) -> Scene:
     clinician = api.world.a.clinician
     patient = await api.create_patient(clinician)
-    scene = Scene(patient=patient, owner=owner_of(api, patient))
+    scene = Scene(patient=patient, owner=await owner_of(api, patient))
     if needs in ("procedure", "report"):
         scene.procedure = await api.create_procedure(clinician, patient["id"])
     if needs == "report":
@@ -750,7 +747,7 @@ async def _all_patients(api: Api, actor: Actor, **params: Any) -> list[dict[str,
 async def test_other_clinic_patient_list_never_shows_clinic_a(api: Api, caller: str) -> None:
     name = f"Zebulon {uuid.uuid4().hex[:8]}"
     patient = await api.create_patient(api.world.a.clinician, display_name=name)
-    staff = actor_for(api, Scene(patient, owner_of(api, patient)), caller)
+    staff = actor_for(api, Scene(patient, await owner_of(api, patient)), caller)
     assert staff is not None
     searches: list[dict[str, Any]] = [
         {},
@@ -787,7 +784,7 @@ async def test_clinic_a_patient_list_holds_only_clinic_a(api: Api) -> None:
 async def test_patient_lists_only_their_own_procedures(api: Api) -> None:
     a = api.world.a
     patient = await api.create_patient(a.clinician)
-    owner = owner_of(api, patient)
+    owner = await owner_of(api, patient)
     mine = [await api.create_procedure(a.clinician, patient["id"]) for _ in range(2)]
     theirs = await api.create_procedure(a.clinician, a.other_patient.patient_id)
     page = await get_json(api, owner, f"/v1/patients/{patient['id']}/procedures")
@@ -848,11 +845,11 @@ async def test_client_report_id_does_not_collide_across_tenants(api: Api) -> Non
     b_patient = await api.create_patient(api.world.b.clinician)
     b_proc = await api.create_procedure(api.world.b.clinician, b_patient["id"])
     body = report_body()
-    first = await api.post_report(owner_of(api, a_patient), a_proc["id"], body)
+    first = await api.post_report(await owner_of(api, a_patient), a_proc["id"], body)
     assert first.status_code == 201, first.text
     # Clinic B's patient happens to send the same idempotency key (and the same body): a new
     # report of theirs, not a replay of clinic A's response.
-    second = await api.post_report(owner_of(api, b_patient), b_proc["id"], body)
+    second = await api.post_report(await owner_of(api, b_patient), b_proc["id"], body)
     assert second.status_code == 201, second.text
     b_report = second.json()["report"]
     assert b_report["id"] != first.json()["report"]["id"]

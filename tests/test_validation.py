@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import START
-from tests.helpers import Actor, Api, ClinicActors, mint, procedure_body, report_body
+from tests.helpers import Actor, Api, ClinicActors, procedure_body, report_body
 
 pytestmark = pytest.mark.anyio
 
@@ -208,9 +208,7 @@ async def make_block(api: Api) -> Block:
     clinic = api.world.a
     patient = await api.create_patient(clinic.clinician)
     procedure = await api.create_procedure(clinic.clinician, patient["id"])
-    pid = uuid.UUID(patient["id"])
-    token = mint("patient", pid, clinic.clinic_id, api.clock.now(), pid)
-    actor = Actor(pid, "patient", clinic.clinic_id, token, patient_id=pid)
+    actor = await api.patient_actor(patient)
     made = Block(api, actor, procedure)
     seeded = await made.post(report_body(recorded_at="2026-11-21T11:40:00Z"))
     assert seeded.status_code == 201, seeded.text

@@ -515,7 +515,9 @@ async def test_links_are_absolute_with_a_public_base_url(api: Api, receiver: Rec
     links = Webhook(hook["secret"]).verify(got.body, got.headers)["data"]["links"]
     alert = result["alerts"][0]
     assert links["alert"] == f"{base}/v1/alerts/{alert['id']}"
-    assert links["patient"] == f"{base}/v1/patients/{alert['patient_id']}"
+    full = await api.client.get(f"/v1/alerts/{alert['id']}", headers=clinic.clinician.headers)
+    assert full.status_code == 200, full.text
+    assert links["patient"] == f"{base}/v1/patients/{full.json()['patient_id']}"
     assert all(link.startswith(base + "/v1/") for link in links.values())
 
 

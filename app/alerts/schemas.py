@@ -36,6 +36,20 @@ class AlertOut(ResponseModel):
     )
 
 
+class AlertNotice(ResponseModel):
+    """An alert as the report's sender is told of it (the patient's app, or staff entering a
+    report for the patient): never the clinician-facing explanation, who acknowledged or
+    resolved it, their notes, or escalation. Staff read the whole alert at /v1/alerts/{id}."""
+
+    id: uuid.UUID
+    rule_id: str
+    rule_version: int
+    severity: AlertSeverity
+    title: str
+    status: AlertStatus
+    created_at: datetime
+
+
 class AcknowledgeIn(RequestModel):
     note: Text | None = Field(default=None, max_length=2000)
 

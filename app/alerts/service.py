@@ -7,6 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.models import ACTIVE, Alert
 from app.alerts.schemas import AlertOut, AlertSeverity, AlertStatus
+from app.audit.record import stage
+from app.core.audit import note_patients
 from app.core.deps import Services
 from app.core.errors import Problem, conflict, not_found
 from app.core.pagination import cursor_time, cursor_uuid, cut_page, decode_cursor
@@ -135,6 +137,7 @@ async def list_alerts(
     page, next_cursor = cut_page(
         rows, limit, lambda a: (a.severity_rank, a.created_at.isoformat(), a.id)
     )
+    note_patients(*(a.patient_id for a in page))
     return Page[AlertOut](items=[alert_out(a) for a in page], next_cursor=next_cursor)
 
 
@@ -156,6 +159,7 @@ async def _load(session: AsyncSession, caller: Principal, alert_id: uuid.UUID) -
     )
     if alert is None:
         raise not_found("alert")
+    note_patients(alert.patient_id)
     return alert
 
 
@@ -214,4 +218,6 @@ async def _transition(
             alert = await _load(session, caller, alert_id)  # 404 when not the caller's
             raise conflict(f"an alert that is {alert.status} cannot become {values['status']}")
         add_alert_event(session, moved, event, now)
+        note_patients(moved.patient_id)
+        await stage(session, now)
         return alert_out(moved)

@@ -1,20 +1,30 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Response
 
-from app.auth import service
-from app.auth.schemas import EnrollRequest, PatientTokens, RefreshRequest, StaffToken
-from app.core.deps import ServicesDep
+from app.auth import service, sessions
+from app.auth.schemas import (
+    EnrollRequest,
+    PasswordChange,
+    PatientTokens,
+    RefreshRequest,
+    StaffSessionOut,
+    StaffToken,
+)
+from app.core.deps import ServicesDep, StaffDep
 from app.core.errors import Problem, problem_responses
 from app.core.types import storable
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/v1", tags=["auth"])
 
 
 @router.post(
-    "/token",
+    "/auth/token",
     operation_id="login_staff",
-    summary="Staff sign-in (OAuth2 password grant)",
+    summary="Staff sign-in (OAuth2 password grant); starts a session",
+    description="Each sign-in is a server-side session: it ends at logout, when the user's "
+    "password changes, when an admin deactivates the user or ends their sessions, or when "
+    "the token expires.",
     response_model=StaffToken,
     responses=problem_responses(400, 401, 422),
 )
@@ -32,18 +42,59 @@ async def login_staff(
 
 
 @router.post(
-    "/enroll",
+    "/auth/logout",
+    operation_id="logout",
+    summary="End the current staff session; its token stops working at once",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(401, 403),
+)
+async def logout(services: ServicesDep, caller: StaffDep) -> Response:
+    await service.logout(services, caller)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/me/sessions",
+    operation_id="list_my_sessions",
+    summary="The caller's staff sessions, newest first (the last 50)",
+    response_model=list[StaffSessionOut],
+    responses=problem_responses(401, 403),
+)
+async def list_my_sessions(services: ServicesDep, caller: StaffDep) -> list[StaffSessionOut]:
+    return await sessions.list_sessions(services, caller)
+
+
+@router.post(
+    "/me/password",
+    operation_id="change_password",
+    summary="Change the caller's password; ends every other session of theirs",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(401, 403, 422),
+)
+async def change_password(
+    services: ServicesDep, caller: StaffDep, body: PasswordChange
+) -> Response:
+    await sessions.change_password(services, caller, body)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/auth/enroll",
     operation_id="enroll_patient_app",
     summary="Exchange a one-time enrollment code for the patient app's tokens",
+    description="The phone becomes one of the patient's devices. Enrolling with a new code "
+    "signs out every phone enrolled before (that is how a lost phone is cut off).",
     response_model=PatientTokens,
     responses=problem_responses(400, 422),
 )
 async def enroll(services: ServicesDep, body: EnrollRequest) -> PatientTokens:
-    return await service.enroll(services, body.code)
+    return await service.enroll(services, body)
 
 
 @router.post(
-    "/refresh",
+    "/auth/refresh",
     operation_id="refresh_patient_tokens",
     summary="Rotate the patient app's refresh token",
     response_model=PatientTokens,

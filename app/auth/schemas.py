@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.core.types import RequestModel, Text
+from app.core.types import RequestModel, ResponseModel, Text
 
 
 class StaffToken(BaseModel):
@@ -20,6 +20,29 @@ class PatientTokens(StaffToken):
 
 class EnrollRequest(RequestModel):
     code: Text = Field(min_length=1, max_length=64, examples=["7KQ2-M9XD-4TRB"])
+    device_name: Text | None = Field(
+        default=None,
+        max_length=100,
+        description="How the patient will recognise this phone in their list of devices.",
+        examples=["Jordan's iPhone"],
+    )
+    platform: Literal["ios", "android", "web", "other"] | None = None
+
+
+class PasswordChange(RequestModel):
+    current_password: Text = Field(min_length=1, max_length=256)
+    new_password: Text = Field(min_length=12, max_length=256)
+
+
+class StaffSessionOut(ResponseModel):
+    id: uuid.UUID
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+    ended_reason: str | None
+    client_address: str | None
+    user_agent: str | None
+    current: bool = Field(description="The session this request was made with.")
 
 
 class RefreshRequest(RequestModel):

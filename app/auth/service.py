@@ -1,11 +1,19 @@
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import EnrollmentCode, RefreshToken
-from app.auth.schemas import EnrollmentCodeOut, PatientTokens, StaffToken
+from app.audit.record import stage
+from app.auth.models import EnrollmentCode, PatientDevice, RefreshToken, StaffSession
+from app.auth.schemas import EnrollmentCodeOut, EnrollRequest, PatientTokens, StaffToken
+from app.core.audit import (
+    current_record,
+    note_actor,
+    note_patients,
+    note_resource,
+    note_staff_attempt,
+)
 from app.core.deps import Services
 from app.core.errors import Problem, unauthorized
 from app.core.security import (
@@ -24,14 +32,69 @@ from app.staff.models import StaffUser
 async def login_staff(services: Services, email: str, password: str) -> StaffToken:
     async with services.db.read() as session:
         user = await session.scalar(select(StaffUser).where(StaffUser.email == email.lower()))
-    if not await verify_password(password, user.password_hash if user else None) or user is None:
+    if user is not None:
+        note_staff_attempt(user.id, user.clinic_id, user.role)
+    password_ok = await verify_password(password, user.password_hash if user else None)
+    if user is None or not password_ok or not user.active:
         raise unauthorized("wrong email or password")
+    now = services.clock.now()
     lifetime = timedelta(minutes=services.settings.staff_token_minutes)
-    principal = Principal(user.id, "admin" if user.role == "admin" else "clinician", user.clinic_id)
-    token = issue_access_token(
-        principal, key=services.settings.secret_key, now=services.clock.now(), lifetime=lifetime
+    record = current_record()
+    staff_session = StaffSession(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        clinic_id=user.clinic_id,
+        created_at=now,
+        expires_at=now + lifetime,
+        client_address=record.client_address if record else None,
+        user_agent=record.user_agent if record else None,
     )
+    principal = Principal(
+        user.id,
+        "admin" if user.role == "admin" else "clinician",
+        user.clinic_id,
+        session_id=staff_session.id,
+    )
+    async with services.db.write() as session:
+        session.add(staff_session)
+        key = await services.keyring.current(session)
+        note_resource(staff_session.id)
+        await stage(session, now)
+    token = issue_access_token(principal, key=key, now=now, lifetime=lifetime)
     return StaffToken(access_token=token, expires_in=int(lifetime.total_seconds()))
+
+
+async def end_sessions(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    now: datetime,
+    reason: str,
+    *,
+    keep: uuid.UUID | None = None,
+) -> int:
+    """Ends the user's open sessions (all but `keep`); their tokens fail at the next request."""
+    query = (
+        update(StaffSession)
+        .where(StaffSession.user_id == user_id, StaffSession.ended_at.is_(None))
+        .values(ended_at=now, ended_reason=reason)
+    )
+    if keep is not None:
+        query = query.where(StaffSession.id != keep)
+    ended = await session.execute(query)
+    return int(ended.rowcount)  # type: ignore[attr-defined]
+
+
+async def logout(services: Services, caller: Principal) -> None:
+    now = services.clock.now()
+    async with services.db.write() as session:
+        await session.execute(
+            update(StaffSession)
+            .where(StaffSession.id == caller.session_id, StaffSession.ended_at.is_(None))
+            .values(ended_at=now, ended_reason="logout")
+        )
+        if caller.session_id is not None:
+            note_resource(caller.session_id)
+        await stage(session, now)
 
 
 async def issue_enrollment_code(
@@ -62,14 +125,34 @@ def _bad_code() -> Problem:
     return Problem(400, "the enrollment code is unknown, used or expired", slug="invalid-code")
 
 
-async def enroll(services: Services, code: str) -> PatientTokens:
+async def revoke_devices(
+    session: AsyncSession, now: datetime, reason: str, *device_filter: object
+) -> None:
+    """Revokes the devices matched (and their refresh tokens): their access tokens fail at
+    the next request, their refresh tokens at once."""
+    revoked = await session.execute(
+        update(PatientDevice)
+        .where(PatientDevice.revoked_at.is_(None), *device_filter)  # type: ignore[arg-type]
+        .values(revoked_at=now, revoked_reason=reason)
+        .returning(PatientDevice.id)
+    )
+    device_ids = list(revoked.scalars())
+    if device_ids:
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id.in_(device_ids), RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+
+async def enroll(services: Services, body: EnrollRequest) -> PatientTokens:
     now = services.clock.now()
     async with services.db.write() as session:
         # Claiming with a conditional UPDATE makes a code single-use under concurrency too.
         claimed = await session.execute(
             update(EnrollmentCode)
             .where(
-                EnrollmentCode.code_digest == digest(normalize_enrollment_code(code)),
+                EnrollmentCode.code_digest == digest(normalize_enrollment_code(body.code)),
                 EnrollmentCode.used_at.is_(None),
                 EnrollmentCode.expires_at > now,
             )
@@ -80,7 +163,19 @@ async def enroll(services: Services, code: str) -> PatientTokens:
         if patient_id is None:
             raise _bad_code()
         patient = await session.get_one(Patient, patient_id)
-        return await _issue_patient_tokens(session, services, patient, family_id=uuid.uuid4())
+        # A new code, once used, cuts off every earlier phone: re-enrolling is how a lost
+        # phone is stopped.
+        await revoke_devices(session, now, "re-enrolled", PatientDevice.patient_id == patient.id)
+        device = PatientDevice(
+            id=uuid.uuid4(),
+            patient_id=patient.id,
+            clinic_id=patient.clinic_id,
+            device_name=body.device_name,
+            platform=body.platform,
+            created_at=now,
+        )
+        session.add(device)
+        return await _issue_patient_tokens(session, services, patient, device.id)
 
 
 async def refresh(services: Services, refresh_token: str) -> PatientTokens:
@@ -97,21 +192,27 @@ async def refresh(services: Services, refresh_token: str) -> PatientTokens:
             .values(used_at=now)
         )
         if rotated.rowcount == 1:  # type: ignore[attr-defined]
+            device = await session.get_one(PatientDevice, token.family_id)
             patient = await session.get_one(Patient, token.patient_id)
-            return await _issue_patient_tokens(session, services, patient, token.family_id)
-    # Replay of a rotated token: someone else holds a copy. Revoke the whole family, in its own
+            device.last_refreshed_at = now
+            return await _issue_patient_tokens(session, services, patient, device.id)
+    # Replay of a rotated token: someone else holds a copy. Revoke the device, in its own
     # transaction so the revocation sticks although this request fails.
     async with services.db.write() as session:
-        await session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.family_id == token.family_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=now)
+        device = await session.get_one(PatientDevice, token.family_id)
+        note_actor(
+            Principal(device.patient_id, "patient", device.clinic_id, device.patient_id, device.id)
+        )
+        note_patients(device.patient_id)
+        note_resource(device.id)
+        await revoke_devices(
+            session, now, "refresh token reused", PatientDevice.id == token.family_id
         )
     raise unauthorized("the refresh token was already used; sign in to the app again")
 
 
 async def _issue_patient_tokens(
-    session: AsyncSession, services: Services, patient: Patient, family_id: uuid.UUID
+    session: AsyncSession, services: Services, patient: Patient, device_id: uuid.UUID
 ) -> PatientTokens:
     now = services.clock.now()
     settings = services.settings
@@ -119,15 +220,20 @@ async def _issue_patient_tokens(
     session.add(
         RefreshToken(
             patient_id=patient.id,
-            family_id=family_id,
+            family_id=device_id,
             token_digest=digest(raw_refresh),
             created_at=now,
             expires_at=now + timedelta(days=settings.refresh_token_days),
         )
     )
     lifetime = timedelta(minutes=settings.patient_token_minutes)
-    principal = Principal(patient.id, "patient", patient.clinic_id, patient.id)
-    access = issue_access_token(principal, key=settings.secret_key, now=now, lifetime=lifetime)
+    principal = Principal(patient.id, "patient", patient.clinic_id, patient.id, device_id)
+    key = await services.keyring.current(session)
+    note_actor(principal)  # the device acts from here on
+    note_patients(patient.id)
+    note_resource(device_id)
+    await stage(session, now)
+    access = issue_access_token(principal, key=key, now=now, lifetime=lifetime)
     return PatientTokens(
         access_token=access,
         expires_in=int(lifetime.total_seconds()),

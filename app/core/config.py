@@ -1,13 +1,22 @@
-import logging
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEV_SECRET_KEY = "aftercare-development-secret-key-change-me-0123456789"  # noqa: S105
-
-log = logging.getLogger("aftercare")
+MIN_SECRET_BYTES = 32
+# Words that mark a key copied from an example. The first entry is the development key this
+# service once shipped in its source: tokens signed with it must never verify again.
+_PLACEHOLDERS = (
+    "aftercare-development-secret-key",
+    "changeme",
+    "change-me",
+    "change_me",
+    "replace-me",
+    "your-secret",
+    "placeholder",
+    "example",
+)
 
 
 def default_database_url() -> str:
@@ -19,7 +28,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AFTERCARE_", env_file=".env", extra="ignore")
 
     database_url: str = ""
-    secret_key: str = DEV_SECRET_KEY
+    # Unset: the first start generates a key and keeps it in the database (core/keyring.py).
+    secret_key: str = ""
     allow_private_webhooks: bool = False
     staff_token_minutes: int = 480  # one clinical shift
     patient_token_minutes: int = 15
@@ -38,6 +48,9 @@ class Settings(BaseSettings):
     # may take (the timeout bounds it), so no attempt is ever sent twice at once.
     webhook_lease_seconds: float = 60.0
     webhook_retry_hours: float = 24.0
+    # Audit events older than this are deleted by the worker; the database refuses to delete
+    # younger ones, and never less than six years (migration 0007).
+    audit_retention_days: int = Field(default=2192, ge=2192)
 
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> "Settings":
@@ -47,6 +60,17 @@ class Settings(BaseSettings):
             raise ValueError("AFTERCARE_WEBHOOK_LEASE_SECONDS must exceed twice the timeout")
         return self
 
+    @model_validator(mode="after")
+    def _secret_key_is_strong(self) -> "Settings":
+        reason = weak_secret_reason(self.secret_key) if self.secret_key else None
+        if reason:
+            raise ValueError(
+                f"AFTERCARE_SECRET_KEY {reason}: set it to at least {MIN_SECRET_BYTES} random "
+                "bytes (e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`), "
+                "or unset it to have a key generated and kept in the database"
+            )
+        return self
+
     def resolved_database_url(self) -> str:
         url = self.database_url or default_database_url()
         # A bare postgresql:// URL gets the driver bench/ measured fastest (see bench/README.md).
@@ -54,10 +78,13 @@ class Settings(BaseSettings):
             url = "postgresql+asyncpg://" + url.split("://", 1)[1]
         return url
 
-    def warn_if_insecure(self) -> None:
-        if self.secret_key == DEV_SECRET_KEY:
-            message = (
-                "AFTERCARE_SECRET_KEY is not set: using the DEVELOPMENT key. Tokens can be forged "
-                "by anyone who reads the source. Set AFTERCARE_SECRET_KEY before real use."
-            )
-            log.warning("!!! %s !!!", message)
+
+def weak_secret_reason(secret: str) -> str | None:
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        return f"is shorter than {MIN_SECRET_BYTES} bytes"
+    lowered = secret.lower()
+    if any(word in lowered for word in _PLACEHOLDERS):
+        return "is a placeholder from an example"
+    if len(set(secret)) < 10:
+        return "repeats too few characters to be random"
+    return None

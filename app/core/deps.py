@@ -2,25 +2,33 @@
 All are `async def`: a plain `def` dependency costs a thread-pool hop on every request."""
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.core.audit import note_actor
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import forbidden, unauthorized
-from app.core.security import InvalidToken, Principal, decode_access_token
+from app.core.keyring import Keyring
+from app.core.security import InvalidToken, Principal
+
+
+class Authenticator(Protocol):
+    async def principal(self, token: str) -> Principal: ...
 
 
 @dataclass
 class Services:
-    """What create_app builds once and every request shares."""
+    """What create_app (app/main.py, build_services) builds once and every request shares."""
 
     settings: Settings
     db: Database
     clock: Clock
+    keyring: Keyring
+    authenticator: Authenticator
 
 
 async def get_services(request: Request) -> Services:
@@ -41,11 +49,11 @@ async def get_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("a bearer access token is required")
     try:
-        return decode_access_token(
-            credentials.credentials, key=services.settings.secret_key, now=services.clock.now()
-        )
+        principal = await services.authenticator.principal(credentials.credentials)
     except InvalidToken as exc:
-        raise unauthorized("the access token is invalid or has expired") from exc
+        raise unauthorized("the access token is invalid, expired or revoked") from exc
+    note_actor(principal)
+    return principal
 
 
 CallerDep = Annotated[Principal, Depends(get_principal)]

@@ -1,6 +1,7 @@
 """Passwords, tokens and one-time secrets. Hashing runs off the event loop."""
 
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ Role = Literal["admin", "clinician", "patient"]
 ALGORITHM = "HS256"
 ISSUER = "aftercare"
 AUDIENCE = "aftercare-api"
+MIN_KEY_BYTES = 32  # HS256: a key shorter than the hash is weaker than it (RFC 7518 3.2)
 _passwords = PasswordHash.recommended()  # argon2id
 # Verified against when the email is unknown, so a login takes as long either way.
 _DUMMY_HASH = _passwords.hash("not-a-real-password")
@@ -47,6 +49,16 @@ def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def new_signing_secret() -> str:
+    return secrets.token_urlsafe(32)  # 256 bits
+
+
+def key_id_of(secret: str) -> str:
+    """A key's public name, derived from it so every process given the same
+    AFTERCARE_SECRET_KEY agrees on it without talking to the others."""
+    return "env-" + hmac.new(secret.encode(), b"aftercare-kid", hashlib.sha256).hexdigest()[:16]
+
+
 def digest(secret: str) -> str:
     """Codes and refresh tokens are stored only as digests: a database leak does not hand
     out working credentials. They are long random strings, so a fast hash is enough."""
@@ -54,26 +66,54 @@ def digest(secret: str) -> str:
 
 
 @dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    secret: str
+
+
+@dataclass(frozen=True)
 class Principal:
-    """Who is calling. Every query is scoped with clinic_id (and patient_id for a patient)."""
+    """Who is calling, as the database says at this request (identity.py). Every query is
+    scoped with clinic_id (and patient_id for a patient)."""
 
     subject_id: uuid.UUID
     role: Role
     clinic_id: uuid.UUID
     patient_id: uuid.UUID | None = None
+    # The staff login session, or the patient's enrolled device, the token belongs to.
+    session_id: uuid.UUID | None = None
 
     @property
     def is_staff(self) -> bool:
         return self.role in ("admin", "clinician")
 
+    @property
+    def actor_type(self) -> Literal["staff", "patient_device"]:
+        return "staff" if self.is_staff else "patient_device"
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """What a token says; trusted only once identity.py has checked it against the database."""
+
+    kid: str
+    subject_id: uuid.UUID
+    role: Role
+    clinic_id: uuid.UUID
+    session_id: uuid.UUID
+    patient_id: uuid.UUID | None
+
 
 def issue_access_token(
-    principal: Principal, *, key: str, now: datetime, lifetime: timedelta
+    principal: Principal, *, key: SigningKey, now: datetime, lifetime: timedelta
 ) -> str:
+    if principal.session_id is None:
+        raise ValueError("an access token belongs to a session or a device")
     claims: dict[str, object] = {
         "sub": str(principal.subject_id),
         "role": principal.role,
         "clinic": str(principal.clinic_id),
+        "sid": str(principal.session_id),
         "iss": ISSUER,
         "aud": AUDIENCE,
         "iat": int(now.timestamp()),
@@ -82,36 +122,52 @@ def issue_access_token(
     }
     if principal.patient_id is not None:
         claims["pid"] = str(principal.patient_id)
-    return jwt.encode(claims, key, algorithm=ALGORITHM)
+    return jwt.encode(claims, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
 
 
 class InvalidToken(Exception):
     pass
 
 
-def decode_access_token(token: str, *, key: str, now: datetime) -> Principal:
+def token_key_id(token: str) -> str:
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(str(exc)) from exc
+    if not isinstance(kid, str) or not 0 < len(kid) <= 40:
+        raise InvalidToken("the token names no signing key")
+    return kid
+
+
+def decode_access_token(token: str, *, key: SigningKey, now: datetime) -> TokenClaims:
     try:
         claims = jwt.decode(
             token,
-            key,
+            key.secret,
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
             issuer=ISSUER,
             options={
-                "require": ["sub", "exp", "iat", "role", "clinic"],
+                "require": ["sub", "exp", "iat", "role", "clinic", "sid"],
                 # Time is judged by the injected clock below, never by PyJWT's wall clock.
                 "verify_exp": False,
                 "verify_iat": False,
                 "verify_nbf": False,
             },
         )
-        # Expiry is judged by the injected clock, not the wall clock.
         if int(claims["exp"]) <= now.timestamp():
             raise InvalidToken("token has expired")
         role = claims["role"]
         if role not in ("admin", "clinician", "patient"):
             raise InvalidToken("unknown role")
         patient_id = uuid.UUID(claims["pid"]) if role == "patient" else None
-        return Principal(uuid.UUID(claims["sub"]), role, uuid.UUID(claims["clinic"]), patient_id)
+        return TokenClaims(
+            kid=key.kid,
+            subject_id=uuid.UUID(claims["sub"]),
+            role=role,
+            clinic_id=uuid.UUID(claims["clinic"]),
+            session_id=uuid.UUID(claims["sid"]),
+            patient_id=patient_id,
+        )
     except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from exc

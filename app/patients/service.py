@@ -5,8 +5,10 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.record import stage
 from app.auth.schemas import EnrollmentCodeOut
 from app.auth.service import issue_enrollment_code
+from app.core.audit import note_patients, note_resource
 from app.core.deps import Services
 from app.core.errors import conflict, invalid_field, not_found
 from app.core.pagination import cut_page, newer_first_after
@@ -33,6 +35,7 @@ async def load_patient(
     patient = await session.scalar(query)
     if patient is None:  # another clinic's or another patient's: indistinguishable from absent
         raise not_found("patient")
+    note_patients(patient.id)
     return patient
 
 
@@ -66,6 +69,9 @@ async def create_patient(services: Services, caller: Principal, body: PatientCre
             if await _mrn_taken(session, caller.clinic_id, body.mrn):
                 raise conflict(_MRN_TAKEN)
             session.add(patient)
+            note_patients(patient.id)
+            note_resource(patient.id)
+            await stage(session, now)
     except IntegrityError as exc:
         raise conflict(_MRN_TAKEN) from exc
     return patient
@@ -93,6 +99,7 @@ async def update_patient(
                 setattr(patient, field, value)
             if changes:
                 patient.updated_at = services.clock.now()
+            await stage(session, services.clock.now())
     except IntegrityError as exc:
         raise conflict(_MRN_TAKEN) from exc
     return patient
@@ -121,6 +128,7 @@ async def list_patients(
     async with services.db.read() as session:
         rows = list(await session.scalars(query))
     rows, next_cursor = cut_page(rows, limit, lambda r: (r.created_at.isoformat(), r.id))
+    note_patients(*(r.id for r in rows))
     return Page[PatientOut](
         items=[PatientOut.model_validate(r) for r in rows], next_cursor=next_cursor
     )
@@ -131,4 +139,6 @@ async def create_enrollment_code(
 ) -> EnrollmentCodeOut:
     async with services.db.write() as session:
         await load_patient(session, caller, patient_id, for_update=True)
-        return await issue_enrollment_code(session, services, caller, patient_id)
+        code = await issue_enrollment_code(session, services, caller, patient_id)
+        await stage(session, services.clock.now())
+        return code

@@ -7,9 +7,11 @@ from typing import Any
 from sqlalchemy import Select, Uuid, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.record import stage
 from app.checkins.models import Checkin
 from app.checkins.schemas import CheckinOut
 from app.checkins.service import checkins_by_procedure, schedule_checkins
+from app.core.audit import note_patients, note_resource
 from app.core.deps import Services
 from app.core.errors import invalid_field, not_found
 from app.core.pagination import cut_page, decode_number_cursor
@@ -77,7 +79,9 @@ async def load_procedure_ref(
     row = (await session.execute(statement, _scope(caller, procedure_id))).first()
     if row is None:
         raise not_found("procedure")
-    return ProcedureRef(*row)
+    ref = ProcedureRef(*row)
+    note_patients(ref.patient_id)
+    return ref
 
 
 async def load_procedure(
@@ -87,6 +91,7 @@ async def load_procedure(
     procedure: Procedure | None = await session.scalar(statement, _scope(caller, procedure_id))
     if procedure is None:
         raise not_found("procedure")
+    note_patients(procedure.patient_id)
     return procedure
 
 
@@ -125,6 +130,8 @@ async def create_procedure(
         session.add(procedure)
         await session.flush()
         session.add_all(checkins)
+        note_resource(procedure.id)
+        await stage(session, now)
     return _out(procedure, checkins)
 
 

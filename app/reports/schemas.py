@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.alerts.schemas import AlertOut
+from app.alerts.schemas import AlertNotice
 from app.core.types import RequestModel, ResponseModel, Text, UtcDatetime
 from app.rules.vocabulary import Severity, SideEffectKind
 
@@ -121,7 +121,9 @@ class Guidance(BaseModel):
 
 class ReportResult(BaseModel):
     report: ReportOut
-    alerts: list[AlertOut] = Field(description="Alerts this report raised or re-triggered.")
+    alerts: list[AlertNotice] = Field(
+        description="Alerts this report raised or re-triggered, as the patient may see them."
+    )
     guidance: Guidance
 
 
@@ -135,7 +137,7 @@ class BatchItemResult(BaseModel):
     client_report_id: str | None
     status: Literal["created", "duplicate", "rejected"]
     report: ReportOut | None = None
-    alerts: list[AlertOut] | None = None
+    alerts: list[AlertNotice] | None = None
     guidance: Guidance | None = None
     error: BatchItemError | None = None
 

@@ -15,8 +15,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.alerts.service import alert_out, plan_alerts
+from app.alerts.schemas import AlertNotice
+from app.alerts.service import plan_alerts
+from app.audit.record import stage
 from app.checkins.service import complete_checkin_for_report
+from app.core.audit import note_resource
 from app.core.deps import Services
 from app.core.errors import Problem, conflict, invalid_field, validation_issues
 from app.core.pagination import cut_page, newer_first_after
@@ -43,6 +46,7 @@ from app.rules.engine import evaluate, guidance_for, hours_since_block
 Outcome = Literal["created", "duplicate"]
 # A ReportResult as JSON: exactly what was stored with the report and sent the first time.
 ResultJson = dict[str, Any]
+_NOTICE_KEYS = tuple(AlertNotice.model_fields)
 
 
 def request_digest(procedure_id: uuid.UUID, body: ReportIn) -> str:
@@ -105,13 +109,22 @@ def claiming_insert() -> TextualSelect:
     )
 
 
+def _as_notices(stored: ResultJson) -> ResultJson:
+    """A stored response with each alert cut down to its AlertNotice keys. Responses stored
+    before AlertNotice existed hold the clinician's whole alert (explanation, acknowledgement
+    and resolution notes, staff ids), which the patient must never be replayed."""
+    alerts = stored.get("alerts") or []
+    return {**stored, "alerts": [{k: a[k] for k in _NOTICE_KEYS if k in a} for a in alerts]}
+
+
 async def _replay(
     session: AsyncSession, report_id: uuid.UUID, digest: str
 ) -> tuple[Outcome, ResultJson]:
+    """The single and the batch endpoint both replay through here."""
     existing = await session.get_one(Report, report_id)
     if existing.request_digest != digest or existing.response is None:
         raise conflict("this client_report_id was already used for a different report")
-    return "duplicate", existing.response
+    return "duplicate", _as_notices(existing.response)
 
 
 async def store_report(
@@ -167,10 +180,10 @@ async def store_report(
     )  # fmt: skip
     result = ReportResult(
         report=report_out(Report(**values)),
-        alerts=[alert_out(a) for a in alerts],
+        alerts=[AlertNotice.model_validate(a) for a in alerts],
         guidance=guidance,
     )
-    # The response is stored with the report, so a replay returns it verbatim.
+    # The response is stored with the report, so a replay returns it as sent (_replay).
     values["response"] = result.model_dump(mode="json")
     connection = await session.connection()
     if (await connection.execute(claiming_insert(), values)).scalar_one_or_none() is None:
@@ -187,7 +200,11 @@ async def submit_report(
 ) -> tuple[Outcome, ResultJson]:
     async with services.db.write() as session:
         procedure = await load_procedure_ref(session, caller, procedure_id, for_update=True)
-        return await store_report(session, services, caller, procedure, body)
+        outcome, result = await store_report(session, services, caller, procedure, body)
+        # One event per report stored or replayed, committed with it (a batch writes several).
+        note_resource(result["report"]["id"])
+        await stage(session, services.clock.now(), status=201 if outcome == "created" else 200)
+        return outcome, result
 
 
 def _parse_item(raw: Any) -> ReportIn | BatchItemError:

@@ -1,9 +1,11 @@
-from fastapi import APIRouter
+import uuid
+
+from fastapi import APIRouter, Response
 
 from app.core.deps import AdminDep, CallerDep, ServicesDep, StaffDep
 from app.core.errors import problem_responses
-from app.staff import service
-from app.staff.schemas import ClinicOut, ClinicUpdate, Me, StaffCreate, StaffOut
+from app.staff import accounts, service
+from app.staff.schemas import ClinicOut, ClinicUpdate, Me, StaffCreate, StaffOut, StaffUpdate
 
 router = APIRouter(prefix="/v1", tags=["staff"])
 
@@ -18,6 +20,48 @@ router = APIRouter(prefix="/v1", tags=["staff"])
 )
 async def create_staff(services: ServicesDep, caller: AdminDep, body: StaffCreate) -> StaffOut:
     return StaffOut.model_validate(await service.create_staff(services, caller, body))
+
+
+@router.get(
+    "/staff",
+    operation_id="list_staff",
+    summary="The clinic's staff users, active and deactivated (admin)",
+    response_model=list[StaffOut],
+    responses=problem_responses(401, 403),
+)
+async def list_staff(services: ServicesDep, caller: AdminDep) -> list[StaffOut]:
+    return await accounts.list_staff(services, caller)
+
+
+@router.patch(
+    "/staff/{user_id}",
+    operation_id="update_staff_user",
+    summary="Change a staff user's name or role, or deactivate them (admin)",
+    description="Takes effect at the user's next request. `active: false` ends all of the "
+    "user's sessions; staff are never deleted, so what they recorded keeps its author. The "
+    "clinic's last active admin cannot be demoted or deactivated (409).",
+    response_model=StaffOut,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def update_staff(
+    services: ServicesDep, caller: AdminDep, user_id: uuid.UUID, body: StaffUpdate
+) -> StaffOut:
+    return await accounts.update_staff(services, caller, user_id, body)
+
+
+@router.delete(
+    "/staff/{user_id}/sessions",
+    operation_id="end_staff_sessions",
+    summary="Sign a staff user out everywhere (admin); they may sign in again",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def end_staff_sessions(
+    services: ServicesDep, caller: AdminDep, user_id: uuid.UUID
+) -> Response:
+    await accounts.end_staff_sessions(services, caller, user_id)
+    return Response(status_code=204)
 
 
 @router.get(

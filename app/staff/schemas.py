@@ -36,6 +36,20 @@ class StaffOut(ResponseModel):
     name: str
     role: StaffRole
     created_at: datetime
+    active: bool
+    deactivated_at: datetime | None
+
+
+class StaffUpdate(RequestModel):
+    """Staff are deactivated, never deleted: their records keep their author."""
+
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    role: StaffRole | None = None
+    active: bool | None = Field(
+        default=None,
+        strict=True,
+        description="false ends all of the user's sessions at once; true lets them sign in again.",
+    )
 
 
 class Me(ResponseModel):

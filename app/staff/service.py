@@ -4,6 +4,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.record import stage
+from app.core.audit import note_patients, note_resource
 from app.core.deps import Services
 from app.core.errors import conflict, not_found
 from app.core.security import Principal, hash_password
@@ -57,6 +59,8 @@ async def create_staff(services: Services, caller: Principal, body: StaffCreate)
             if await _email_taken(session, user.email):
                 raise conflict("a staff user with this email already exists")
             session.add(user)
+            note_resource(user.id)
+            await stage(session, user.created_at)
     except IntegrityError as exc:  # a concurrent insert won the race
         raise conflict("a staff user with this email already exists") from exc
     return user
@@ -73,6 +77,7 @@ async def describe_caller(services: Services, caller: Principal) -> Me:
             )
             if patient is None or clinic_name is None:
                 raise not_found("user")
+            note_patients(patient.id)
             return Me(
                 id=patient.id,
                 role="patient",
@@ -117,4 +122,5 @@ async def update_clinic(services: Services, caller: Principal, body: ClinicUpdat
             clinic.escalate_emergency_minutes = body.escalate_emergency_minutes
         if body.escalate_urgent_minutes is not None:
             clinic.escalate_urgent_minutes = body.escalate_urgent_minutes
+        await stage(session, services.clock.now())
         return ClinicOut.model_validate(clinic)

@@ -5,6 +5,8 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.record import stage
+from app.core.audit import note_resource
 from app.core.deps import Services
 from app.core.errors import conflict, invalid_field, not_found
 from app.core.pagination import cut_page, newer_first_after
@@ -42,6 +44,8 @@ async def create_webhook(
     )  # fmt: skip
     async with services.db.write() as session:
         session.add(endpoint)
+        note_resource(endpoint.id)
+        await stage(session, endpoint.created_at)
     return WebhookCreated.model_validate(endpoint)
 
 
@@ -96,6 +100,7 @@ async def update_webhook(
         elif body.enabled is False and endpoint.enabled:
             endpoint.enabled, endpoint.disabled_at = False, services.clock.now()
             endpoint.disabled_reason = "disabled by an admin"
+        await stage(session, services.clock.now())
         return WebhookOut.model_validate(endpoint)
 
 
@@ -186,4 +191,5 @@ async def retry_delivery(
         )
         if moved is None:
             raise conflict("an attempt of this delivery is under way; try again shortly")
+        await stage(session, now)
         return (await _with_attempts(session, [moved]))[0]

@@ -11,11 +11,14 @@ import random
 import time
 
 from app.alerts.scheduled import close_missed_checkins, escalate_overdue_alerts, raise_no_relief
+from app.audit.retention import purge_expired_audit_events
 from app.core.deps import Services
 from app.webhooks.delivery import Claim, Result, claim_due, fan_out, record_outcomes
 from app.webhooks.sender import Sender
 
 log = logging.getLogger("aftercare.worker")
+# Audit retention is counted in years: once an hour is plenty, and keeps its scan rare.
+RETENTION_EVERY_SECONDS = 3600.0
 
 
 class Worker:
@@ -30,6 +33,7 @@ class Worker:
         self._results: list[Result] = []
         self._recording: asyncio.Task[None] | None = None
         self._timers_ran_at = float("-inf")
+        self._retention_ran_at = float("-inf")
 
     async def run_timers(self) -> int:
         now = self.services.clock.now()
@@ -37,6 +41,12 @@ class Worker:
         done = await close_missed_checkins(self.services, now, batch=batch)
         done += await raise_no_relief(self.services, now, batch=batch)
         done += await escalate_overdue_alerts(self.services, now, batch=batch)
+        if time.monotonic() - self._retention_ran_at >= RETENTION_EVERY_SECONDS:
+            self._retention_ran_at = time.monotonic()
+            try:
+                await purge_expired_audit_events(self.services, now, batch=batch)
+            except Exception:  # refused by the database's floor, say: the timers go on
+                log.exception("could not delete expired audit events")
         return done
 
     async def run_once(self, *, timers: bool = True) -> int:

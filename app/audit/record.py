@@ -1,0 +1,91 @@
+"""Turning the request's AuditRecord into rows: staged in a change's own transaction (so the
+change and its event commit together), or written by the middleware's group commit."""
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.actions import ACTIONS, UNKNOWN, Action
+from app.audit.models import AuditEvent, AuditEventPatient
+from app.core.audit import AuditRecord, current_record
+
+EventRows = tuple[dict[str, Any], list[dict[str, Any]]]
+
+
+def route_action(scope: Mapping[str, Any]) -> tuple[Action, str | None, int]:
+    """The matched operation's action, route template and success status."""
+    route = scope.get("route")
+    operation_id = getattr(route, "operation_id", None)
+    action = ACTIONS.get(operation_id or "", UNKNOWN)
+    return action, getattr(route, "path", None), getattr(route, "status_code", None) or 200
+
+
+def event_rows(record: AuditRecord, status: int, at: datetime) -> EventRows:
+    action, route, _ = route_action(record.scope)
+    resource_id = record.resource_id
+    if resource_id is None:
+        params = record.scope.get("path_params") or {}
+        # The innermost id in the path names the record: /webhooks/{w}/deliveries/{d} -> d.
+        resource_id = str(list(params.values())[-1])[:64] if params else None
+    event_id = uuid.uuid4()
+    values = {
+        "id": event_id,
+        "at": at,
+        "clinic_id": record.clinic_id,
+        "actor_type": record.actor_type,
+        "actor_id": record.actor_id,
+        "role": record.role,
+        "action": action.name,
+        "resource_type": action.resource_type,
+        "resource_id": resource_id,
+        "method": record.method,
+        "route": route,
+        "status": status,
+        "request_id": record.request_id,
+        "client_address": record.client_address,
+        "user_agent": record.user_agent,
+    }
+    patients = [{"event_id": event_id, "patient_id": p, "at": at} for p in record.patient_ids]
+    return values, patients
+
+
+async def insert_events(session: AsyncSession, batch: list[EventRows]) -> None:
+    await session.execute(insert(AuditEvent), [values for values, _ in batch])
+    patients = [row for _, rows in batch for row in rows]
+    if patients:
+        await session.execute(insert(AuditEventPatient), patients)
+
+
+async def stage(session: AsyncSession, at: datetime, *, status: int | None = None) -> None:
+    """Adds this request's event to the change's transaction. Call it last, once the change
+    is certain: the event says the request succeeded (the route's status, unless given)."""
+    record = current_record()
+    if record is None:
+        return
+    success = status or route_action(record.scope)[2]
+    await insert_events(session, [event_rows(record, success, at)])
+
+    def written(_: Any) -> None:
+        record.written = True
+
+    event.listen(session.sync_session, "after_commit", written, once=True)
+
+
+async def insert_operator_event(
+    session: AsyncSession, action: Action, resource_id: str, at: datetime
+) -> None:
+    """A security event done from the command line (key rotation)."""
+    values = {
+        "id": uuid.uuid4(),
+        "at": at,
+        "actor_type": "operator",
+        "action": action.name,
+        "resource_type": action.resource_type,
+        "resource_id": resource_id,
+        "status": 200,
+    }
+    await session.execute(insert(AuditEvent).values(**values))

@@ -1,0 +1,116 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.audit import service
+from app.audit.schemas import AccessLogEntry, AuditEventOut
+from app.core.deps import AdminDep, CallerDep, ServicesDep, StaffDep
+from app.core.errors import invalid_field, problem_responses
+from app.core.pagination import CursorQuery, LimitQuery
+from app.core.types import Page, UtcDatetime
+
+router = APIRouter(prefix="/v1", tags=["audit"])
+
+SinceQuery = Annotated[
+    UtcDatetime | None, Query(description="Only entries at or after this time (inclusive).")
+]
+UntilQuery = Annotated[
+    UtcDatetime | None, Query(description="Only entries before this time (exclusive).")
+]
+
+
+def _window(
+    since: UtcDatetime | None, until: UtcDatetime | None, limit: int, cursor: str | None
+) -> service.Window:
+    if since is not None and until is not None and until <= since:
+        raise invalid_field(["query", "until"], "until must be later than since")
+    return service.Window(since=since, until=until, limit=limit, cursor=cursor)
+
+
+@router.get(
+    "/audit-events",
+    operation_id="list_audit_events",
+    summary="The clinic's audit trail, newest first (admin)",
+    description=(
+        "One event for every API request made in the caller's clinic: who (`actor_type`, "
+        "`actor_id`, `role`), what (`action`, `method`, the `route` template, `resource_type`, "
+        "`resource_id`), how it ended (`status`), and the patients whose records it disclosed "
+        "or changed (`patient_ids`). Events never hold names, query strings or bodies.\n\n"
+        "Filters combine: `patient_id` (events that disclosed or changed that patient), "
+        "`actor_id` (a staff user, or a patient's device), `action` (exact, e.g. "
+        "`timeline.read`), `since` (inclusive) and `until` (exclusive). Reading the trail is "
+        "itself recorded (`audit.list`)."
+    ),
+    response_model=Page[AuditEventOut],
+    responses=problem_responses(400, 401, 403, 422),
+)
+async def list_audit_events(
+    services: ServicesDep,
+    caller: AdminDep,
+    patient_id: uuid.UUID | None = None,
+    actor_id: uuid.UUID | None = None,
+    action: Annotated[
+        str | None, Query(max_length=60, pattern=r"^[a-z_.]+$", examples=["timeline.read"])
+    ] = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> Page[AuditEventOut]:
+    filters = service.EventFilters(patient_id=patient_id, actor_id=actor_id, action=action)
+    window = _window(since, until, limit, cursor)
+    return await service.list_events(services, caller, filters, window)
+
+
+@router.get(
+    "/patients/{patient_id}/access-log",
+    operation_id="get_patient_access_log",
+    summary="Who looked at or changed a patient's record, and when, newest first (staff)",
+    description=(
+        "Every request that disclosed or changed this patient's record, in plain words "
+        '(e.g. "Dr A. Rivera (clinician) viewed the timeline"), including those of the '
+        "patient's own app. A request that was refused or failed says so. Staff are shown "
+        "under their current name. `since` (inclusive) and `until` (exclusive) bound `at`."
+    ),
+    response_model=Page[AccessLogEntry],
+    responses=problem_responses(400, 401, 403, 404, 422),
+)
+async def get_patient_access_log(
+    services: ServicesDep,
+    caller: StaffDep,
+    patient_id: uuid.UUID,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> Page[AccessLogEntry]:
+    window = _window(since, until, limit, cursor)
+    return await service.patient_access_log(services, caller, patient_id, window)
+
+
+@router.get(
+    "/me/access-log",
+    operation_id="get_my_access_log",
+    summary="Who looked at or changed my record, and when, newest first (the patient)",
+    description=(
+        "The patient's own view of their access log: every request by clinic staff (or anyone "
+        "else) that disclosed or changed their record, in plain words. The routine requests "
+        "of the patient's own app (sending reports, reading their blocks, reading this log) "
+        "are left out; its security events are kept: sign-ins, renewals and enrolments "
+        "(`auth.*`) and listing or signing out phones (`device.*`). Staff get 403 here. "
+        "`since` (inclusive) and `until` (exclusive) bound `at`."
+    ),
+    response_model=Page[AccessLogEntry],
+    responses=problem_responses(400, 401, 403, 404, 422),
+)
+async def get_my_access_log(
+    services: ServicesDep,
+    caller: CallerDep,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> Page[AccessLogEntry]:
+    window = _window(since, until, limit, cursor)
+    return await service.my_access_log(services, caller, window)

@@ -1,0 +1,99 @@
+"""Who a bearer token belongs to, as the database says at this request.
+
+A token is only a pointer: the staff session or patient device it names must still be open,
+the staff user active, and the key that signed it not retired. Role and clinic come from the
+database, never from the token alone. One indexed lookup per request and no cache, so a
+deactivation, logout, device revocation or key retirement applies at the very next request.
+"""
+
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Select, bindparam, exists, select
+
+from app.auth.models import PatientDevice, StaffSession
+from app.core.clock import Clock
+from app.core.db import Database
+from app.core.keyring import Keyring, SigningKeyRecord, UnknownKey
+from app.core.security import (
+    InvalidToken,
+    Principal,
+    Role,
+    TokenClaims,
+    decode_access_token,
+    token_key_id,
+)
+from app.staff.models import StaffUser
+
+
+def _key_in_service() -> Any:
+    return exists().where(
+        SigningKeyRecord.kid == bindparam("kid"), SigningKeyRecord.retired_at.is_(None)
+    )
+
+
+@cache
+def _staff_statement() -> Select[Any]:
+    # Prebuilt once: this runs on every staff request.
+    return (
+        select(StaffUser.role)
+        .join(StaffSession, StaffSession.user_id == StaffUser.id)
+        .where(
+            StaffSession.id == bindparam("sid"),
+            StaffUser.id == bindparam("sub"),
+            StaffUser.clinic_id == bindparam("clinic"),
+            StaffUser.active.is_(True),
+            StaffSession.ended_at.is_(None),
+            StaffSession.expires_at > bindparam("now"),
+            _key_in_service(),
+        )
+    )
+
+
+@cache
+def _device_statement() -> Select[Any]:
+    return select(PatientDevice.id).where(
+        PatientDevice.id == bindparam("sid"),
+        PatientDevice.patient_id == bindparam("sub"),
+        PatientDevice.clinic_id == bindparam("clinic"),
+        PatientDevice.revoked_at.is_(None),
+        _key_in_service(),
+    )
+
+
+class Authenticator:
+    def __init__(self, db: Database, keyring: Keyring, clock: Clock) -> None:
+        self._db = db
+        self._keyring = keyring
+        self._clock = clock
+
+    async def principal(self, token: str) -> Principal:
+        """Raises InvalidToken for anything but a live session or device."""
+        now = self._clock.now()
+        try:
+            key = await self._keyring.key(token_key_id(token))
+        except UnknownKey as exc:
+            raise InvalidToken("signed by a key this deployment does not hold") from exc
+        claims = decode_access_token(token, key=key, now=now)
+        role = await self._current_role(claims, now)
+        if role is None:
+            raise InvalidToken("the session or device has ended")
+        return Principal(
+            claims.subject_id, role, claims.clinic_id, claims.patient_id, claims.session_id
+        )
+
+    async def _current_role(self, claims: TokenClaims, now: Any) -> Role | None:
+        params = {
+            "sid": claims.session_id,
+            "sub": claims.subject_id,
+            "clinic": claims.clinic_id,
+            "kid": claims.kid,
+        }
+        async with self._db.read() as session:
+            if claims.role == "patient":
+                if claims.patient_id != claims.subject_id:
+                    return None
+                found = await session.scalar(_device_statement(), params)
+                return "patient" if found is not None else None
+            role = await session.scalar(_staff_statement(), {**params, "now": now})
+        return "admin" if role == "admin" else "clinician" if role == "clinician" else None

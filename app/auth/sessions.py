@@ -1,0 +1,59 @@
+"""A staff user's own sessions and password."""
+
+from sqlalchemy import select
+
+from app.audit.record import stage
+from app.auth.models import StaffSession
+from app.auth.schemas import PasswordChange, StaffSessionOut
+from app.auth.service import end_sessions
+from app.core.audit import note_resource
+from app.core.deps import Services
+from app.core.errors import invalid_field, not_found
+from app.core.security import Principal, hash_password, verify_password
+from app.staff.models import StaffUser
+
+SESSIONS_SHOWN = 50
+
+
+async def list_sessions(services: Services, caller: Principal) -> list[StaffSessionOut]:
+    """The newest sessions first: the open ones, and recent ended ones for the record."""
+    async with services.db.read() as session:
+        rows = await session.scalars(
+            select(StaffSession)
+            .where(StaffSession.user_id == caller.subject_id)
+            .order_by(StaffSession.created_at.desc(), StaffSession.id.desc())
+            .limit(SESSIONS_SHOWN)
+        )
+        return [
+            StaffSessionOut.model_validate(
+                {**_columns(row), "current": row.id == caller.session_id}
+            )
+            for row in rows
+        ]
+
+
+def _columns(row: StaffSession) -> dict[str, object]:
+    return {name: getattr(row, name) for name in StaffSessionOut.model_fields if name != "current"}
+
+
+async def change_password(services: Services, caller: Principal, body: PasswordChange) -> int:
+    """Sets a new password and ends every other session; returns how many were ended."""
+    async with services.db.read() as session:
+        user = await session.get(StaffUser, caller.subject_id)
+    if user is None:
+        raise not_found("user")
+    if not await verify_password(body.current_password, user.password_hash):
+        raise invalid_field(["body", "current_password"], "the current password is wrong")
+    if body.new_password == body.current_password:
+        raise invalid_field(["body", "new_password"], "must differ from the current password")
+    new_hash = await hash_password(body.new_password)
+    now = services.clock.now()
+    async with services.db.write() as session:
+        user = await session.get_one(StaffUser, caller.subject_id, with_for_update=True)
+        user.password_hash = new_hash
+        ended = await end_sessions(
+            session, caller.subject_id, now, "password changed", keep=caller.session_id
+        )
+        note_resource(caller.subject_id)
+        await stage(session, now)
+    return ended

@@ -1,0 +1,83 @@
+"""A patient's enrolled phones: staff manage their patients' phones, a patient their own."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from app.auth import devices
+from app.auth.device_schemas import DeviceOut, MyDeviceOut
+from app.core.deps import CallerDep, ServicesDep, StaffDep
+from app.core.errors import problem_responses
+from app.core.security import Principal
+
+router = APIRouter(prefix="/v1", tags=["devices"])
+
+
+async def require_patient(caller: CallerDep) -> Principal:
+    devices.own_patient_id(caller)  # 403 for staff: they have no devices of their own
+    return caller
+
+
+PatientDep = Annotated[Principal, Depends(require_patient)]
+_REVOKE_DESCRIPTION = (
+    "The phone's access token is refused from its next request and its refresh tokens at "
+    "once; the patient signs it in again with a new enrollment code. Revoking a revoked "
+    "phone succeeds and changes nothing (the first revocation's time and reason stand)."
+)
+
+
+@router.get(
+    "/patients/{patient_id}/devices",
+    operation_id="list_patient_devices",
+    summary="The patient's enrolled phones, newest first, revoked ones included",
+    response_model=list[DeviceOut],
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_patient_devices(
+    services: ServicesDep, caller: StaffDep, patient_id: uuid.UUID
+) -> list[DeviceOut]:
+    return await devices.list_patient_devices(services, caller, patient_id)
+
+
+@router.delete(
+    "/patients/{patient_id}/devices/{device_id}",
+    operation_id="revoke_patient_device",
+    summary="Sign one of the patient's phones out (revoke it)",
+    description=_REVOKE_DESCRIPTION,
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def revoke_patient_device(
+    services: ServicesDep, caller: StaffDep, patient_id: uuid.UUID, device_id: uuid.UUID
+) -> Response:
+    await devices.revoke_patient_device(services, caller, patient_id, device_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/me/devices",
+    operation_id="list_my_devices",
+    summary="The calling patient's phones, newest first; `current` marks this one",
+    response_model=list[MyDeviceOut],
+    responses=problem_responses(401, 403),
+)
+async def list_my_devices(services: ServicesDep, caller: PatientDep) -> list[MyDeviceOut]:
+    return await devices.list_my_devices(services, caller)
+
+
+@router.delete(
+    "/me/devices/{device_id}",
+    operation_id="revoke_my_device",
+    summary="Sign one of the calling patient's phones out; this one included",
+    description=_REVOKE_DESCRIPTION,
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def revoke_my_device(
+    services: ServicesDep, caller: PatientDep, device_id: uuid.UUID
+) -> Response:
+    await devices.revoke_my_device(services, caller, device_id)
+    return Response(status_code=204)

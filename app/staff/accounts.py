@@ -1,0 +1,87 @@
+"""An admin's management of the clinic's staff: list, change, deactivate, end sessions."""
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.record import stage
+from app.auth.service import end_sessions
+from app.core.deps import Services
+from app.core.errors import conflict, invalid_field, not_found
+from app.core.security import Principal
+from app.staff.models import StaffUser
+from app.staff.schemas import StaffOut, StaffUpdate
+
+
+async def list_staff(services: Services, caller: Principal) -> list[StaffOut]:
+    async with services.db.read() as session:
+        rows = await session.scalars(
+            select(StaffUser)
+            .where(StaffUser.clinic_id == caller.clinic_id)
+            .order_by(StaffUser.name, StaffUser.id)
+        )
+        return [StaffOut.model_validate(row) for row in rows]
+
+
+async def _load(session: AsyncSession, caller: Principal, user_id: uuid.UUID) -> StaffUser:
+    user = await session.scalar(
+        select(StaffUser)
+        .where(StaffUser.id == user_id, StaffUser.clinic_id == caller.clinic_id)
+        .with_for_update()
+    )
+    if user is None:
+        raise not_found("staff user")
+    return user
+
+
+async def _other_active_admins(session: AsyncSession, user: StaffUser) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(StaffUser)
+        .where(
+            StaffUser.clinic_id == user.clinic_id,
+            StaffUser.role == "admin",
+            StaffUser.active.is_(True),
+            StaffUser.id != user.id,
+        )
+    )
+    return int(count or 0)
+
+
+async def update_staff(
+    services: Services, caller: Principal, user_id: uuid.UUID, body: StaffUpdate
+) -> StaffOut:
+    changes = body.model_dump(exclude_unset=True)
+    for required in ("name", "role", "active"):
+        if required in changes and changes[required] is None:
+            raise invalid_field(["body", required], "must not be null")
+    now = services.clock.now()
+    async with services.db.write() as session:
+        user = await _load(session, caller, user_id)
+        loses_admin = (
+            user.role == "admin"
+            and user.active
+            and (changes.get("role", "admin") != "admin" or changes.get("active", True) is False)
+        )
+        # A clinic with no active admin could never add staff or undo this again.
+        if loses_admin and await _other_active_admins(session, user) == 0:
+            raise conflict("the clinic's last active admin cannot be demoted or deactivated")
+        if changes.get("active") is False and user.active:
+            user.deactivated_at = now
+            await end_sessions(session, user.id, now, "deactivated")
+        elif changes.get("active") is True:
+            user.deactivated_at = None
+        for field, value in changes.items():
+            setattr(user, field, value)
+        await stage(session, now)
+        return StaffOut.model_validate(user)
+
+
+async def end_staff_sessions(services: Services, caller: Principal, user_id: uuid.UUID) -> int:
+    now = services.clock.now()
+    async with services.db.write() as session:
+        user = await _load(session, caller, user_id)
+        ended = await end_sessions(session, user.id, now, "revoked by admin")
+        await stage(session, now)
+        return ended
