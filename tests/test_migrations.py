@@ -16,6 +16,7 @@ from app.core.config import Settings
 from app.core.db import create_engine_for
 from app.core.migrations import head_revision, upgrade
 from app.core.models import UTCDateTime
+from app.core.security import digest
 from app.main import create_app
 from app.models import Base
 from tests.helpers import TEST_SECRET, mint, procedure_body, report_body
@@ -297,3 +298,74 @@ def test_readyz_is_503_when_the_database_is_unreachable(backend: str, pg_availab
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/missing_{uuid.uuid4().hex[:8]}"
     response = asyncio.run(_readyz(url))
     assert response.status_code == 503 and response.json()["database"] == "unreachable"
+
+
+BEFORE_IDENTITY = "20261121_0006"
+_refresh_tokens = sa.table(
+    "refresh_tokens",
+    *(sa.column(name, sa.Uuid()) for name in ("id", "patient_id", "family_id")),
+    sa.column("token_digest", sa.String()),
+    *(sa.column(name, UTCDateTime()) for name in ("created_at", "expires_at", "used_at")),
+    sa.column("revoked_at", UTCDateTime()),
+)
+
+
+def test_upgrade_turns_refresh_families_into_devices_and_the_app_keeps_working(
+    backend: str, empty_database_factory: object
+) -> None:
+    """A phone enrolled before the upgrade refreshes as before; a family already revoked
+    becomes a revoked device; staff stay active."""
+    url: str = empty_database_factory(backend)  # type: ignore[operator]
+    asyncio.run(upgrade(url, BEFORE_IDENTITY))
+    ids = asyncio.run(_seed_first_revision(url))
+    live, dead = uuid.uuid4(), uuid.uuid4()
+    raw = "a-refresh-token-from-before-the-upgrade"
+
+    async def seed_tokens() -> None:
+        engine = create_engine_for(url, pool_size=1)
+        rows = [  # (family, digest, used_at, revoked_at)
+            (live, digest("rotated-away"), NOW, None),
+            (live, digest(raw), None, None),
+            (dead, digest("stolen"), NOW, NOW),
+        ]
+        async with engine.begin() as conn:
+            for family, token_digest, used_at, revoked_at in rows:
+                await conn.execute(
+                    _refresh_tokens.insert().values(
+                        id=uuid.uuid4(),
+                        patient_id=ids["patient"],
+                        family_id=family,
+                        token_digest=token_digest,
+                        created_at=NOW,
+                        expires_at=NOW + timedelta(days=90),
+                        used_at=used_at,
+                        revoked_at=revoked_at,
+                    )
+                )
+        await engine.dispose()
+
+    asyncio.run(seed_tokens())
+    asyncio.run(upgrade(url))
+    assert asyncio.run(_schema_diff(url)) == []
+
+    async def use_it() -> None:
+        app = create_app(Settings(database_url=url, secret_key=TEST_SECRET), FixedClock(NOW))
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+        ):
+            token = await mint(app.state.services.db, "admin", ids["staff"], ids["clinic"], NOW)
+            staff = {"Authorization": f"Bearer {token}"}
+            devices = await c.get(f"/v1/patients/{ids['patient']}/devices", headers=staff)
+            assert devices.status_code == 200, devices.text
+            state = {d["id"]: d["revoked_at"] is None for d in devices.json()}
+            assert state == {str(live): True, str(dead): False}
+            refreshed = await c.post("/v1/auth/refresh", json={"refresh_token": raw})
+            assert refreshed.status_code == 200, refreshed.text
+            app_token = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
+            me = await c.get("/v1/me", headers=app_token)
+            assert me.status_code == 200 and me.json()["patient_id"] == str(ids["patient"])
+            team = (await c.get("/v1/staff", headers=staff)).json()
+            assert [s["active"] for s in team] == [True]
+
+    asyncio.run(use_it())
