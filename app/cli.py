@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from app.core.config import Settings
 from app.core.deps import Services
 from app.core.errors import Problem
+from app.core.logsafe import redact_exceptions_in
 from app.core.migrations import upgrade
 
 cli = typer.Typer(
@@ -55,6 +56,9 @@ def _freeze_startup_objects() -> None:
 
 def _log_to_stderr() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Other libraries' tracebacks (uvicorn's "Exception in ASGI application") go through this
+    # handler too: their exception text may quote patient data (core/logsafe.py).
+    redact_exceptions_in(logging.getLogger().handlers)
 
 
 @cli.command()
@@ -76,7 +80,8 @@ def serve(
     _freeze_startup_objects()
     # uvicorn's access log prints raw query strings (?search=<a patient's name>); the audit
     # middleware logs each request with its route template instead.
-    uvicorn.run(app, host=host, port=port, proxy_headers=False, access_log=False)
+    # log_config=None: uvicorn's records go through the root handler set up above.
+    uvicorn.run(app, host=host, port=port, proxy_headers=False, access_log=False, log_config=None)
 
 
 @cli.command()

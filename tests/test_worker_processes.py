@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -53,10 +54,13 @@ def free_port() -> int:
 
 
 class Processes:
-    """Starts `aftercare` subcommands with a clean environment; output goes to files."""
+    """Starts `aftercare` subcommands with a clean environment; their output goes to files in
+    a directory of their own under `output_root` (conftest's subprocess_output_dir, which the
+    session's PHI hygiene check reads)."""
 
-    def __init__(self, tmp_path: Path, url: str, **env: str) -> None:
+    def __init__(self, tmp_path: Path, url: str, output_root: Path, **env: str) -> None:
         self.tmp_path = tmp_path
+        self.output = Path(tempfile.mkdtemp(prefix="procs-", dir=output_root))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
         self.env.update(
             AFTERCARE_DATABASE_URL=url,
@@ -66,9 +70,10 @@ class Processes:
             **env,
         )
         self.started: list[tuple[subprocess.Popen[bytes], Path]] = []
+        self.runs = 0
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
-        log = self.tmp_path / f"{args[0]}-{len(self.started)}.log"
+        log = self.output / f"{args[0]}-{len(self.started)}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(  # cwd: no stray .env is read
                 [aftercare_command(), *args], env=self.env, cwd=self.tmp_path,
@@ -78,12 +83,16 @@ class Processes:
         return process
 
     def run(self, *args: str, timeout: float = 60) -> str:
-        done = subprocess.run(
-            [aftercare_command(), *args], env=self.env, cwd=self.tmp_path,
-            capture_output=True, timeout=timeout, check=False,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
-        return done.stdout.decode()
+        self.runs += 1
+        stdout = self.output / f"run-{self.runs}-{args[0]}.stdout"
+        stderr = self.output / f"run-{self.runs}-{args[0]}.stderr"
+        with stdout.open("wb") as out, stderr.open("wb") as err:
+            done = subprocess.run(
+                [aftercare_command(), *args], env=self.env, cwd=self.tmp_path,
+                stdout=out, stderr=err, timeout=timeout, check=False,
+            )  # fmt: skip
+        assert done.returncode == 0, stderr.read_text(errors="replace")[-3000:]
+        return stdout.read_text()
 
     def tail(self, process: subprocess.Popen[bytes] | None = None) -> str:
         logs = [log for p, log in self.started if process is None or p is process]
@@ -158,12 +167,16 @@ def fresh_postgres(empty_database_factory: Any) -> str:
 
 @pytest.mark.postgres_only
 def test_two_workers_share_500_events_once_each_and_stop_on_sigterm(
-    backend: str, empty_database_factory: Any, receiver: Receiver, tmp_path: Path
+    backend: str,
+    empty_database_factory: Any,
+    receiver: Receiver,
+    tmp_path: Path,
+    subprocess_output_dir: Path,
 ) -> None:
     url = fresh_postgres(empty_database_factory)
     receiver.delay = 0.005
     event_ids = asyncio.run(seed(url, receiver.url, EVENTS))
-    procs = Processes(tmp_path, url, AFTERCARE_WORKER_CONCURRENCY="16")
+    procs = Processes(tmp_path, url, subprocess_output_dir, AFTERCARE_WORKER_CONCURRENCY="16")
     try:
         workers = [procs.start("worker"), procs.start("worker")]
         arrived = receiver.wait_for(EVENTS, timeout=90)
@@ -184,13 +197,17 @@ def test_two_workers_share_500_events_once_each_and_stop_on_sigterm(
 
 @pytest.mark.postgres_only
 def test_a_worker_killed_mid_batch_loses_nothing(
-    backend: str, empty_database_factory: Any, receiver: Receiver, tmp_path: Path
+    backend: str,
+    empty_database_factory: Any,
+    receiver: Receiver,
+    tmp_path: Path,
+    subprocess_output_dir: Path,
 ) -> None:
     url = fresh_postgres(empty_database_factory)
     receiver.delay = 0.02
     event_ids = asyncio.run(seed(url, receiver.url, EVENTS))
     procs = Processes(
-        tmp_path, url,
+        tmp_path, url, subprocess_output_dir,
         AFTERCARE_WEBHOOK_LEASE_SECONDS="3", AFTERCARE_WEBHOOK_TIMEOUT_SECONDS="1",
         AFTERCARE_WORKER_CONCURRENCY="8",
     )  # fmt: skip
@@ -261,10 +278,10 @@ def emergency_report(base: str, headers: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("no_worker", [False, True], ids=["with-worker", "no-worker"])
 def test_serve_runs_the_worker_in_process_unless_told_not_to(
-    no_worker: bool, receiver: Receiver, tmp_path: Path
+    no_worker: bool, receiver: Receiver, tmp_path: Path, subprocess_output_dir: Path
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"
-    procs = Processes(tmp_path, url)
+    procs = Processes(tmp_path, url, subprocess_output_dir)
     email, password = "a@clinic.example", "a-long-password-1"
     procs.run("create-admin", "--clinic", "X", "--email", email, "--password", password)
     port = free_port()

@@ -21,6 +21,7 @@ from app.audit.writer import AuditWriter
 from app.core.audit import AuditRecord, begin_record
 from app.core.clock import Clock
 from app.core.errors import PROBLEM_JSON
+from app.core.logsafe import log_failure
 
 access_log = logging.getLogger("aftercare.access")
 log = logging.getLogger("aftercare")
@@ -93,8 +94,8 @@ class AuditMiddleware:
             return True  # staged with its change, or no operation matched (nothing read)
         try:
             await self.writer.write(event_rows(record, status, self.clock.now()))
-        except Exception:
-            log.exception("audit event could not be written; answering 503")
+        except Exception as exc:
+            log_failure(log, "audit event could not be written; answering 503", exc)
             return False
         record.written = True
         return True

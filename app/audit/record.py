@@ -24,13 +24,19 @@ def route_action(scope: Mapping[str, Any]) -> tuple[Action, str | None, int]:
     return action, getattr(route, "path", None), getattr(route, "status_code", None) or 200
 
 
+def _innermost_path_id(scope: Mapping[str, Any]) -> str | None:
+    """The innermost id in the path names the record: /webhooks/{w}/deliveries/{d} -> d.
+    Only a well-formed id is kept: a raw segment that failed validation may be an MRN."""
+    params = list((scope.get("path_params") or {}).values())
+    try:
+        return str(uuid.UUID(str(params[-1]))) if params else None
+    except ValueError:
+        return None
+
+
 def event_rows(record: AuditRecord, status: int, at: datetime) -> EventRows:
     action, route, _ = route_action(record.scope)
-    resource_id = record.resource_id
-    if resource_id is None:
-        params = record.scope.get("path_params") or {}
-        # The innermost id in the path names the record: /webhooks/{w}/deliveries/{d} -> d.
-        resource_id = str(list(params.values())[-1])[:64] if params else None
+    resource_id = record.resource_id or _innermost_path_id(record.scope)
     event_id = uuid.uuid4()
     values = {
         "id": event_id,

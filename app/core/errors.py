@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.logsafe import log_failure
+
 log = logging.getLogger("aftercare")
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://aftercare.example/problems/"
@@ -129,7 +131,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
+        log_failure(log, "unhandled error", exc)
         return problem_response(500, "An unexpected error occurred; it has been logged.")
 
 

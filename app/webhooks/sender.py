@@ -8,6 +8,7 @@ from collections.abc import Callable
 import httpx
 
 from app.core.config import Settings
+from app.core.logsafe import log_failure
 from app.webhooks.delivery import Claim, Outcome
 from app.webhooks.signing import signature_headers
 from app.webhooks.targets import UnsafeTarget, checked_target
@@ -54,7 +55,7 @@ class Sender:
         except httpx.HTTPError as exc:
             return Outcome(None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR], _ms_since(started))
         except Exception as exc:  # a defect must fail this attempt, not lose the delivery
-            log.exception("webhook send failed unexpectedly")
+            log_failure(log, "webhook send failed unexpectedly", exc)
             return Outcome(None, f"internal error: {type(exc).__name__}", _ms_since(started))
         error = None
         if 300 <= status < 400:

@@ -13,6 +13,7 @@ import time
 from app.alerts.scheduled import close_missed_checkins, escalate_overdue_alerts, raise_no_relief
 from app.audit.retention import purge_expired_audit_events
 from app.core.deps import Services
+from app.core.logsafe import log_failure
 from app.webhooks.delivery import Claim, Result, claim_due, fan_out, record_outcomes
 from app.webhooks.sender import Sender
 
@@ -45,8 +46,8 @@ class Worker:
             self._retention_ran_at = time.monotonic()
             try:
                 await purge_expired_audit_events(self.services, now, batch=batch)
-            except Exception:  # refused by the database's floor, say: the timers go on
-                log.exception("could not delete expired audit events")
+            except Exception as exc:  # refused by the database's floor, say: the timers go on
+                log_failure(log, "could not delete expired audit events", exc)
         return done
 
     async def run_once(self, *, timers: bool = True) -> int:
@@ -87,11 +88,9 @@ class Worker:
             batch, self._results = self._results, []
             try:
                 await record_outcomes(self.services, batch, self.rng)
-            except Exception:
+            except Exception as exc:
                 # The leases run out and the deliveries are sent again: late, never lost.
-                log.exception(
-                    "could not record %d delivery attempts; they will be retried", len(batch)
-                )
+                log_failure(log, f"could not record {len(batch)} delivery attempts", exc)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set; then lets sends under way finish and returns."""
@@ -104,8 +103,8 @@ class Worker:
                 if timers_due:
                     self._timers_ran_at = time.monotonic()
                 found = await self.run_once(timers=timers_due)
-            except Exception:
-                log.exception("worker pass failed; trying again after the poll interval")
+            except Exception as exc:
+                log_failure(log, "worker pass failed; trying again after the poll interval", exc)
                 found = 0
             if len(self._in_flight) >= self.settings.worker_concurrency:
                 # Claim again once half the slots are free: fewer, larger claims.

@@ -1,0 +1,228 @@
+"""No log line and no audit event holds a patient's name, MRN, note text or search string.
+
+The session-wide check in conftest.py (`phi_hygiene`) searches every log line, audit event and
+subprocess output of the run for every name, MRN and note stored in the test databases. Search
+strings, invalid input and path segments are stored nowhere, so these tests send unique
+markers of each kind through the API and look for them in what this test logged and in the
+audit trail."""
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, func, or_, select
+
+import app.patients.service
+from app.audit.models import AuditEvent
+from tests.conftest import AUDIT_TEXT_COLUMNS, LogCapture
+from tests.helpers import Actor, Api, report_body
+
+pytestmark = pytest.mark.anyio
+
+
+def marker(kind: str) -> str:
+    return f"Zed{kind}-{uuid.uuid4().hex}"
+
+
+class Requests:
+    """Sends requests and remembers their request ids, to find their audit events."""
+
+    def __init__(self, api: Api, actor: Actor) -> None:
+        self.client = api.client
+        self.headers = actor.headers
+        self.ids: list[str] = []
+
+    async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        # Our own request id: a 500 is answered outside the audit middleware, without one.
+        request_id = uuid.uuid4().hex
+        self.ids.append(request_id)
+        headers = {**self.headers, "x-request-id": request_id}
+        return await self.client.request(method, path, headers=headers, **kwargs)
+
+
+async def audit_events(api: Api, request_ids: list[str]) -> list[AuditEvent]:
+    async with api.db.read() as session:
+        found = await session.scalars(
+            select(AuditEvent).where(AuditEvent.request_id.in_(request_ids))
+        )
+        return list(found)
+
+
+async def audit_rows_holding(api: Api, markers: list[str]) -> list[dict[str, str]]:
+    """The text columns of every audit event (of any test) that holds a marker, case ignored."""
+    columns = [getattr(AuditEvent, name) for name in AUDIT_TEXT_COLUMNS]
+    holds = [func.lower(c).contains(m.lower(), autoescape=True) for c in columns for m in markers]
+    async with api.db.read() as session:
+        rows = await session.execute(select(*columns).where(or_(*holds)))
+        return [{k: v for k, v in row._asdict().items() if v is not None} for row in rows]
+
+
+def logged_markers(captured_logs: LogCapture, since: int, markers: list[str]) -> list[str]:
+    text = captured_logs.text(since).lower()
+    return [m for m in markers if m.lower() in text]
+
+
+@pytest.fixture
+def log_start(captured_logs: LogCapture) -> Iterator[int]:
+    yield len(captured_logs.lines)
+
+
+async def test_names_mrns_notes_and_searches_stay_out_of_logs_and_audit_events(
+    api: Api, captured_logs: LogCapture, log_start: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clinic = await api.new_clinic()
+    staff = Requests(api, clinic.clinician)
+    name, mrn = marker("Name"), marker("Mrn")
+    procedure_note, report_note = marker("ProcNote"), marker("ReportNote")
+    ack_note, resolution_note = marker("AckNote"), marker("ResolveNote")
+    search, invalid_mrn, invalid_note = marker("Search"), marker("BadMrn"), marker("BadNote")
+    crash_name = marker("CrashName")
+    markers = [name, mrn, procedure_note, report_note, ack_note, resolution_note, search]
+    markers += [invalid_mrn, invalid_note, crash_name]
+
+    created = await staff.send(
+        "POST", "/v1/patients",
+        json={"mrn": mrn, "display_name": name, "timezone": "Europe/Berlin",
+              "temperature_unit": "C"},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    patient = created.json()
+    procedure = await api.create_procedure(clinic.clinician, patient["id"], notes=procedure_note)
+    patient_app = Requests(api, await api.patient_actor(patient))
+    report = await patient_app.send(
+        "POST", f"/v1/procedures/{procedure['id']}/reports",
+        json=report_body(
+            notes=report_note, side_effects=[{"kind": "breathing_difficulty", "severity": "mild"}]
+        ),
+    )  # fmt: skip
+    assert report.status_code == 201, report.text
+    (alert,) = report.json()["alerts"]
+    acknowledged = await staff.send(
+        "POST", f"/v1/alerts/{alert['id']}/acknowledge", json={"note": ack_note}
+    )
+    assert acknowledged.status_code == 200, acknowledged.text
+    resolved = await staff.send(
+        "POST", f"/v1/alerts/{alert['id']}/resolve", json={"note": resolution_note}
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.json()["resolution_note"] == resolution_note
+
+    searches = {}
+    for needle in (search, name, mrn):
+        found = await staff.send("GET", "/v1/patients", params={"search": needle})
+        assert found.status_code == 200, found.text
+        searches[staff.ids[-1]] = needle
+        assert [p["id"] for p in found.json()["items"]] == (
+            [] if needle == search else [patient["id"]]
+        )
+
+    # Invalid input is neither echoed back nor logged.
+    invalid = await staff.send(
+        "POST", "/v1/patients",
+        json={"mrn": invalid_mrn, "display_name": 5, "timezone": invalid_mrn},
+    )  # fmt: skip
+    assert invalid.status_code == 422
+    invalid_report = await patient_app.send(
+        "POST", f"/v1/procedures/{procedure['id']}/reports",
+        json=report_body(notes=invalid_note, pain_score=11),
+    )  # fmt: skip
+    assert invalid_report.status_code == 422
+    for response in (invalid, invalid_report):
+        assert invalid_mrn not in response.text and invalid_note not in response.text
+
+    # An unexpected error while the body holds a name: the 500 is logged with its traceback,
+    # which must not carry the request's data.
+    async def defect(*_: object, **__: object) -> None:
+        raise RuntimeError("simulated defect")
+
+    monkeypatch.setattr(app.patients.service, "create_patient", defect)
+    crashed = await staff.send(
+        "POST", "/v1/patients",
+        json={"mrn": marker("CrashMrn"), "display_name": crash_name,
+              "timezone": "Europe/Berlin", "temperature_unit": "C"},
+    )  # fmt: skip
+    assert crashed.status_code == 500
+    assert crash_name not in crashed.text
+    monkeypatch.undo()
+
+    logged = captured_logs.text(log_start)
+    # The 500 is logged by type and place only: an exception's words may quote the request.
+    assert "unhandled error: RuntimeError at defect" in logged, "the 500 was not logged"
+    assert "simulated defect" not in logged
+    assert logged.count("aftercare.access POST /v1/patients ") == 3, logged  # INFO captured
+    assert logged_markers(captured_logs, log_start, markers) == []
+
+    events = await audit_events(api, staff.ids + patient_app.ids)
+    assert len(events) == len(staff.ids + patient_app.ids)
+    for event_row in events:
+        if event_row.request_id in searches:
+            assert event_row.route == "/v1/patients"
+            assert event_row.action == "patient.list" and event_row.method == "GET"
+    text_columns = [
+        getattr(e, c) for e in events for c in AUDIT_TEXT_COLUMNS if getattr(e, c) is not None
+    ]
+    assert not [v for v in text_columns if "?" in v or "search" in v.lower()]
+    held = await audit_rows_holding(api, markers)
+    assert held == [], str(held)
+
+
+async def test_a_name_or_mrn_in_the_path_stays_out_of_the_audit_events(
+    api: Api, captured_logs: LogCapture, log_start: int
+) -> None:
+    clinic = await api.new_clinic()
+    staff = Requests(api, clinic.clinician)
+    in_path = marker("PathMrn")
+    response = await staff.send("GET", f"/v1/patients/{in_path}")
+    assert response.status_code == 422
+    assert in_path not in response.text
+    assert logged_markers(captured_logs, log_start, [in_path]) == []
+    held = await audit_rows_holding(api, [in_path])
+    assert held == [], str(held)
+
+
+@pytest.fixture
+def null_received_at_for(api: Api) -> Iterator[list[str]]:
+    """A defect in the report writer, simulated: a report whose notes are in the list is
+    inserted with a NULL received_at, which the database refuses."""
+    notes: list[str] = []
+    engine = api.db.engine.sync_engine
+
+    def nulls(
+        _: Any, __: Any, statement: str, parameters: Any, context: Any, ___: bool
+    ) -> tuple[str, Any]:
+        if not statement.lstrip().upper().startswith("INSERT INTO REPORTS"):
+            return statement, parameters
+        if isinstance(parameters, dict):
+            if parameters.get("notes") in notes:
+                parameters = {**parameters, "received_at": None}
+        else:
+            names = list(context.compiled.positiontup)
+            if parameters[names.index("notes")] in notes:
+                parameters = list(parameters)
+                parameters[names.index("received_at")] = None
+                parameters = tuple(parameters)
+        return statement, parameters
+
+    event.listen(engine, "before_cursor_execute", nulls, retval=True)
+    yield notes
+    event.remove(engine, "before_cursor_execute", nulls)
+
+
+async def test_a_database_error_does_not_log_the_row(
+    api: Api,
+    backend: str,
+    captured_logs: LogCapture,
+    log_start: int,
+    null_received_at_for: list[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    patient, procedure = await api.patient_with_procedure(await api.new_clinic())
+    note = marker("DbErrorNote")
+    null_received_at_for.append(note)
+    response = await api.post_report(patient, procedure["id"], report_body(notes=note))
+    assert response.status_code == 500
+    logged = captured_logs.text(log_start)
+    assert "unhandled error" in logged and "received_at" in logged
+    assert logged_markers(captured_logs, log_start, [note]) == []
