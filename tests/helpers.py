@@ -1,3 +1,4 @@
+import os
 import secrets
 import uuid
 from dataclasses import dataclass, replace
@@ -23,6 +24,9 @@ from app.core.security import (
 from app.patients.models import Patient
 from app.staff.models import Clinic, StaffUser
 
+PG_ADMIN_DSN = os.environ.get(
+    "AFTERCARE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 # Made anew for each test run: no key that verifies tokens is ever written in the source.
 TEST_SECRET = secrets.token_urlsafe(32)
 TEST_KEY = SigningKey(key_id_of(TEST_SECRET), TEST_SECRET)

@@ -16,8 +16,8 @@ from sqlalchemy import event, func, or_, select
 
 import app.patients.service
 from app.audit.models import AuditEvent
-from tests.conftest import AUDIT_TEXT_COLUMNS, LogCapture
 from tests.helpers import Actor, Api, report_body
+from tests.phi_guard import AUDIT_TEXT_COLUMNS, LogCapture
 
 pytestmark = pytest.mark.anyio
 
