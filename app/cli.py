@@ -75,13 +75,28 @@ def serve(
 
     _log_to_stderr()
     settings = _settings()
-    asyncio.run(upgrade(settings.resolved_database_url()))
+    asyncio.run(_prepare(settings))
     app = create_app(settings, run_worker=not no_worker)
     _freeze_startup_objects()
     # uvicorn's access log prints raw query strings (?search=<a patient's name>); the audit
     # middleware logs each request with its route template instead.
     # log_config=None: uvicorn's records go through the root handler set up above.
     uvicorn.run(app, host=host, port=port, proxy_headers=False, access_log=False, log_config=None)
+
+
+async def _prepare(settings: Settings) -> None:
+    """Migrate, and make sure this process can sign tokens, before serving."""
+    from app.core.keyring import KeyNotHere
+
+    await upgrade(settings.resolved_database_url())
+    services = _services(settings)
+    try:
+        await services.keyring.ensure()
+    except KeyNotHere as exc:
+        typer.echo(f"error: {exc.explanation}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        await services.db.dispose()
 
 
 @cli.command()
@@ -96,7 +111,6 @@ def worker() -> None:
     async def run() -> None:
         await upgrade(settings.resolved_database_url())
         services = _services(settings)
-        await services.keyring.ensure()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -171,15 +185,15 @@ def rotate_signing_key(
         services = _services(settings)
         keyring = services.keyring
         try:
-            await keyring.ensure()
-            if not show:
-                action, kid = (RETIRE_KEY, retire) if retire else (ROTATE_KEY, None)
-                if kid is None:
-                    kid = await keyring.rotate()
-                elif not await keyring.retire(kid):
-                    typer.echo(f"error: no key {kid!r} in service; see --list", err=True)
-                    return 1
-                async with services.db.write() as session:
+            if not show:  # --list changes nothing
+                async with services.db.write() as session:  # the change and its audit event
+                    if retire is None:
+                        kid, action = await keyring.rotate(session), ROTATE_KEY
+                    elif await keyring.retire(session, retire):
+                        kid, action = retire, RETIRE_KEY
+                    else:
+                        typer.echo(f"error: no key {retire!r} in service; see --list", err=True)
+                        return 1
                     await insert_operator_event(session, action, kid, services.clock.now())
             for key in await keyring.listing():
                 state = f"retired {key.retired_at:%Y-%m-%d %H:%M}" if key.retired_at else "active"

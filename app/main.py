@@ -19,6 +19,7 @@ from app.core.db import Database
 from app.core.deps import Services
 from app.core.errors import install_problem_handlers
 from app.core.keyring import Keyring
+from app.core.logsafe import log_failure
 from app.health.router import router as health_router
 from app.outcomes.router import router as outcomes_router
 from app.patients.devices_router import router as devices_router
@@ -72,9 +73,10 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
             await services.keyring.ensure()
-        except DBAPIError:
-            # A schema behind the code (readiness says so): keys are made once it is upgraded.
-            log.warning("signing keys not ready: the database schema is behind")
+        except DBAPIError as exc:
+            # A schema behind the code, say (readiness tells): a key is made at the first
+            # sign-in once it is upgraded. `aftercare serve` checks this before it starts.
+            log_failure(log, "signing keys not ready", exc)
         stop = asyncio.Event()
         worker = Worker(services) if run_worker else None
         task = asyncio.create_task(worker.run(stop)) if worker else None

@@ -217,3 +217,12 @@ async def test_who_may_read_what(api: Api) -> None:
     )
     assert refused.status_code == 403, refused.text
     assert (await api.client.get("/v1/audit-events")).status_code == 401
+
+
+def test_operations_sharing_an_action_share_its_words() -> None:
+    from app.audit.actions import ACTIONS
+
+    words: dict[str, set[str]] = {}
+    for action in ACTIONS.values():
+        words.setdefault(action.name, set()).add(action.words)
+    assert {name: w for name, w in words.items() if len(w) > 1} == {}

@@ -77,11 +77,58 @@ async def test_the_worker_deletes_only_events_past_retention(api: Api) -> None:
     old = await _event(api, now - SIX_YEARS - timedelta(days=2))
     young = await _event(api, now - SIX_YEARS + timedelta(days=2))
     services = api.app.state.services
-    while await purge_expired_audit_events(services, now, batch=100):
-        pass
+    assert await purge_expired_audit_events(services, now) >= 1
     assert await _count(api, old) == (0, 0)
     assert await _count(api, young) == (1, 1)
     # A clock ahead of the database's cannot talk it into deleting a young event.
     with pytest.raises(DBAPIError):
-        await purge_expired_audit_events(services, now + timedelta(days=30), batch=100)
+        await purge_expired_audit_events(services, now + timedelta(days=30))
     assert await _count(api, young) == (1, 1)
+
+
+async def test_one_bad_event_fails_only_its_own_request(api: Api) -> None:
+    """Reads share a group commit; a row the database refuses must not take the others'
+    events (and so their answers) down with it."""
+    import asyncio
+
+    from app.audit.writer import AuditWriter
+
+    def rows(status: int | None) -> tuple[dict[str, object], list[dict[str, object]]]:
+        event_id = uuid.uuid4()
+        values = {"id": event_id, "at": datetime.now(UTC), "actor_type": "anonymous",
+                  "action": "test.batch", "status": status}  # fmt: skip
+        return values, []
+
+    writer = AuditWriter(api.db)
+    good, bad, also_good = rows(200), rows(None), rows(200)
+    results = await asyncio.gather(
+        writer.write(good), writer.write(bad), writer.write(also_good), return_exceptions=True
+    )
+    await writer.aclose()
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], DBAPIError)
+    async with api.db.read() as session:
+        stored = set(
+            await session.scalars(
+                select(AuditEvent.id).where(
+                    AuditEvent.id.in_([good[0]["id"], bad[0]["id"], also_good[0]["id"]])
+                )
+            )
+        )
+    assert stored == {good[0]["id"], also_good[0]["id"]}
+
+
+async def test_a_method_the_path_does_not_have_writes_no_event(api: Api) -> None:
+    """405s read nothing; an 11-letter method would not even fit the column."""
+    request_id = uuid.uuid4().hex
+    response = await api.client.request(
+        "UNSUBSCRIBE",
+        "/v1/patients",
+        headers={**api.world.a.clinician.headers, "X-Request-ID": request_id},
+    )
+    assert response.status_code == 405
+    async with api.db.read() as session:
+        found = await session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.request_id == request_id)
+        )
+    assert found == 0

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -118,17 +119,20 @@ async def test_rotation_keeps_old_tokens_until_the_key_is_retired(api: Api) -> N
     before = await login(api, staff.clinician.email or "")
     old_kid = jwt.get_unverified_header(before)["kid"]
     keyring = api.app.state.services.keyring
-    new_kid = await keyring.rotate()
+    async with api.db.write() as session:
+        new_kid = await keyring.rotate(session)
     after = await login(api, staff.clinician.email or "")
     assert jwt.get_unverified_header(after)["kid"] == new_kid != old_kid
     assert await status_of(api, before) == 200  # the previous key still verifies
     try:
-        assert await keyring.retire(old_kid)
+        async with api.db.write() as session:
+            assert await keyring.retire(session, old_kid)
         assert await status_of(api, before) == 401
         assert await status_of(api, after) == 200
-    finally:
-        await keyring.retire(new_kid)  # the tests that follow mint with the test key again
-        await _restore_test_key(api, old_kid)
+    finally:  # the tests that follow sign with the test key again: back in service first,
+        await _restore_test_key(api, old_kid)  # so retiring the new one makes no other
+        async with api.db.write() as session:
+            await keyring.retire(session, new_kid)
 
 
 async def _restore_test_key(api: Api, kid: str) -> None:
@@ -333,3 +337,32 @@ async def test_a_reused_refresh_token_revokes_its_device(api: Api) -> None:
         f"/v1/patients/{patient['id']}/devices", headers=clinic.clinician.headers
     )
     assert [d["revoked_reason"] for d in devices.json()] == ["refresh token reused"]
+
+
+async def test_a_process_without_the_environment_key_refuses_rather_than_replace_it(
+    api: Api,
+) -> None:
+    """A worker container or a shell started without AFTERCARE_SECRET_KEY must not quietly
+    move the deployment to a new key: it says what is missing, and sign-ins there are 503."""
+    from app.core.clock import SystemClock
+    from app.core.keyring import KeyNotHere, Keyring, SigningKeyRecord
+
+    bare = Keyring(api.db, SystemClock(), "")
+    with pytest.raises(KeyNotHere) as refused:
+        await bare.ensure()
+    assert "AFTERCARE_SECRET_KEY" in refused.value.explanation
+    async with api.db.read() as session:
+        kept = await session.scalar(
+            select(SigningKeyRecord.source)
+            .where(SigningKeyRecord.retired_at.is_(None))
+            .order_by(SigningKeyRecord.created_at.desc())
+            .limit(1)
+        )
+    assert kept == "environment"  # nothing generated
+    api.app.state.services.keyring = bare
+    api.app.state.services.authenticator._keyring = bare  # type: ignore[attr-defined]
+    signed_in = await api.client.post(
+        "/v1/auth/token", data={"username": api.world.a.admin.email, "password": WORLD_PASSWORD}
+    )
+    assert signed_in.status_code == 503
+    assert signed_in.headers["content-type"] == "application/problem+json"

@@ -26,9 +26,9 @@ ACTIONS: dict[str, Action] = {
     "list_my_sessions": _a("session.list", "staff_session", "listed their sessions"),
     "enroll_patient_app": _a("auth.enroll", "patient_device", "enrolled a phone"),
     "refresh_patient_tokens": _a("auth.refresh", "patient_device", "renewed the app's sign-in"),
-    "list_my_devices": _a("device.list", "patient_device", "listed their phones"),
+    "list_my_devices": _a("device.list", "patient_device", "viewed the list of phones"),
     "revoke_my_device": _a("device.revoke", "patient_device", "signed a phone out"),
-    "list_patient_devices": _a("device.list", "patient_device", "viewed the patient's phones"),
+    "list_patient_devices": _a("device.list", "patient_device", "viewed the list of phones"),
     "revoke_patient_device": _a("device.revoke", "patient_device", "signed a phone out"),
     # Staff and clinic.
     "get_me": _a("me.read", None, "viewed their own profile"),

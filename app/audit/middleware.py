@@ -57,7 +57,7 @@ class AuditMiddleware:
         record = AuditRecord(
             scope=scope,
             request_id=request_id,
-            method=scope["method"],
+            method=scope["method"][:8],
             client_address=client[0][:64] if client else None,
             user_agent=agent[:200] if agent else None,
         )
@@ -90,8 +90,12 @@ class AuditMiddleware:
             raise
 
     async def _persist(self, record: AuditRecord, status: int) -> bool:
-        if record.written or record.scope.get("route") is None:
-            return True  # staged with its change, or no operation matched (nothing read)
+        route = record.scope.get("route")
+        methods = getattr(route, "methods", None) or ()
+        if record.written or route is None or record.method not in methods:
+            # Staged with its change, or no operation matched: nothing was read (a 404 for an
+            # unknown path, a 405 for a method the path does not have).
+            return True
         try:
             await self.writer.write(event_rows(record, status, self.clock.now()))
         except Exception as exc:

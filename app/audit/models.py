@@ -17,6 +17,7 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_clinic_at", "clinic_id", "at", "id"),
         Index("ix_audit_events_actor_at", "actor_id", "at", "id"),
+        Index("ix_audit_events_at", "at"),  # retention deletes oldest first
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query
 
 from app.audit import service
 from app.audit.schemas import AccessLogEntry, AuditEventOut
-from app.core.deps import AdminDep, CallerDep, ServicesDep, StaffDep
+from app.core.deps import AdminDep, PatientDep, ServicesDep, StaffDep
 from app.core.errors import invalid_field, problem_responses
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.types import Page, UtcDatetime
@@ -106,7 +106,7 @@ async def get_patient_access_log(
 )
 async def get_my_access_log(
     services: ServicesDep,
-    caller: CallerDep,
+    caller: PatientDep,
     since: SinceQuery = None,
     until: UntilQuery = None,
     limit: LimitQuery = 50,

@@ -19,9 +19,7 @@ from app.audit.actions import ACTIONS, RETIRE_KEY, ROTATE_KEY, UNKNOWN
 from app.audit.models import AuditEvent, AuditEventPatient
 from app.audit.schemas import AccessLogActor, AccessLogEntry, AuditEventOut
 from app.auth.models import PatientDevice
-from app.core.audit import note_patients
 from app.core.deps import Services
-from app.core.errors import forbidden
 from app.core.pagination import cut_page, decode_time_id_cursor
 from app.core.security import Principal
 from app.core.types import Page
@@ -32,26 +30,12 @@ from app.staff.models import StaffUser
 SECURITY_PREFIXES = ("auth.", "device.")
 
 
-def _words_by_action() -> tuple[dict[str, str], dict[str, str]]:
-    """Action name -> words, for staff and for the patient's own app. A name can be shared by
-    the staff and the patient form of an operation ("device.list" is "viewed the patient's
-    phones" or "listed their phones"); the patient's own operations are the `*_my_*` ones."""
-    staff: dict[str, str] = {}
-    own: dict[str, str] = {}
-    for operation_id, action in ACTIONS.items():
-        (own if "_my_" in operation_id else staff).setdefault(action.name, action.words)
-    for action in (ROTATE_KEY, RETIRE_KEY):
-        staff.setdefault(action.name, action.words)
-    return staff, own
+# Operations that share an action name share its words (tests/test_audit_api.py checks).
+_WORDS = {a.name: a.words for a in (*ACTIONS.values(), ROTATE_KEY, RETIRE_KEY)}
 
 
-_STAFF_WORDS, _OWN_WORDS = _words_by_action()
-
-
-def action_words(action: str, actor_type: str) -> str:
-    own_first = actor_type == "patient_device"
-    first, then = (_OWN_WORDS, _STAFF_WORDS) if own_first else (_STAFF_WORDS, _OWN_WORDS)
-    return first.get(action) or then.get(action) or UNKNOWN.words
+def action_words(action: str) -> str:
+    return _WORDS.get(action, UNKNOWN.words)
 
 
 @dataclass(frozen=True)
@@ -208,7 +192,7 @@ def _actor_name(row: Any) -> str:
 def describe(name: str, role: str | None, actor_type: str, action: str, status: int) -> str:
     """ "Dr A. Rivera (clinician) viewed the timeline", with the outcome when it was not done."""
     who = f"{name} ({role})" if actor_type == "staff" and role else name
-    text = f"{who} {action_words(action, actor_type)}"
+    text = f"{who} {action_words(action)}"
     if status >= 500:
         return text + " (failed)"
     if status >= 400:
@@ -242,8 +226,7 @@ async def patient_access_log(
 ) -> Page[AccessLogEntry]:
     """For staff: every access to the patient's record. 404 for another clinic's patient."""
     async with services.db.read() as session:
-        patient = await load_patient(session, caller, patient_id)
-        note_patients(patient.id)
+        patient = await load_patient(session, caller, patient_id)  # notes the patient
         return await _access_log(session, patient.id, patient.clinic_id, window, for_patient=False)
 
 
@@ -251,12 +234,7 @@ async def my_access_log(
     services: Services, caller: Principal, window: Window
 ) -> Page[AccessLogEntry]:
     """For the patient: as staff see it, less their own app's routine requests."""
-    if caller.patient_id is None:
-        raise forbidden(
-            "only a patient has an access log of their own; staff read "
-            "/v1/patients/{patient_id}/access-log"
-        )
+    assert caller.patient_id is not None  # PatientDep
     async with services.db.read() as session:
-        patient = await load_patient(session, caller, caller.patient_id)
-        note_patients(patient.id)
+        patient = await load_patient(session, caller, caller.patient_id)  # notes the patient
         return await _access_log(session, patient.id, patient.clinic_id, window, for_patient=True)

@@ -26,17 +26,34 @@ class AuditWriter:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                async with self._db.write() as session:
-                    await insert_events(session, [rows for rows, _ in batch])
-            except Exception as exc:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-            else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+                await self._insert(batch)
+            except Exception:
+                # One bad row must not fail the requests that shared its batch: each again
+                # alone, so only a row that cannot be written fails its request.
+                for one in batch:
+                    try:
+                        await self._insert([one])
+                    except Exception as exc:
+                        _settle(one[1], exc)
+
+    async def _insert(self, batch: list[tuple[EventRows, asyncio.Future[None]]]) -> None:
+        async with self._db.write() as session:
+            await insert_events(session, [rows for rows, _ in batch])
+        for _, done in batch:
+            _settle(done, None)
 
     async def aclose(self) -> None:
         if self._draining is not None:
             await asyncio.gather(self._draining, return_exceptions=True)
+
+
+def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
+        # Its request may have gone (a client that hung up): never "exception was never
+        # retrieved" in the log, which would print the database's words.
+        done.add_done_callback(lambda future: future.exception())

@@ -14,22 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.record import stage
 from app.auth.device_schemas import DeviceOut, MyDeviceOut
 from app.auth.models import PatientDevice
-from app.auth.service import revoke_devices
+from app.auth.revocation import revoke_devices
 from app.core.audit import note_patients
 from app.core.deps import Services
-from app.core.errors import forbidden, not_found
+from app.core.errors import not_found
 from app.core.security import Principal
+from app.core.types import fields_of
 from app.patients.service import load_patient
 
 REVOKED_BY_STAFF = "revoked by staff"
 REVOKED_BY_PATIENT = "revoked by the patient"
-
-
-def own_patient_id(caller: Principal) -> uuid.UUID:
-    """The patient a patient's token speaks for; staff have no devices of their own."""
-    if caller.patient_id is None:
-        raise forbidden("only the patient's app may do this")
-    return caller.patient_id
 
 
 def _devices_of(clinic_id: uuid.UUID, patient_id: uuid.UUID) -> Select[tuple[PatientDevice]]:
@@ -54,18 +48,17 @@ async def list_patient_devices(
 
 
 async def list_my_devices(services: Services, caller: Principal) -> list[MyDeviceOut]:
-    patient_id = own_patient_id(caller)
+    patient_id = caller.patient_id
+    assert patient_id is not None  # PatientDep
     note_patients(patient_id)
     async with services.db.read() as session:
         rows = await session.scalars(_newest_first(_devices_of(caller.clinic_id, patient_id)))
         return [
-            MyDeviceOut.model_validate({**_columns(row), "current": row.id == caller.session_id})
+            MyDeviceOut.model_validate(
+                {**fields_of(row, DeviceOut), "current": row.id == caller.session_id}
+            )
             for row in rows
         ]
-
-
-def _columns(row: PatientDevice) -> dict[str, object]:
-    return {name: getattr(row, name) for name in DeviceOut.model_fields}
 
 
 async def revoke_patient_device(
@@ -80,7 +73,8 @@ async def revoke_patient_device(
 
 async def revoke_my_device(services: Services, caller: Principal, device_id: uuid.UUID) -> None:
     """The current device may be revoked too: that signs this phone out."""
-    patient_id = own_patient_id(caller)
+    patient_id = caller.patient_id
+    assert patient_id is not None  # PatientDep
     now = services.clock.now()
     async with services.db.write() as session:
         query = _devices_of(caller.clinic_id, patient_id)

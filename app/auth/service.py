@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.record import stage
 from app.auth.models import EnrollmentCode, PatientDevice, RefreshToken, StaffSession
+from app.auth.revocation import revoke_devices
 from app.auth.schemas import EnrollmentCodeOut, EnrollRequest, PatientTokens, StaffToken
 from app.core.audit import (
     current_record,
@@ -56,6 +57,11 @@ async def login_staff(services: Services, email: str, password: str) -> StaffTok
         session_id=staff_session.id,
     )
     async with services.db.write() as session:
+        # The password checked and the user's state, as they are now, under the row lock a
+        # password change or deactivation also takes: a sign-in racing either cannot outlive it.
+        current = await session.get_one(StaffUser, user.id, with_for_update=True)
+        if current.password_hash != user.password_hash or not current.active:
+            raise unauthorized("wrong email or password")
         session.add(staff_session)
         key = await services.keyring.current(session)
         note_resource(staff_session.id)
@@ -125,26 +131,6 @@ def _bad_code() -> Problem:
     return Problem(400, "the enrollment code is unknown, used or expired", slug="invalid-code")
 
 
-async def revoke_devices(
-    session: AsyncSession, now: datetime, reason: str, *device_filter: object
-) -> None:
-    """Revokes the devices matched (and their refresh tokens): their access tokens fail at
-    the next request, their refresh tokens at once."""
-    revoked = await session.execute(
-        update(PatientDevice)
-        .where(PatientDevice.revoked_at.is_(None), *device_filter)  # type: ignore[arg-type]
-        .values(revoked_at=now, revoked_reason=reason)
-        .returning(PatientDevice.id)
-    )
-    device_ids = list(revoked.scalars())
-    if device_ids:
-        await session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.family_id.in_(device_ids), RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
-
-
 async def enroll(services: Services, body: EnrollRequest) -> PatientTokens:
     now = services.clock.now()
     async with services.db.write() as session:
@@ -186,13 +172,21 @@ async def refresh(services: Services, refresh_token: str) -> PatientTokens:
         )
         if token is None or token.revoked_at is not None or token.expires_at <= now:
             raise unauthorized("the refresh token is invalid or has expired")
+        # The device first, locked, as a revocation locks it (then its tokens): one lock
+        # order, and a revocation that committed meanwhile is seen here.
+        device = await session.get_one(PatientDevice, token.family_id, with_for_update=True)
+        if device.revoked_at is not None:
+            raise unauthorized("the refresh token is invalid or has expired")
         rotated = await session.execute(
             update(RefreshToken)
-            .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
+            .where(
+                RefreshToken.id == token.id,
+                RefreshToken.used_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+            )
             .values(used_at=now)
         )
         if rotated.rowcount == 1:  # type: ignore[attr-defined]
-            device = await session.get_one(PatientDevice, token.family_id)
             patient = await session.get_one(Patient, token.patient_id)
             device.last_refreshed_at = now
             return await _issue_patient_tokens(session, services, patient, device.id)
@@ -208,6 +202,7 @@ async def refresh(services: Services, refresh_token: str) -> PatientTokens:
         await revoke_devices(
             session, now, "refresh token reused", PatientDevice.id == token.family_id
         )
+        await stage(session, now, status=401)  # the revocation and its event, together
     raise unauthorized("the refresh token was already used; sign in to the app again")
 
 

@@ -10,6 +10,7 @@ from app.core.audit import note_resource
 from app.core.deps import Services
 from app.core.errors import invalid_field, not_found
 from app.core.security import Principal, hash_password, verify_password
+from app.core.types import fields_of
 from app.staff.models import StaffUser
 
 SESSIONS_SHOWN = 50
@@ -26,14 +27,10 @@ async def list_sessions(services: Services, caller: Principal) -> list[StaffSess
         )
         return [
             StaffSessionOut.model_validate(
-                {**_columns(row), "current": row.id == caller.session_id}
+                {**fields_of(row, StaffSessionOut), "current": row.id == caller.session_id}
             )
             for row in rows
         ]
-
-
-def _columns(row: StaffSession) -> dict[str, object]:
-    return {name: getattr(row, name) for name in StaffSessionOut.model_fields if name != "current"}
 
 
 async def change_password(services: Services, caller: Principal, body: PasswordChange) -> int:

@@ -69,6 +69,13 @@ def note_patients(*patient_ids: uuid.UUID) -> None:
                 record.patient_ids.append(patient_id)
 
 
+def forget_patient(patient_id: uuid.UUID) -> None:
+    """A patient noted in a change that did not happen (a create that lost a race)."""
+    record = _current.get()
+    if record is not None and patient_id in record.patient_ids:
+        record.patient_ids.remove(patient_id)
+
+
 def note_resource(resource_id: uuid.UUID | str) -> None:
     """The record a request created (its id is not in the path)."""
     record = _current.get()

@@ -71,5 +71,12 @@ async def require_admin(caller: CallerDep) -> Principal:
     return caller
 
 
+async def require_patient(caller: CallerDep) -> Principal:
+    if caller.patient_id is None:
+        raise forbidden("only the patient's app may do this")
+    return caller
+
+
 StaffDep = Annotated[Principal, Depends(require_staff)]
+PatientDep = Annotated[Principal, Depends(require_patient)]
 AdminDep = Annotated[Principal, Depends(require_admin)]

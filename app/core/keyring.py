@@ -8,6 +8,7 @@ retired); `--retire KID` makes a key's tokens fail at their next request, becaus
 request checks the key is not retired (app/auth/identity.py).
 """
 
+import logging
 from datetime import datetime
 
 from sqlalchemy import String, insert, select, update
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.clock import Clock
 from app.core.db import Database
+from app.core.errors import Problem
 from app.core.models import Base
 from app.core.security import SigningKey, key_id_of, new_signing_secret
 
@@ -31,8 +33,24 @@ class SigningKeyRecord(Base):
     retired_at: Mapped[datetime | None]
 
 
+log = logging.getLogger("aftercare")
+
+
 class UnknownKey(Exception):
     pass
+
+
+class KeyNotHere(Problem):
+    """The deployment signs with AFTERCARE_SECRET_KEY, which this process was not given.
+    Sign-ins answer 503 (the operator's fix is in the log and in `explanation`)."""
+
+    def __init__(self, kid: str) -> None:
+        super().__init__(503, "signing in is unavailable: the service's key is misconfigured")
+        self.explanation = (
+            f"the deployment's current signing key {kid} comes from AFTERCARE_SECRET_KEY, "
+            "which this process does not have: set it here too (or run `aftercare "
+            "rotate-signing-key` to move the deployment to a key kept in the database)"
+        )
 
 
 class Keyring:
@@ -52,41 +70,59 @@ class Keyring:
             self._secrets[self._environment.kid] = self._environment
 
     async def ensure(self) -> None:
-        """At start-up: list the environment's key, or make one if no usable key exists."""
+        """At start-up of a process that issues tokens: list the environment's key, or make
+        one if no key exists. Raises KeyNotHere rather than quietly replace a deployment's
+        environment key with a new one because this process was started without it."""
         try:
             async with self._db.write() as session:
                 if self._environment is not None:
                     if await session.get(SigningKeyRecord, self._environment.kid) is None:
                         values = self._values(self._environment.kid, None)
                         await session.execute(insert(SigningKeyRecord).values(**values))
-                elif await self._usable(session) is None:
-                    await self._generate(session)
+                else:
+                    await self.current(session)
         except IntegrityError:
             pass  # another process starting at the same moment listed the same key
 
     async def current(self, session: AsyncSession) -> SigningKey:
-        """The key new tokens are signed with: the newest usable one that is not retired.
-        Read in the issuing transaction, so a rotation elsewhere applies at once."""
-        key = await self._usable(session)
-        if key is None:
-            key = await self._generate(session)
-        return key
-
-    async def rotate(self) -> str:
-        async with self._db.write() as session:
-            return (await self._generate(session)).kid
-
-    async def retire(self, kid: str) -> bool:
-        async with self._db.write() as session:
-            changed = await session.execute(
-                update(SigningKeyRecord)
-                .where(SigningKeyRecord.kid == kid, SigningKeyRecord.retired_at.is_(None))
-                .values(retired_at=self._clock.now())
+        """The key new tokens are signed with: the newest one not retired (made now if there
+        is none). Read in the issuing transaction, so a rotation elsewhere applies at once."""
+        row = (
+            await session.execute(
+                select(SigningKeyRecord.kid, SigningKeyRecord.secret)
+                .where(SigningKeyRecord.retired_at.is_(None))
+                .order_by(SigningKeyRecord.created_at.desc(), SigningKeyRecord.kid)
+                .limit(1)
             )
-            retired = bool(changed.rowcount)  # type: ignore[attr-defined]
-            if retired and await self._usable(session) is None:
-                await self._generate(session)  # never leave the deployment without a key
-            return retired
+        ).first()
+        if row is None:
+            return await self._generate(session)
+        kid, secret = row
+        if secret is not None:
+            return SigningKey(kid, secret)
+        if self._environment is not None and kid == self._environment.kid:
+            return self._environment
+        problem = KeyNotHere(kid)
+        log.error("%s", problem.explanation)
+        raise problem
+
+    async def rotate(self, session: AsyncSession) -> str:
+        """A new current key; the others still verify until retired."""
+        return (await self._generate(session)).kid
+
+    async def retire(self, session: AsyncSession, kid: str) -> bool:
+        changed = await session.execute(
+            update(SigningKeyRecord)
+            .where(SigningKeyRecord.kid == kid, SigningKeyRecord.retired_at.is_(None))
+            .values(retired_at=self._clock.now())
+        )
+        retired = bool(changed.rowcount)  # type: ignore[attr-defined]
+        in_service = await session.scalar(
+            select(SigningKeyRecord.kid).where(SigningKeyRecord.retired_at.is_(None)).limit(1)
+        )
+        if retired and in_service is None:
+            await self._generate(session)  # never leave the deployment without a key
+        return retired
 
     async def listing(self) -> list[SigningKeyRecord]:
         async with self._db.read() as session:
@@ -106,19 +142,6 @@ class Keyring:
             raise UnknownKey(kid)
         self._secrets[kid] = SigningKey(kid, secret)
         return self._secrets[kid]
-
-    async def _usable(self, session: AsyncSession) -> SigningKey | None:
-        rows = await session.execute(
-            select(SigningKeyRecord.kid, SigningKeyRecord.secret)
-            .where(SigningKeyRecord.retired_at.is_(None))
-            .order_by(SigningKeyRecord.created_at.desc(), SigningKeyRecord.kid)
-        )
-        for kid, secret in rows:
-            if secret is not None:
-                return SigningKey(kid, secret)
-            if self._environment is not None and kid == self._environment.kid:
-                return self._environment
-        return None
 
     async def _generate(self, session: AsyncSession) -> SigningKey:
         secret = new_signing_secret()

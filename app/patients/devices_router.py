@@ -1,25 +1,17 @@
 """A patient's enrolled phones: staff manage their patients' phones, a patient their own."""
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 
 from app.auth import devices
 from app.auth.device_schemas import DeviceOut, MyDeviceOut
-from app.core.deps import CallerDep, ServicesDep, StaffDep
+from app.core.deps import PatientDep, ServicesDep, StaffDep
 from app.core.errors import problem_responses
-from app.core.security import Principal
 
 router = APIRouter(prefix="/v1", tags=["devices"])
 
 
-async def require_patient(caller: CallerDep) -> Principal:
-    devices.own_patient_id(caller)  # 403 for staff: they have no devices of their own
-    return caller
-
-
-PatientDep = Annotated[Principal, Depends(require_patient)]
 _REVOKE_DESCRIPTION = (
     "The phone's access token is refused from its next request and its refresh tokens at "
     "once; the patient signs it in again with a new enrollment code. Revoking a revoked "

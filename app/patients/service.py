@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.record import stage
 from app.auth.schemas import EnrollmentCodeOut
 from app.auth.service import issue_enrollment_code
-from app.core.audit import note_patients, note_resource
+from app.core.audit import forget_patient, note_patients, note_resource
 from app.core.deps import Services
 from app.core.errors import conflict, invalid_field, not_found
 from app.core.pagination import cut_page, newer_first_after
@@ -73,6 +73,7 @@ async def create_patient(services: Services, caller: Principal, body: PatientCre
             note_resource(patient.id)
             await stage(session, now)
     except IntegrityError as exc:
+        forget_patient(patient.id)  # never created
         raise conflict(_MRN_TAKEN) from exc
     return patient
 

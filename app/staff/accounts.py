@@ -10,7 +10,7 @@ from app.auth.service import end_sessions
 from app.core.deps import Services
 from app.core.errors import conflict, invalid_field, not_found
 from app.core.security import Principal
-from app.staff.models import StaffUser
+from app.staff.models import Clinic, StaffUser
 from app.staff.schemas import StaffOut, StaffUpdate
 
 
@@ -58,6 +58,11 @@ async def update_staff(
             raise invalid_field(["body", required], "must not be null")
     now = services.clock.now()
     async with services.db.write() as session:
+        # The clinic row first: two admins demoting each other at once take turns, so the
+        # second sees the first's change and the clinic keeps an admin.
+        await session.execute(
+            select(Clinic.id).where(Clinic.id == caller.clinic_id).with_for_update()
+        )
         user = await _load(session, caller, user_id)
         loses_admin = (
             user.role == "admin"

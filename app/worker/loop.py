@@ -45,7 +45,7 @@ class Worker:
         if time.monotonic() - self._retention_ran_at >= RETENTION_EVERY_SECONDS:
             self._retention_ran_at = time.monotonic()
             try:
-                await purge_expired_audit_events(self.services, now, batch=batch)
+                await purge_expired_audit_events(self.services, now)
             except Exception as exc:  # refused by the database's floor, say: the timers go on
                 log_failure(log, "could not delete expired audit events", exc)
         return done

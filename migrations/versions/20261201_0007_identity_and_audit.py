@@ -51,6 +51,7 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index("ix_audit_events_actor_at", ["actor_id", "at", "id"], unique=False)
         batch_op.create_index("ix_audit_events_clinic_at", ["clinic_id", "at", "id"], unique=False)
+        batch_op.create_index("ix_audit_events_at", ["at"], unique=False)
 
     op.create_table(
         "signing_keys",

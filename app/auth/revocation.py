@@ -1,0 +1,29 @@
+"""Revoking patient devices: one statement of it, for staff, the patient, re-enrolment and a
+reused refresh token alike."""
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import PatientDevice, RefreshToken
+
+
+async def revoke_devices(
+    session: AsyncSession, now: datetime, reason: str, *device_filter: object
+) -> None:
+    """Revokes the devices matched (and their refresh tokens): their access tokens fail at
+    the next request, their refresh tokens at once."""
+    revoked = await session.execute(
+        update(PatientDevice)
+        .where(PatientDevice.revoked_at.is_(None), *device_filter)  # type: ignore[arg-type]
+        .values(revoked_at=now, revoked_reason=reason)
+        .returning(PatientDevice.id)
+    )
+    device_ids = list(revoked.scalars())
+    if device_ids:
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id.in_(device_ids), RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
