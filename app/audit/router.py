@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from app.audit import service
 from app.audit.schemas import AccessLogEntry, AuditEventOut
@@ -20,12 +20,18 @@ UntilQuery = Annotated[
 ]
 
 
-def _window(
-    since: UtcDatetime | None, until: UtcDatetime | None, limit: int, cursor: str | None
+async def _window(
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
 ) -> service.Window:
     if since is not None and until is not None and until <= since:
         raise invalid_field(["query", "until"], "until must be later than since")
     return service.Window(since=since, until=until, limit=limit, cursor=cursor)
+
+
+WindowDep = Annotated[service.Window, Depends(_window)]
 
 
 @router.get(
@@ -48,18 +54,14 @@ def _window(
 async def list_audit_events(
     services: ServicesDep,
     caller: AdminDep,
+    window: WindowDep,
     patient_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
     action: Annotated[
         str | None, Query(max_length=60, pattern=r"^[a-z_.]+$", examples=["timeline.read"])
     ] = None,
-    since: SinceQuery = None,
-    until: UntilQuery = None,
-    limit: LimitQuery = 50,
-    cursor: CursorQuery = None,
 ) -> Page[AuditEventOut]:
     filters = service.EventFilters(patient_id=patient_id, actor_id=actor_id, action=action)
-    window = _window(since, until, limit, cursor)
     return await service.list_events(services, caller, filters, window)
 
 
@@ -80,12 +82,8 @@ async def get_patient_access_log(
     services: ServicesDep,
     caller: StaffDep,
     patient_id: uuid.UUID,
-    since: SinceQuery = None,
-    until: UntilQuery = None,
-    limit: LimitQuery = 50,
-    cursor: CursorQuery = None,
+    window: WindowDep,
 ) -> Page[AccessLogEntry]:
-    window = _window(since, until, limit, cursor)
     return await service.patient_access_log(services, caller, patient_id, window)
 
 
@@ -107,10 +105,6 @@ async def get_patient_access_log(
 async def get_my_access_log(
     services: ServicesDep,
     caller: PatientDep,
-    since: SinceQuery = None,
-    until: UntilQuery = None,
-    limit: LimitQuery = 50,
-    cursor: CursorQuery = None,
+    window: WindowDep,
 ) -> Page[AccessLogEntry]:
-    window = _window(since, until, limit, cursor)
     return await service.my_access_log(services, caller, window)
