@@ -4,7 +4,8 @@
 -- BENCH_BODY_PREFIX and BENCH_BODY_SUFFIX (the JSON around the id), BENCH_SEED,
 -- BENCH_EXPECT (the status every response must have); optionally BENCH_TARGETS_FILE, a
 -- file of "path token" lines: then requests go round-robin over those (path, token) pairs
--- (one per block, --blocks), each thread starting at a different pair.
+-- (one per block, --blocks), each thread starting at a different pair. BENCH_METHOD=GET
+-- (the timeline) sends no body: the same GET, with the token, every time.
 
 local path = os.getenv("BENCH_PATH")
 local token = os.getenv("BENCH_TOKEN") or ""
@@ -13,10 +14,13 @@ local suffix = os.getenv("BENCH_BODY_SUFFIX")
 local seed = tonumber(os.getenv("BENCH_SEED") or "1")
 local expect = tonumber(os.getenv("BENCH_EXPECT") or "201")
 local targets_file = os.getenv("BENCH_TARGETS_FILE") or ""
+local method = os.getenv("BENCH_METHOD") or "POST"
 
-wrk.method = "POST"
+wrk.method = method
 wrk.path = path
-wrk.headers["Content-Type"] = "application/json"
+if method == "POST" then
+  wrk.headers["Content-Type"] = "application/json"
+end
 if token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
 end
@@ -62,6 +66,9 @@ function init(args)
 end
 
 function request()
+  if method == "GET" then
+    return wrk.format(nil, nil, nil, nil)
+  end
   counter = counter + 1
   local body = prefix .. id_prefix .. string.format("%012x", counter) .. suffix
   if #targets > 0 then

@@ -1,7 +1,8 @@
 """POST report throughput and latency, side by side with the practical limit.
 
     .venv/bin/python bench/run.py [--duration 8] [--rounds 2] [--only sqlite|postgresql]
-        [--blocks N] [--baseline-commit REV]
+        [--blocks N] [--baseline-commit REV] [--endpoints report,timeline,minimal]
+        [--pg-drivers asyncpg,psycopg]
 
 For each database (PostgreSQL through asyncpg and through psycopg 3; SQLite through
 aiosqlite) this starts the real service (one uvicorn worker) and bench/minimal_app.py (the
@@ -19,6 +20,11 @@ service as it was at REV, side by side in the same run: a detached git worktree 
 /tmp, served by this venv with that tree's code first on the path, against its own database
 migrated and seeded by that tree's code (rows "report@REV"); the worktree is removed at the
 end.
+
+--endpoints picks what is measured: "report" (POST report), "minimal" (bench/minimal_app.py)
+and "timeline" (GET /v1/patients/{id}/timeline?limit=50 by a clinician, of a patient with 60
+reports, a block, its check-ins and an alert: a full 50-item page; rows "timeline@REV" with
+--baseline-commit). Default: report,minimal.
 """
 
 import argparse
@@ -58,7 +64,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from app.core.migrations import upgrade  # noqa: E402
 from app.reports.schemas import ReportIn  # noqa: E402
 from bench import minimal_app  # noqa: E402
-from bench.seed import seed  # noqa: E402
+from bench.seed import seed, seed_timeline  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
 LUA_SCRIPT = BENCH_DIR / "post.lua"
@@ -75,6 +81,8 @@ SERVER_START_S = 3.0  # for the time estimate only
 TICK = os.sysconf("SC_CLK_TCK")
 DISTURBED_PERCENT = 15.0  # other processes' CPU (of one core) that makes a cell suspect
 QUIET_CORES = 0.15  # --quiet-wait waits for the machine to be busier than this no more
+TIMELINE_REPORTS = 60  # the timeline patient's reports: with its block, check-ins and alert, > 50
+ENDPOINTS = ("report", "timeline", "minimal")
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,19 @@ class Target:
     @property
     def label(self) -> str:
         return f"{self.endpoint} via {self.driver}"
+
+    @property
+    def kind(self) -> str:
+        """report | timeline | minimal, whichever tree runs it."""
+        return self.endpoint.split("@", 1)[0]
+
+    @property
+    def method(self) -> str:
+        return "GET" if self.kind == "timeline" else "POST"
+
+    @property
+    def expect(self) -> int:
+        return 200 if self.kind == "timeline" else 201
 
 
 @dataclass
@@ -214,24 +235,44 @@ def tree_env(root: Path) -> dict[str, str]:
     return env
 
 
-def prepare_baseline(url: str, secret: str, blocks: int, root: Path) -> list[tuple[str, str]]:
+Seeded = tuple[list[tuple[str, str]], tuple[str, str] | None]  # report pairs, timeline
+
+
+def prepare_baseline(
+    url: str, secret: str, blocks: int, root: Path, timeline: bool = False
+) -> Seeded:
     """Migrates and seeds a database with the code of another tree (a --baseline-commit
-    worktree), in subprocesses that import that tree's `app`."""
+    worktree), in subprocesses that import that tree's `app`. The seed script is this tree's
+    bench/seed.py, which mints whichever kind of token that `app` knows."""
     migrate = (
         "import asyncio, sys; from app.core.migrations import upgrade; "
         "asyncio.run(upgrade(sys.argv[1]))"
     )
+    seed_command = [sys.executable, str(SEED_SCRIPT), url, secret, str(blocks)]
+    if timeline:
+        seed_command += ["--timeline", str(TIMELINE_REPORTS)]
     env = tree_env(root)
     for what, command in (
         ("migrate", [sys.executable, "-c", migrate, url]),
-        ("seed", [sys.executable, str(SEED_SCRIPT), url, secret, str(blocks)]),
+        ("seed", seed_command),
     ):
         done = subprocess.run(
             command, cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False
         )
         if done.returncode != 0:
             raise BenchError(f"baseline {what} failed in {root}:\n{done.stdout}\n{done.stderr}")
-    return [(str(p), str(t)) for p, t in json.loads(done.stdout.strip().splitlines()[-1])]
+    pairs: list[tuple[str, str]] = []
+    page: tuple[str, str] | None = None
+    for line in done.stdout.strip().splitlines():
+        if not line.startswith(("[", "{")):
+            continue  # anything else the tree's code printed
+        parsed = json.loads(line)
+        if isinstance(parsed, dict):
+            path, token = parsed["timeline"]
+            page = (str(path), str(token))
+        else:
+            pairs = [(str(p), str(t)) for p, t in parsed]
+    return pairs, page
 
 
 def prepare(
@@ -241,34 +282,57 @@ def prepare(
     secret: str,
     blocks: int = 1,
     baseline: tuple[str, Path, dict[str, str]] | None = None,
+    endpoints: tuple[str, ...] = ("report", "minimal"),
 ) -> list[Target]:
     """Migrates and seeds the app's database, builds the minimal app's tables. `urls` maps a
     driver to (app url, minimal url); the first driver's URLs do the setup. `baseline` is
-    (endpoint label, worktree, driver -> its own app url) for --baseline-commit."""
+    (short commit, worktree, driver -> its own app url) for --baseline-commit: its targets
+    are the same endpoints (but minimal) labelled "<endpoint>@<commit>"."""
     app_url, minimal_url = urls[drivers[0]]
+    timeline = "timeline" in endpoints
+    now = datetime.now(UTC)
     asyncio.run(upgrade(app_url))
-    pairs = asyncio.run(seed(app_url, secret, datetime.now(UTC), blocks))
-    asyncio.run(minimal_app.create_schema(minimal_url))
+    pairs = asyncio.run(seed(app_url, secret, now, blocks))
+    page = asyncio.run(seed_timeline(app_url, secret, now, TIMELINE_REPORTS)) if timeline else None
+    if "minimal" in endpoints:
+        asyncio.run(minimal_app.create_schema(minimal_url))
 
-    def report_target(
-        endpoint: str, driver: str, url: str, seeded: list[tuple[str, str]], root: Path
-    ) -> Target:
-        paths = tuple((f"/v1/procedures/{pid}/reports", token) for pid, token in seeded)
-        path, token = paths[0]
-        return Target(
-            database, endpoint, driver, url, path, token, paths if blocks > 1 else (), root
-        )
+    def app_targets(suffix: str, driver: str, url: str, seeded: Seeded, root: Path) -> list[Target]:
+        report_pairs, timeline_page = seeded
+        made = []
+        if "report" in endpoints:
+            paths = tuple((f"/v1/procedures/{pid}/reports", token) for pid, token in report_pairs)
+            path, token = paths[0]
+            made.append(
+                Target(
+                    database,
+                    "report" + suffix,
+                    driver,
+                    url,
+                    path,
+                    token,
+                    paths if blocks > 1 else (),
+                    root,
+                )
+            )
+        if timeline:
+            if timeline_page is None:
+                raise BenchError(f"the seed of {root} made no timeline patient")
+            path, token = timeline_page
+            made.append(Target(database, "timeline" + suffix, driver, url, path, token, (), root))
+        return made
 
     targets = []
     for driver in drivers:
         app_url, minimal_url = urls[driver]
-        targets.append(Target(database, "minimal", driver, minimal_url, minimal_app.PATH))
-        targets.append(report_target("report", driver, app_url, pairs, ROOT))
+        if "minimal" in endpoints:
+            targets.append(Target(database, "minimal", driver, minimal_url, minimal_app.PATH))
+        targets += app_targets("", driver, app_url, (pairs, page), ROOT)
     if baseline is not None:
-        label, root, base_urls = baseline
-        base_pairs = prepare_baseline(base_urls[drivers[0]], secret, blocks, root)
+        short, root, base_urls = baseline
+        seeded = prepare_baseline(base_urls[drivers[0]], secret, blocks, root, timeline)
         for driver in drivers:
-            targets.append(report_target(label, driver, base_urls[driver], base_pairs, root))
+            targets += app_targets(f"@{short}", driver, base_urls[driver], seeded, root)
     return targets
 
 
@@ -518,7 +582,8 @@ def run_wrk(
         "BENCH_BODY_PREFIX": body[0],
         "BENCH_BODY_SUFFIX": body[1],
         "BENCH_SEED": str(secrets.randbelow(2**31)),
-        "BENCH_EXPECT": "201",
+        "BENCH_EXPECT": str(target.expect),
+        "BENCH_METHOD": target.method,
         "BENCH_TARGETS_FILE": targets_file,
     }
     command = [
@@ -605,18 +670,21 @@ def measure(server: Server, run: Run, clients: int, rnd: int) -> Cell:
 
 
 def bench_target(target: Target, run: Run, rnd: int) -> list[Cell]:
-    """Starts the target's server, checks one POST, measures each concurrency, stops it."""
+    """Starts the target's server, checks one request, measures each concurrency, stops it."""
     log_path = run.workdir / f"{target.database}-{target.endpoint}-{target.driver}.log"
     body = run.body
     cells: list[Cell] = []
     server = Server(target, run.env, log_path)
     try:
         with server:
-            status, text = server.request(
-                "POST", target.path, body[0] + str(uuid.uuid4()) + body[1], target.token
-            )
-            if status != 201:
-                raise BenchError(f"{target.label}: one POST answered {status}: {text[:500]}")
+            one = body[0] + str(uuid.uuid4()) + body[1] if target.method == "POST" else None
+            status, text = server.request(target.method, target.path, one, target.token)
+            if status != target.expect:
+                raise BenchError(
+                    f"{target.label}: one {target.method} answered {status}: {text[:500]}"
+                )
+            if target.kind == "timeline" and len(json.loads(text)["items"]) != 50:
+                raise BenchError(f"{target.label}: the page does not hold 50 items: {text[:500]}")
             for n in run.clients:
                 cell = measure(server, run, n, rnd)
                 cells.append(cell)
@@ -651,14 +719,15 @@ def best_cells(cells: list[Cell]) -> list[Cell]:
         key=lambda c: (
             order[c.database],
             order[c.driver],
-            0 if c.endpoint.startswith("report@") else 1 if c.endpoint == "report" else 2,
+            ENDPOINTS.index(c.endpoint.split("@", 1)[0]),
+            0 if "@" in c.endpoint else 1,  # the baseline above the current code
             c.clients,
         ),
     )
 
 
 TABLE_COLUMNS = (
-    ("endpoint", 28),
+    ("endpoint", 31),
     ("clients", 7),
     ("req/s", 7),
     ("p50 ms", 7),
@@ -711,23 +780,32 @@ def print_table(cells: list[Cell]) -> None:
 
 
 def summarise(
-    best: list[Cell], cells: list[Cell], clients: list[int], baseline: str | None = None
+    best: list[Cell],
+    cells: list[Cell],
+    clients: list[int],
+    baseline: str | None = None,
+    min_ratio: float = 0.85,
 ) -> dict[str, Any]:
+    """`baseline` is the short commit of --baseline-commit: each endpoint is compared with
+    "<endpoint>@<commit>" and must keep `min_ratio` of its throughput."""
     index = {c.key: c for c in best}
     ratios, drivers, targets, versus = [], [], [], []
     if baseline is not None:
         for c in best:
-            base = index.get((c.database, baseline, c.driver, c.clients))
-            if c.endpoint != "report" or base is None:
+            base = index.get((c.database, f"{c.endpoint}@{baseline}", c.driver, c.clients))
+            if base is None:
                 continue
             ratio = round(c.rps / base.rps, 3)
             versus.append(
                 {
                     "database": c.database,
+                    "endpoint": c.endpoint,
                     "driver": c.driver,
                     "clients": c.clients,
                     "current_rps": c.rps,
                     "baseline_rps": base.rps,
+                    "current_p99_ms": c.p99_ms,
+                    "baseline_p99_ms": base.p99_ms,
                     "ratio": ratio,
                 }
             )
@@ -735,11 +813,20 @@ def summarise(
                 targets.append(
                     {
                         "target": f"PostgreSQL/{c.driver}, {c.clients} clients: "
-                        f"report >= 0.8x {baseline}",
+                        f"{c.endpoint} >= {min_ratio:g}x {c.endpoint}@{baseline}",
                         "measured": ratio,
-                        "met": ratio >= 0.8,
+                        "met": ratio >= min_ratio,
                     }
                 )
+    for c in best:
+        if c.endpoint == "timeline" and c.database == "postgresql" and c.clients == 16:
+            targets.append(
+                {
+                    "target": f"PostgreSQL/{c.driver}, 16 clients: timeline p99 < 100 ms",
+                    "measured": c.p99_ms,
+                    "met": c.p99_ms < 100,
+                }
+            )
     for database, driver in (
         ("postgresql", "asyncpg"),
         ("postgresql", "psycopg"),
@@ -781,7 +868,7 @@ def summarise(
                     "asyncpg_over_psycopg": round(a.rps / p.rps, 3),
                 }
             )
-    rss = [c.peak_rss_mb for c in cells if c.endpoint == "report"]
+    rss = [c.peak_rss_mb for c in cells if c.endpoint in ("report", "timeline")]
     if rss:
         targets.append(
             {
@@ -808,17 +895,19 @@ def summarise(
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    print("\nreport / minimal throughput")
+    if summary["ratios"]:
+        print("\nreport / minimal throughput")
     for r in summary["ratios"]:
         print(
             f"  {r['database']:<10} {r['driver']:<9} {r['clients']:>3} clients: {r['ratio']:.2f}x"
         )
     if summary["versus_baseline"]:
-        print("\nreport (current) / baseline throughput")
+        print("\ncurrent / baseline throughput")
         for r in summary["versus_baseline"]:
             print(
-                f"  {r['database']:<10} {r['driver']:<9} {r['clients']:>3} clients: "
-                f"{r['current_rps']:.1f} / {r['baseline_rps']:.1f} req/s = {r['ratio']:.2f}x"
+                f"  {r['database']:<10} {r['endpoint']:<9} {r['driver']:<9} {r['clients']:>3} "
+                f"clients: {r['current_rps']:.1f} / {r['baseline_rps']:.1f} req/s = "
+                f"{r['ratio']:.2f}x (p99 {r['current_p99_ms']:.1f} / {r['baseline_p99_ms']:.1f} ms)"
             )
     if summary["drivers"]:
         print("\nPOST report, asyncpg vs psycopg")
@@ -887,6 +976,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="REV",
         help="also measure the real service as it was at this git commit, side by side",
     )
+    parser.add_argument(
+        "--endpoints",
+        default="report,minimal",
+        help=f"comma-separated, of {','.join(ENDPOINTS)}: what is measured",
+    )
+    parser.add_argument(
+        "--pg-drivers", default="asyncpg,psycopg", help="PostgreSQL drivers, comma-separated"
+    )
+    parser.add_argument(
+        "--min-ratio",
+        type=float,
+        default=0.85,
+        help="with --baseline-commit: the throughput each endpoint must keep of the baseline's",
+    )
     parser.add_argument("--pg-dsn", default=DEFAULT_PG_DSN, help="a loopback PostgreSQL server")
     parser.add_argument(
         "--app-env",
@@ -914,6 +1017,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--clients must be between 1 and 1000")
     if not 1 <= args.blocks <= 10000:
         parser.error("--blocks must be between 1 and 10000")
+    asked = set(args.endpoints.split(","))
+    args.endpoints = tuple(e for e in ENDPOINTS if e in asked)
+    if not args.endpoints or not asked <= set(ENDPOINTS):
+        parser.error(f"--endpoints takes some of {','.join(ENDPOINTS)}")
+    if set(args.endpoints) == {"minimal"} and args.baseline_commit:
+        parser.error("--baseline-commit compares report or timeline, not minimal alone")
+    args.pg_drivers = tuple(d for d in ("asyncpg", "psycopg") if d in args.pg_drivers.split(","))
+    if not args.pg_drivers:
+        parser.error("--pg-drivers takes asyncpg, psycopg or both")
     if not all(re.fullmatch(r"AFTERCARE_[A-Z0-9_]+=.*", kv) for kv in args.app_env):
         parser.error("--app-env takes AFTERCARE_NAME=value")
     return args
@@ -953,7 +1065,9 @@ def server_env(secret: str, app_env: list[str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
     env["AFTERCARE_SECRET_KEY"] = secret
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env.update(kv.split("=", 1) for kv in app_env)
+    for kv in app_env:
+        name, value = kv.split("=", 1)
+        env[name] = value
     return env
 
 
@@ -974,8 +1088,11 @@ def main(argv: list[str] | None = None) -> int:
     secret = secrets.token_urlsafe(48)
     body = split_body(report_body(datetime.now(UTC) - timedelta(minutes=1)))
     info = machine()
-    per_driver = 3 if args.baseline_commit else 2
-    servers = per_driver * (2 * ("postgresql" in databases) + ("sqlite" in databases))
+    app_endpoints = len([e for e in args.endpoints if e != "minimal"])
+    per_driver = len(args.endpoints) + (app_endpoints if args.baseline_commit else 0)
+    servers = per_driver * (
+        len(args.pg_drivers) * ("postgresql" in databases) + ("sqlite" in databases)
+    )
     estimate = (
         args.rounds
         * servers
@@ -998,7 +1115,6 @@ def main(argv: list[str] | None = None) -> int:
             tree: tuple[str, Path] | None = None
             if args.baseline_commit:
                 tree = stack.enter_context(baseline_tree(args.baseline_commit))
-                baseline_label = f"report@{tree[0]}"
                 info["baseline_commit"] = tree[0]
             if "postgresql" in databases:
                 check_loopback_dsn(args.pg_dsn)
@@ -1008,7 +1124,7 @@ def main(argv: list[str] | None = None) -> int:
                 names = [app_db, min_db] + ([base_db] if tree else [])
                 stack.enter_context(pg_databases(args.pg_dsn, names))
                 probe.watch_postgres(args.pg_dsn, names)
-                drivers = ("asyncpg", "psycopg")
+                drivers = args.pg_drivers
                 urls = {
                     d: (pg_url(args.pg_dsn, d, app_db), pg_url(args.pg_dsn, d, min_db))
                     for d in drivers
@@ -1016,8 +1132,10 @@ def main(argv: list[str] | None = None) -> int:
                 baseline = None
                 if tree:
                     base_urls = {d: pg_url(args.pg_dsn, d, base_db) for d in drivers}
-                    baseline = (baseline_label, tree[1], base_urls)
-                targets += prepare("postgresql", drivers, urls, secret, args.blocks, baseline)
+                    baseline = (tree[0], tree[1], base_urls)
+                targets += prepare(
+                    "postgresql", drivers, urls, secret, args.blocks, baseline, args.endpoints
+                )
             if "sqlite" in databases:
                 urls = {
                     "aiosqlite": (
@@ -1028,8 +1146,10 @@ def main(argv: list[str] | None = None) -> int:
                 baseline = None
                 if tree:
                     base_urls = {"aiosqlite": f"sqlite+aiosqlite:///{workdir / 'base.db'}"}
-                    baseline = (baseline_label, tree[1], base_urls)
-                targets += prepare("sqlite", ("aiosqlite",), urls, secret, args.blocks, baseline)
+                    baseline = (tree[0], tree[1], base_urls)
+                targets += prepare(
+                    "sqlite", ("aiosqlite",), urls, secret, args.blocks, baseline, args.endpoints
+                )
             run = Run(body, load, args.clients, server_env(secret, args.app_env), workdir, probe)
             for rnd in range(1, args.rounds + 1):
                 print(f"round {rnd} of {args.rounds}", flush=True)
@@ -1043,7 +1163,7 @@ def main(argv: list[str] | None = None) -> int:
     best = best_cells(cells)
     print_table(best)
     summary = summarise(
-        best, cells, args.clients, f"report@{info['baseline_commit']}" if tree else None
+        best, cells, args.clients, info["baseline_commit"] if tree else None, args.min_ratio
     )
     print_summary(summary)
     print(f"\ntotal {elapsed:.0f} s")
@@ -1062,6 +1182,9 @@ def main(argv: list[str] | None = None) -> int:
             "wrk_threads": args.threads,
             "quiet_wait_s": args.quiet_wait,
             "blocks": args.blocks,
+            "endpoints": list(args.endpoints),
+            "pg_drivers": list(args.pg_drivers),
+            "min_ratio": args.min_ratio,
             "baseline_commit": args.baseline_commit,
             "uvicorn": "1 worker, uvloop, httptools, no access log",
             "app_env": args.app_env,

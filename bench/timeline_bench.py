@@ -42,15 +42,17 @@ import psycopg  # noqa: E402
 from sqlalchemy import Connection, Table, create_engine, event, insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from app.auth.models import StaffSession  # noqa: E402
 from app.checkins.service import schedule_checkins  # noqa: E402
 from app.core.config import Settings  # noqa: E402
 from app.core.migrations import upgrade  # noqa: E402
-from app.core.security import Principal, issue_access_token  # noqa: E402
+from app.core.security import Principal, SigningKey, issue_access_token, key_id_of  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.models import Alert, Checkin, Clinic, Patient, Procedure, Report, StaffUser  # noqa: E402
 
 PG_ADMIN = os.environ.get("AFTERCARE_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = "bench-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
+KEY = SigningKey(key_id_of(SECRET), SECRET)  # the app lists its kid in signing_keys at start-up
 CHUNK = 5000
 WARMUP = 30
 INDEXES = {"report": "ix_reports_patient_recorded", "alert": "ix_alerts_patient_created", "procedure": "ix_procedures_patient_performed"}  # fmt: skip
@@ -64,7 +66,8 @@ def add(conn: Connection, model: Any, rows: list[dict[str, Any]]) -> None:
 
 
 def seed(sync_url: str, patients: int, per_patient: int) -> dict[str, Any]:
-    """Bulk Core inserts; returns what the measurement needs (clinic, clinician, patient ids)."""
+    """Bulk Core inserts; returns what the measurement needs (clinic, clinician, the staff
+    session its tokens name, patient ids)."""
     now = datetime.now(UTC)
     engine = create_engine(sync_url)
     if sync_url.startswith("sqlite"):  # a throwaway file: no fsync, a large page cache
@@ -74,7 +77,7 @@ def seed(sync_url: str, patients: int, per_patient: int) -> dict[str, Any]:
             dbapi_connection.execute("PRAGMA synchronous=OFF")
             dbapi_connection.execute("PRAGMA cache_size=-1000000")
 
-    clinic, staff = uuid.uuid4(), uuid.uuid4()
+    clinic, staff, session = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     pids = [uuid.uuid4() for _ in range(patients)]
     blocks = [uuid.uuid4() for _ in range(patients)]
     performed = [now - timedelta(days=15, minutes=i % 60) for i in range(patients)]
@@ -84,6 +87,8 @@ def seed(sync_url: str, patients: int, per_patient: int) -> dict[str, Any]:
     with engine.begin() as conn:
         add(conn, Clinic, [{"id": clinic, "name": "Bench clinic", "created_at": now, "escalate_emergency_minutes": 15, "escalate_urgent_minutes": 120}])  # fmt: skip
         add(conn, StaffUser, [{"id": staff, "clinic_id": clinic, "email": f"tl-{staff.hex[:8]}@clinic.test", "name": "Bench clinician", "role": "clinician", "password_hash": "!", "created_at": now}])  # fmt: skip
+        # Every request checks its token's session (app/auth/identity.py); long-lived, for --reuse.
+        add(conn, StaffSession, [{"id": session, "user_id": staff, "clinic_id": clinic, "created_at": now, "expires_at": now + timedelta(days=3650)}])  # fmt: skip
         rows = [{"id": p, "clinic_id": clinic, "mrn": f"MRN-TL-{i:06d}", "display_name": f"Patient {i}", "timezone": "America/Chicago", "temperature_unit": "F", "created_at": now, "updated_at": now} for i, p in enumerate(pids)]  # fmt: skip
         add(conn, Patient, rows)
         rows = [{**base, "id": b, "clinic_id": clinic, "patient_id": p, "sequence_number": 1, "performed_at": at, "anesthetic": anesthetic, "created_by": staff, "created_at": at} for p, b, at in zip(pids, blocks, performed, strict=True)]  # fmt: skip
@@ -125,7 +130,7 @@ def seed(sync_url: str, patients: int, per_patient: int) -> dict[str, Any]:
         # PostgreSQL: VACUUM too, or autovacuum would start on the fresh 1M rows mid-measurement.
         conn.execute(text("ANALYZE" if sync_url.startswith("sqlite") else "VACUUM (ANALYZE)"))
     engine.dispose()
-    return {"clinic": clinic, "staff": staff, "patients": pids}
+    return {"clinic": clinic, "staff": staff, "session": session, "patients": pids}
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -150,9 +155,10 @@ async def open_app(stack: AsyncExitStack, db: dict[str, Any]) -> tuple[Any, Any]
     """The real app on `db`, in-process; returns (page(pid, cursor) -> (wall, cpu), cursor; app)."""
     app = create_app(Settings(database_url=db["url"], secret_key=SECRET))
     data = db["data"]
-    principal = Principal(uuid.UUID(data["staff"]), "clinician", uuid.UUID(data["clinic"]), None)
-    token = issue_access_token(principal, key=SECRET, now=datetime.now(UTC), lifetime=timedelta(days=1))  # fmt: skip
+    # The lifespan lists KEY in signing_keys (as for AFTERCARE_SECRET_KEY) before any request.
     await stack.enter_async_context(app.router.lifespan_context(app))
+    principal = Principal(uuid.UUID(data["staff"]), "clinician", uuid.UUID(data["clinic"]), None, uuid.UUID(data["session"]))  # fmt: skip
+    token = issue_access_token(principal, key=KEY, now=datetime.now(UTC), lifetime=timedelta(days=1))  # fmt: skip
     headers = {"authorization": f"Bearer {token}"}
     transport = httpx.ASGITransport(app=app)
     client = httpx.AsyncClient(transport=transport, base_url="http://bench", headers=headers)
@@ -251,7 +257,7 @@ def seed_db(db: dict[str, Any], patients: int, per_patient: int) -> None:
     started = time.perf_counter()
     data = seed(db["sync_url"], patients, per_patient)
     db["seed_seconds"] = round(time.perf_counter() - started, 1)
-    db["data"] = {"clinic": str(data["clinic"]), "staff": str(data["staff"]), "patients": [str(p) for p in data["patients"]]}  # fmt: skip
+    db["data"] = {"clinic": str(data["clinic"]), "staff": str(data["staff"]), "session": str(data["session"]), "patients": [str(p) for p in data["patients"]]}  # fmt: skip
     print(f"{db['url'].split('+')[0]}: seeded {db['reports']:,} reports in {db['seed_seconds']} s (with ANALYZE)", flush=True)  # fmt: skip
 
 

@@ -39,12 +39,11 @@ import httpx  # noqa: E402
 import psycopg  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from app.core.clock import SystemClock  # noqa: E402
 from app.core.config import Settings  # noqa: E402
 from app.core.db import Database  # noqa: E402
-from app.core.deps import Services  # noqa: E402
 from app.core.migrations import upgrade  # noqa: E402
 from app.core.security import Principal  # noqa: E402
+from app.main import build_services  # noqa: E402
 from app.outbox.service import add_event  # noqa: E402
 from app.staff.models import Clinic, StaffUser  # noqa: E402
 from app.webhooks.schemas import WebhookCreate  # noqa: E402
@@ -78,7 +77,7 @@ def summary(values: list[float]) -> str:
 
 async def register(url: str, receiver_url: str) -> str:
     settings = Settings(database_url=url, secret_key=SECRET, allow_private_webhooks=True)
-    services = Services(settings=settings, db=Database(url, pool_size=1), clock=SystemClock())
+    services = build_services(settings, pool_size=1)
     try:
         async with services.db.read() as session:
             clinic = (await session.scalars(select(Clinic))).one()
