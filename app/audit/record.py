@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.actions import ACTIONS, UNKNOWN, Action
-from app.audit.models import AuditEvent, AuditEventPatient
+from app.audit.statements import event_insert, event_with_its_patient, patients_insert
 from app.core.audit import AuditRecord, current_record
+from app.core.db import AUDIT_STAGED
 
 EventRows = tuple[dict[str, Any], list[dict[str, Any]]]
 
@@ -60,25 +60,28 @@ def event_rows(record: AuditRecord, status: int, at: datetime) -> EventRows:
 
 
 async def insert_events(session: AsyncSession, batch: list[EventRows]) -> None:
-    await session.execute(insert(AuditEvent), [values for values, _ in batch])
+    if len(batch) == 1 and len(batch[0][1]) == 1 and session.bind.dialect.name == "postgresql":
+        values, (patient,) = batch[0]
+        await session.execute(
+            event_with_its_patient(), {**values, "patient_id": patient["patient_id"]}
+        )
+        return
+    await session.execute(event_insert(), [values for values, _ in batch])
     patients = [row for _, rows in batch for row in rows]
     if patients:
-        await session.execute(insert(AuditEventPatient), patients)
+        await session.execute(patients_insert(), patients)
 
 
 async def stage(session: AsyncSession, at: datetime, *, status: int | None = None) -> None:
     """Adds this request's event to the change's transaction. Call it last, once the change
-    is certain: the event says the request succeeded (the route's status, unless given)."""
+    is certain: the event says the request succeeded (the route's status, unless given).
+    Once that transaction commits, db.write() marks the record written (AUDIT_STAGED)."""
     record = current_record()
     if record is None:
         return
     success = status or route_action(record.scope)[2]
     await insert_events(session, [event_rows(record, success, at)])
-
-    def written(_: Any) -> None:
-        record.written = True
-
-    event.listen(session.sync_session, "after_commit", written, once=True)
+    session.info[AUDIT_STAGED] = record
 
 
 async def insert_operator_event(
@@ -94,4 +97,4 @@ async def insert_operator_event(
         "resource_id": resource_id,
         "status": 200,
     }
-    await session.execute(insert(AuditEvent).values(**values))
+    await session.execute(event_insert(), values)

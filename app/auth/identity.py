@@ -89,11 +89,12 @@ class Authenticator:
             "clinic": claims.clinic_id,
             "kid": claims.kid,
         }
-        async with self._db.read() as session:
+        async with self._db.lookup() as connection:
             if claims.role == "patient":
                 if claims.patient_id != claims.subject_id:
                     return None
-                found = await session.scalar(_device_statement(), params)
+                found = (await connection.execute(_device_statement(), params)).scalar()
                 return "patient" if found is not None else None
-            role = await session.scalar(_staff_statement(), {**params, "now": now})
+            statement = _staff_statement()
+            role = (await connection.execute(statement, {**params, "now": now})).scalar()
         return "admin" if role == "admin" else "clinician" if role == "clinician" else None

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -24,6 +25,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 IMMEDIATE = "aftercare_sqlite_immediate"
 # Set in a session's `info` by whatever writes an outbox event (app/outbox/service.py).
 OUTBOX_WRITTEN = "aftercare_outbox_written"
+# Set by app/audit/record.py `stage` to the request's audit record: once the transaction has
+# committed, the record is marked written and the audit middleware adds no other event.
+AUDIT_STAGED = "aftercare_audit_staged"
 
 
 def is_sqlite(url: str) -> bool:
@@ -54,7 +58,12 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool = True) -> None
 
 
 def create_engine_for(
-    url: str, *, pool_size: int = 10, echo: bool = False, foreign_keys: bool = True
+    url: str,
+    *,
+    pool_size: int = 10,
+    echo: bool = False,
+    foreign_keys: bool = True,
+    autocommit: bool = False,
 ) -> AsyncEngine:
     if is_sqlite(url):
         database = make_url(url).database
@@ -75,6 +84,7 @@ def create_engine_for(
         max_overflow=pool_size,
         pool_pre_ping=True,
         connect_args=connect_args,
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
 
 
@@ -84,6 +94,14 @@ class Database:
         self.sqlite = is_sqlite(url)
         self.engine = create_engine_for(url, pool_size=pool_size, echo=echo)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Every request's identity check is one SELECT: on PostgreSQL it runs outside a
+        # transaction on a pool of its own, one round trip (and a one-trip ping) instead of
+        # six (bench/README.md, "Sessions and audit").
+        self._lookups = (
+            None
+            if self.sqlite
+            else create_engine_for(url, pool_size=max(2, pool_size // 2), autocommit=True)
+        )
         # SQLite allows one writer; queueing writers here is far fairer than busy-timeout
         # polling (which gives second-long p99 tails). PostgreSQL needs no such lock.
         self._write_lock = asyncio.Lock() if self.sqlite else None
@@ -113,6 +131,21 @@ class Database:
                     yield session
             if session.info.pop(OUTBOX_WRITTEN, False):
                 self.outbox_written.set()
+            staged = session.info.pop(AUDIT_STAGED, None)
+            if staged is not None:
+                staged.written = True
+
+    @asynccontextmanager
+    async def lookup(self) -> AsyncIterator[AsyncConnection]:
+        """For a single read statement that needs no transaction around it."""
+        if self._lookups is None:
+            async with self.read() as session:
+                yield await session.connection()
+        else:
+            async with self._lookups.connect() as connection:
+                yield connection
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._lookups is not None:
+            await self._lookups.dispose()
