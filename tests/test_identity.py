@@ -366,3 +366,24 @@ async def test_a_process_without_the_environment_key_refuses_rather_than_replace
     )
     assert signed_in.status_code == 503
     assert signed_in.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.postgres_only
+async def test_a_restarted_database_costs_no_request(api: Api) -> None:
+    """The identity check's pool has no ping (it is one read, tried again on a fresh
+    connection when the pooled one is dead); the main pool pings. Connections killed under
+    both: the next requests still answer."""
+    from sqlalchemy import text
+
+    headers = api.world.a.clinician.headers
+    assert (await api.client.get("/v1/me", headers=headers)).status_code == 200
+    async with api.db.read() as session:
+        killed = await session.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    assert killed and killed >= 1
+    for _ in range(3):
+        assert (await api.client.get("/v1/me", headers=headers)).status_code == 200

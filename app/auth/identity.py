@@ -89,12 +89,10 @@ class Authenticator:
             "clinic": claims.clinic_id,
             "kid": claims.kid,
         }
-        async with self._db.lookup() as connection:
-            if claims.role == "patient":
-                if claims.patient_id != claims.subject_id:
-                    return None
-                found = (await connection.execute(_device_statement(), params)).scalar()
-                return "patient" if found is not None else None
-            statement = _staff_statement()
-            role = (await connection.execute(statement, {**params, "now": now})).scalar()
+        if claims.role == "patient":
+            if claims.patient_id != claims.subject_id:
+                return None
+            found = await self._db.lookup_scalar(_device_statement(), params)
+            return "patient" if found is not None else None
+        role = await self._db.lookup_scalar(_staff_statement(), {**params, "now": now})
         return "admin" if role == "admin" else "clinician" if role == "clinician" else None

@@ -11,10 +11,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Executable, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -64,6 +64,7 @@ def create_engine_for(
     echo: bool = False,
     foreign_keys: bool = True,
     autocommit: bool = False,
+    pre_ping: bool = True,
 ) -> AsyncEngine:
     if is_sqlite(url):
         database = make_url(url).database
@@ -82,7 +83,7 @@ def create_engine_for(
         hide_parameters=True,  # SQL parameters are patient data: never in logs.
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         connect_args=connect_args,
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
@@ -95,12 +96,15 @@ class Database:
         self.engine = create_engine_for(url, pool_size=pool_size, echo=echo)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # Every request's identity check is one SELECT: on PostgreSQL it runs outside a
-        # transaction on a pool of its own, one round trip (and a one-trip ping) instead of
-        # six (bench/README.md, "Sessions and audit").
+        # transaction on a pool of its own, one round trip instead of six (bench/README.md,
+        # "Sessions and audit"). No ping: a read with no side effect is simply tried again
+        # on a fresh connection when the pooled one turns out dead (`lookup_scalar`).
         self._lookups = (
             None
             if self.sqlite
-            else create_engine_for(url, pool_size=max(2, pool_size // 2), autocommit=True)
+            else create_engine_for(
+                url, pool_size=max(2, pool_size // 2), autocommit=True, pre_ping=False
+            )
         )
         # SQLite allows one writer; queueing writers here is far fairer than busy-timeout
         # polling (which gives second-long p99 tails). PostgreSQL needs no such lock.
@@ -135,15 +139,19 @@ class Database:
             if staged is not None:
                 staged.written = True
 
-    @asynccontextmanager
-    async def lookup(self) -> AsyncIterator[AsyncConnection]:
-        """For a single read statement that needs no transaction around it."""
+    async def lookup_scalar(self, statement: Executable, params: dict[str, Any]) -> Any:
+        """One read statement that needs no transaction around it; its first column."""
         if self._lookups is None:
             async with self.read() as session:
-                yield await session.connection()
-        else:
-            async with self._lookups.connect() as connection:
-                yield connection
+                return (await session.execute(statement, params)).scalar()
+        for attempt in (1, 2):
+            try:
+                async with self._lookups.connect() as connection:
+                    return (await connection.execute(statement, params)).scalar()
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -1,7 +1,9 @@
 """Passwords, tokens and one-time secrets. Hashing runs off the event loop."""
 
+import base64
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -130,10 +132,14 @@ class InvalidToken(Exception):
 
 
 def token_key_id(token: str) -> str:
+    """The `kid` of a token's header, read without PyJWT: it checks the header byte by byte
+    in Python, ~40 µs a token, and decode_access_token checks it again anyway."""
     try:
-        kid = jwt.get_unverified_header(token).get("kid")
-    except jwt.PyJWTError as exc:
-        raise InvalidToken(str(exc)) from exc
+        segment = token.split(".", 1)[0]
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, TypeError) as exc:  # binascii.Error and JSONDecodeError included
+        raise InvalidToken("the token's header is not valid") from exc
+    kid = header.get("kid") if isinstance(header, dict) else None
     if not isinstance(kid, str) or not 0 < len(kid) <= 40:
         raise InvalidToken("the token names no signing key")
     return kid
