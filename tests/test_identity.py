@@ -387,3 +387,33 @@ async def test_a_restarted_database_costs_no_request(api: Api) -> None:
     assert killed and killed >= 1
     for _ in range(3):
         assert (await api.client.get("/v1/me", headers=headers)).status_code == 200
+
+
+@pytest.mark.postgres_only
+async def test_a_restarted_database_costs_no_request_on_asyncpg(
+    api: Api, database_url: str
+) -> None:
+    """The same through asyncpg (the production driver), whose pool pings in one round trip
+    of its own (core/db.py)."""
+    from sqlalchemy import text
+
+    url = database_url.replace("+psycopg", "+asyncpg")
+    app = create_app(
+        Settings(database_url=url, secret_key=api.app.state.services.settings.secret_key),
+        FixedClock(START),
+    )
+    headers = api.world.a.clinician.headers
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        assert (await client.get("/v1/patients", headers=headers)).status_code == 200
+        async with api.db.read() as session:
+            await session.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        for _ in range(3):
+            assert (await client.get("/v1/patients", headers=headers)).status_code == 200

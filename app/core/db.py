@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Executable, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -74,19 +74,39 @@ def create_engine_for(
         _configure_sqlite(engine, foreign_keys=foreign_keys)
         return engine
     connect_args: dict[str, Any] = {}
+    one_trip_ping = False
     if make_url(url).get_driver_name() == "asyncpg":
         # Works behind pgbouncer in transaction mode too.
-        connect_args["statement_cache_size"] = 0 if "pgbouncer" in url else 100
-    return create_async_engine(
+        behind_pgbouncer = "pgbouncer" in url
+        connect_args["statement_cache_size"] = 0 if behind_pgbouncer else 100
+        one_trip_ping = pre_ping and not behind_pgbouncer
+    engine = create_async_engine(
         url,
         echo=echo,
         hide_parameters=True,  # SQL parameters are patient data: never in logs.
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=pre_ping,
+        pool_pre_ping=pre_ping and not one_trip_ping,
         connect_args=connect_args,
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
+    if one_trip_ping:
+        _ping_in_one_trip(engine)
+    return engine
+
+
+def _ping_in_one_trip(engine: AsyncEngine) -> None:
+    """SQLAlchemy's asyncpg ping wraps its `;` in BEGIN and ROLLBACK (for pgbouncer's
+    transaction mode): three round trips before every transaction. Without pgbouncer one
+    does, at checkout, as SQLAlchemy's pessimistic-disconnect recipe does it: a dead
+    connection raises DisconnectionError and the pool replaces it."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        try:
+            dbapi_connection.await_(dbapi_connection._connection.fetchval(";"))
+        except Exception as exc:
+            raise DisconnectionError("the pooled connection is gone") from exc
 
 
 class Database:
