@@ -8,6 +8,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 
 import anyio.to_thread
@@ -146,6 +147,19 @@ def token_key_id(token: str) -> str:
 
 
 def decode_access_token(token: str, *, key: SigningKey, now: datetime) -> TokenClaims:
+    claims, expires = _verified(token, key)
+    # Expiry is judged here, by the injected clock, at every request; never remembered.
+    if expires <= now.timestamp():
+        raise InvalidToken("token has expired")
+    return claims
+
+
+@lru_cache(maxsize=4096)
+def _verified(token: str, key: SigningKey) -> tuple[TokenClaims, int]:
+    """A token's signature and claims, checked once per process: they cannot change, and
+    PyJWT's check costs ~80 µs of every request. What can change (the session, the device,
+    the key's retirement, the clock) is checked at every request all the same. Failures are
+    not remembered (lru_cache keeps only what returns)."""
     try:
         claims = jwt.decode(
             token,
@@ -155,19 +169,17 @@ def decode_access_token(token: str, *, key: SigningKey, now: datetime) -> TokenC
             issuer=ISSUER,
             options={
                 "require": ["sub", "exp", "iat", "role", "clinic", "sid"],
-                # Time is judged by the injected clock below, never by PyJWT's wall clock.
+                # Time is judged by the injected clock, never by PyJWT's wall clock.
                 "verify_exp": False,
                 "verify_iat": False,
                 "verify_nbf": False,
             },
         )
-        if int(claims["exp"]) <= now.timestamp():
-            raise InvalidToken("token has expired")
         role = claims["role"]
         if role not in ("admin", "clinician", "patient"):
             raise InvalidToken("unknown role")
         patient_id = uuid.UUID(claims["pid"]) if role == "patient" else None
-        return TokenClaims(
+        verified = TokenClaims(
             kid=key.kid,
             subject_id=uuid.UUID(claims["sub"]),
             role=role,
@@ -175,5 +187,6 @@ def decode_access_token(token: str, *, key: SigningKey, now: datetime) -> TokenC
             session_id=uuid.UUID(claims["sid"]),
             patient_id=patient_id,
         )
+        return verified, int(claims["exp"])
     except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from exc
