@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 IMMEDIATE = "aftercare_sqlite_immediate"
+NO_TRANSACTION = "aftercare_sqlite_no_transaction"
 # Set in a session's `info` by whatever writes an outbox event (app/outbox/service.py).
 OUTBOX_WRITTEN = "aftercare_outbox_written"
 # Set by app/audit/record.py `stage` to the request's audit record: once the transaction has
@@ -53,8 +54,10 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool = True) -> None
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get(IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get(NO_TRANSACTION):
+            return  # one statement, in SQLite's own autocommit (Database.lookup_scalar)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(IMMEDIATE) else "BEGIN")
 
 
 def create_engine_for(
@@ -161,9 +164,10 @@ class Database:
 
     async def lookup_scalar(self, statement: Executable, params: dict[str, Any]) -> Any:
         """One read statement that needs no transaction around it; its first column."""
-        if self._lookups is None:
-            async with self.read() as session:
-                return (await session.execute(statement, params)).scalar()
+        if self._lookups is None:  # SQLite: no BEGIN and COMMIT, each a thread hop
+            async with self.engine.connect() as connection:
+                plain = await connection.execution_options(**{NO_TRANSACTION: True})
+                return (await plain.execute(statement, params)).scalar()
         for attempt in (1, 2):
             try:
                 async with self._lookups.connect() as connection:
