@@ -71,6 +71,11 @@ async def test_a_default_install_signs_with_its_own_key_only(
         token = login_response.json()["access_token"]
         # A second instance on the same database verifies it: the key lives in the database.
         assert (await clients[1].get("/v1/me", headers=bearer(token))).status_code == 200
+        # The clinic's trail starts with its first admin, made by an operator.
+        created = await clients[1].get(
+            "/v1/audit-events", params={"action": "staff.create"}, headers=bearer(token)
+        )
+        assert [e["actor_type"] for e in created.json()["items"]] == ["operator"]
         claims = jwt.decode(token, options={"verify_signature": False})
         kid = jwt.get_unverified_header(token)["kid"]
         for secret, header in [

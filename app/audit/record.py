@@ -85,12 +85,17 @@ async def stage(session: AsyncSession, at: datetime, *, status: int | None = Non
 
 
 async def insert_operator_event(
-    session: AsyncSession, action: Action, resource_id: str, at: datetime
+    session: AsyncSession,
+    action: Action,
+    resource_id: str,
+    at: datetime,
+    clinic_id: uuid.UUID | None = None,
 ) -> None:
-    """A security event done from the command line (key rotation)."""
+    """A security event done from the command line (key rotation, a clinic's first admin)."""
     values = {
         "id": uuid.uuid4(),
         "at": at,
+        "clinic_id": clinic_id,
         "actor_type": "operator",
         "action": action.name,
         "resource_type": action.resource_type,

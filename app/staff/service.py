@@ -4,7 +4,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.record import stage
+from app.audit.actions import ACTIONS
+from app.audit.record import insert_operator_event, stage
 from app.core.audit import note_patients, note_resource
 from app.core.deps import Services
 from app.core.errors import conflict, not_found
@@ -35,6 +36,9 @@ async def create_clinic_with_admin(
         session.add(clinic)
         await session.flush()
         session.add(admin)
+        # Made from the command line: the clinic's trail starts with who its first admin is.
+        action = ACTIONS["create_staff_user"]
+        await insert_operator_event(session, action, str(admin.id), now, clinic.id)
     return clinic, admin
 
 
