@@ -539,6 +539,18 @@ ENDPOINTS = [
         unchanged=_code_unchanged,
     ),
     Endpoint(
+        "list_patient_devices",
+        "GET",
+        lambda t: f"/v1/patients/{t.patient_id}/devices",
+        _staff_on_patient(200),
+    ),
+    Endpoint(
+        "get_patient_access_log",
+        "GET",
+        lambda t: f"/v1/patients/{t.patient_id}/access-log",
+        _staff_on_patient(200),
+    ),
+    Endpoint(
         "create_procedure",
         "POST",
         lambda t: f"/v1/patients/{t.patient_id}/procedures",
