@@ -14,8 +14,7 @@ class Action:
     words: str
 
 
-def _a(name: str, resource_type: str | None, words: str) -> Action:
-    return Action(name, resource_type, words)
+_a = Action
 
 
 ACTIONS: dict[str, Action] = {

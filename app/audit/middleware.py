@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.audit.record import event_rows, route_action
+from app.audit.record import event_rows
 from app.audit.writer import AuditWriter
 from app.core.audit import AuditRecord, begin_record
 from app.core.clock import Clock
@@ -106,7 +106,7 @@ class AuditMiddleware:
 
     @staticmethod
     def _log(record: AuditRecord, status: int, started: float) -> None:
-        _, route, _ = route_action(record.scope)
+        route = getattr(record.scope.get("route"), "path", None)
         access_log.info(
             "%s %s %d %.1fms actor=%s:%s request_id=%s",
             record.method,

@@ -19,10 +19,11 @@ from app.audit.actions import ACTIONS, RETIRE_KEY, ROTATE_KEY, UNKNOWN
 from app.audit.models import AuditEvent, AuditEventPatient
 from app.audit.schemas import AccessLogActor, AccessLogEntry, AuditEventOut
 from app.auth.models import PatientDevice
+from app.core.audit import note_patients
 from app.core.deps import Services
 from app.core.pagination import cut_page, decode_time_id_cursor
 from app.core.security import Principal
-from app.core.types import Page
+from app.core.types import Page, fields_of
 from app.patients.service import load_patient
 from app.staff.models import StaffUser
 
@@ -111,8 +112,9 @@ async def _patients_of(
 
 
 def _event_out(event: AuditEvent, patient_ids: list[uuid.UUID]) -> AuditEventOut:
-    values = {column.key: getattr(event, column.key) for column in AuditEvent.__table__.columns}
-    return AuditEventOut.model_validate({**values, "patient_ids": patient_ids})
+    return AuditEventOut.model_validate(
+        {**fields_of(event, AuditEventOut), "patient_ids": patient_ids}
+    )
 
 
 async def list_events(
@@ -234,7 +236,9 @@ async def my_access_log(
     services: Services, caller: Principal, window: Window
 ) -> Page[AccessLogEntry]:
     """For the patient: as staff see it, less their own app's routine requests."""
-    assert caller.patient_id is not None  # PatientDep
+    assert caller.patient_id is not None  # PatientDep; identity checked the device is theirs
+    note_patients(caller.patient_id)
     async with services.db.read() as session:
-        patient = await load_patient(session, caller, caller.patient_id)  # notes the patient
-        return await _access_log(session, patient.id, patient.clinic_id, window, for_patient=True)
+        return await _access_log(
+            session, caller.patient_id, caller.clinic_id, window, for_patient=True
+        )

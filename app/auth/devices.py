@@ -1,7 +1,7 @@
 """A patient's enrolled phones: listing them and signing one out (revoking it).
 
 Staff see and revoke the devices of their clinic's patients; the patient sees and revokes
-their own. Revoking ends the device and its refresh-token family (auth/service.py,
+their own. Revoking ends the device and its refresh-token family (auth/revocation.py,
 `revoke_devices`), so the phone is refused at its next request (auth/identity.py).
 """
 

@@ -1,12 +1,13 @@
-"""Revoking patient devices: one statement of it, for staff, the patient, re-enrolment and a
-reused refresh token alike."""
+"""Ending what a token points at: patient devices (for staff, the patient, re-enrolment and a
+reused refresh token alike) and staff sessions (logout, password change, deactivation, an
+admin's sign-out). Each is one statement; the tokens fail at their next request."""
 
 from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import PatientDevice, RefreshToken
+from app.auth.models import PatientDevice, RefreshToken, StaffSession
 
 
 async def revoke_devices(
@@ -27,3 +28,14 @@ async def revoke_devices(
             .where(RefreshToken.family_id.in_(device_ids), RefreshToken.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+
+
+async def end_sessions(
+    session: AsyncSession, now: datetime, reason: str, *session_filter: object
+) -> None:
+    """Ends the staff sessions matched that are still open."""
+    await session.execute(
+        update(StaffSession)
+        .where(StaffSession.ended_at.is_(None), *session_filter)  # type: ignore[arg-type]
+        .values(ended_at=now, ended_reason=reason)
+    )

@@ -1,24 +1,24 @@
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.record import stage
 from app.auth.models import EnrollmentCode, PatientDevice, RefreshToken, StaffSession
-from app.auth.revocation import revoke_devices
+from app.auth.revocation import end_sessions, revoke_devices
 from app.auth.schemas import EnrollmentCodeOut, EnrollRequest, PatientTokens, StaffToken
 from app.core.audit import (
     current_record,
     note_actor,
     note_patients,
     note_resource,
-    note_staff_attempt,
 )
 from app.core.deps import Services
 from app.core.errors import Problem, unauthorized
 from app.core.security import (
     Principal,
+    Role,
     digest,
     issue_access_token,
     new_enrollment_code,
@@ -33,8 +33,11 @@ from app.staff.models import StaffUser
 async def login_staff(services: Services, email: str, password: str) -> StaffToken:
     async with services.db.read() as session:
         user = await session.scalar(select(StaffUser).where(StaffUser.email == email.lower()))
-    if user is not None:
-        note_staff_attempt(user.id, user.clinic_id, user.role)
+    session_id = uuid.uuid4()
+    if user is not None:  # a sign-in for a known account is theirs, whether or not it succeeds
+        role: Role = "admin" if user.role == "admin" else "clinician"
+        principal = Principal(user.id, role, user.clinic_id, session_id=session_id)
+        note_actor(principal)
     password_ok = await verify_password(password, user.password_hash if user else None)
     if user is None or not password_ok or not user.active:
         raise unauthorized("wrong email or password")
@@ -42,19 +45,13 @@ async def login_staff(services: Services, email: str, password: str) -> StaffTok
     lifetime = timedelta(minutes=services.settings.staff_token_minutes)
     record = current_record()
     staff_session = StaffSession(
-        id=uuid.uuid4(),
+        id=session_id,
         user_id=user.id,
         clinic_id=user.clinic_id,
         created_at=now,
         expires_at=now + lifetime,
         client_address=record.client_address if record else None,
         user_agent=record.user_agent if record else None,
-    )
-    principal = Principal(
-        user.id,
-        "admin" if user.role == "admin" else "clinician",
-        user.clinic_id,
-        session_id=staff_session.id,
     )
     async with services.db.write() as session:
         # The password checked and the user's state, as they are now, under the row lock a
@@ -70,36 +67,12 @@ async def login_staff(services: Services, email: str, password: str) -> StaffTok
     return StaffToken(access_token=token, expires_in=int(lifetime.total_seconds()))
 
 
-async def end_sessions(
-    session: AsyncSession,
-    user_id: uuid.UUID,
-    now: datetime,
-    reason: str,
-    *,
-    keep: uuid.UUID | None = None,
-) -> int:
-    """Ends the user's open sessions (all but `keep`); their tokens fail at the next request."""
-    query = (
-        update(StaffSession)
-        .where(StaffSession.user_id == user_id, StaffSession.ended_at.is_(None))
-        .values(ended_at=now, ended_reason=reason)
-    )
-    if keep is not None:
-        query = query.where(StaffSession.id != keep)
-    ended = await session.execute(query)
-    return int(ended.rowcount)  # type: ignore[attr-defined]
-
-
 async def logout(services: Services, caller: Principal) -> None:
     now = services.clock.now()
     async with services.db.write() as session:
-        await session.execute(
-            update(StaffSession)
-            .where(StaffSession.id == caller.session_id, StaffSession.ended_at.is_(None))
-            .values(ended_at=now, ended_reason="logout")
-        )
-        if caller.session_id is not None:
-            note_resource(caller.session_id)
+        await end_sessions(session, now, "logout", StaffSession.id == caller.session_id)
+        assert caller.session_id is not None  # every staff token names its session
+        note_resource(caller.session_id)
         await stage(session, now)
 
 

@@ -4,8 +4,8 @@ from sqlalchemy import select
 
 from app.audit.record import stage
 from app.auth.models import StaffSession
+from app.auth.revocation import end_sessions
 from app.auth.schemas import PasswordChange, StaffSessionOut
-from app.auth.service import end_sessions
 from app.core.audit import note_resource
 from app.core.deps import Services
 from app.core.errors import invalid_field, not_found
@@ -33,8 +33,8 @@ async def list_sessions(services: Services, caller: Principal) -> list[StaffSess
         ]
 
 
-async def change_password(services: Services, caller: Principal, body: PasswordChange) -> int:
-    """Sets a new password and ends every other session; returns how many were ended."""
+async def change_password(services: Services, caller: Principal, body: PasswordChange) -> None:
+    """Sets a new password and ends every other session of the user."""
     async with services.db.read() as session:
         user = await session.get(StaffUser, caller.subject_id)
     if user is None:
@@ -48,9 +48,7 @@ async def change_password(services: Services, caller: Principal, body: PasswordC
     async with services.db.write() as session:
         user = await session.get_one(StaffUser, caller.subject_id, with_for_update=True)
         user.password_hash = new_hash
-        ended = await end_sessions(
-            session, caller.subject_id, now, "password changed", keep=caller.session_id
-        )
+        others = (StaffSession.user_id == caller.subject_id, StaffSession.id != caller.session_id)
+        await end_sessions(session, now, "password changed", *others)
         note_resource(caller.subject_id)
         await stage(session, now)
-    return ended

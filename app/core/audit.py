@@ -53,14 +53,6 @@ def note_actor(principal: Principal) -> None:
         record.clinic_id = principal.clinic_id
 
 
-def note_staff_attempt(user_id: uuid.UUID, clinic_id: uuid.UUID, role: str) -> None:
-    """A sign-in for a known account, before (and whether or not) it succeeds."""
-    record = _current.get()
-    if record is not None:
-        record.actor_type, record.actor_id = "staff", user_id
-        record.clinic_id, record.role = clinic_id, role
-
-
 def note_patients(*patient_ids: uuid.UUID) -> None:
     record = _current.get()
     if record is not None:

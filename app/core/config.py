@@ -4,7 +4,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-MIN_SECRET_BYTES = 32
+MIN_SECRET_BYTES = 32  # HS256: a key shorter than the hash is weaker than it (RFC 7518 3.2)
 # Words that mark a key copied from an example. The first entry is the development key this
 # service once shipped in its source: tokens signed with it must never verify again.
 _PLACEHOLDERS = (

@@ -98,10 +98,12 @@ class Keyring:
         if row is None:
             return await self._generate(session)
         kid, secret = row
+        known = self._secrets.get(kid)  # this process's environment key is already here
+        if known is not None:
+            return known
         if secret is not None:
-            return SigningKey(kid, secret)
-        if self._environment is not None and kid == self._environment.kid:
-            return self._environment
+            self._secrets[kid] = SigningKey(kid, secret)
+            return self._secrets[kid]
         problem = KeyNotHere(kid)
         log.error("%s", problem.explanation)
         raise problem

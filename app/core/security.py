@@ -19,7 +19,6 @@ Role = Literal["admin", "clinician", "patient"]
 ALGORITHM = "HS256"
 ISSUER = "aftercare"
 AUDIENCE = "aftercare-api"
-MIN_KEY_BYTES = 32  # HS256: a key shorter than the hash is weaker than it (RFC 7518 3.2)
 _passwords = PasswordHash.recommended()  # argon2id
 # Verified against when the email is unknown, so a login takes as long either way.
 _DUMMY_HASH = _passwords.hash("not-a-real-password")

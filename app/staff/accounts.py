@@ -6,7 +6,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.record import stage
-from app.auth.service import end_sessions
+from app.auth.models import StaffSession
+from app.auth.revocation import end_sessions
 from app.core.deps import Services
 from app.core.errors import conflict, invalid_field, not_found
 from app.core.security import Principal
@@ -74,7 +75,7 @@ async def update_staff(
             raise conflict("the clinic's last active admin cannot be demoted or deactivated")
         if changes.get("active") is False and user.active:
             user.deactivated_at = now
-            await end_sessions(session, user.id, now, "deactivated")
+            await end_sessions(session, now, "deactivated", StaffSession.user_id == user.id)
         elif changes.get("active") is True:
             user.deactivated_at = None
         for field, value in changes.items():
@@ -83,10 +84,9 @@ async def update_staff(
         return StaffOut.model_validate(user)
 
 
-async def end_staff_sessions(services: Services, caller: Principal, user_id: uuid.UUID) -> int:
+async def end_staff_sessions(services: Services, caller: Principal, user_id: uuid.UUID) -> None:
     now = services.clock.now()
     async with services.db.write() as session:
         user = await _load(session, caller, user_id)
-        ended = await end_sessions(session, user.id, now, "revoked by admin")
+        await end_sessions(session, now, "revoked by admin", StaffSession.user_id == user.id)
         await stage(session, now)
-        return ended
