@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.actions import ACTIONS, RETIRE_KEY, ROTATE_KEY, UNKNOWN
@@ -21,7 +21,7 @@ from app.audit.schemas import AccessLogActor, AccessLogEntry, AuditEventOut
 from app.auth.models import PatientDevice
 from app.core.audit import note_patients
 from app.core.deps import Services
-from app.core.pagination import cut_page, decode_time_id_cursor
+from app.core.pagination import cut_page, decode_time_id_cursor, newer_first_within
 from app.core.security import Principal
 from app.core.types import Page, fields_of
 from app.patients.service import load_patient
@@ -50,17 +50,8 @@ class Window:
 
 
 def _within(at: Any, row_id: Any, window: Window) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = []
-    if window.since is not None:
-        where.append(at >= window.since)
-    if window.until is not None:
-        where.append(at < window.until)
-    if window.cursor:
-        last_at, last_id = decode_time_id_cursor(window.cursor)
-        # A row comparison (not OR/AND) is an index range condition on both databases.
-        bound = tuple_(literal(last_at, at.type), literal(last_id, row_id.type))
-        where.append(tuple_(at, row_id) < bound)
-    return where
+    after = decode_time_id_cursor(window.cursor) if window.cursor else None
+    return newer_first_within(at, row_id, since=window.since, until=window.until, after=after)
 
 
 # The clinic's events (admins).

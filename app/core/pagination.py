@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, and_, literal, or_, tuple_
 
 from app.core.errors import Problem
 from app.core.types import to_utc
@@ -81,6 +81,28 @@ def newer_first_after(at_column: Any, id_column: Any, cursor: str) -> ColumnElem
     """Rows after the cursor in (at DESC, id DESC) order."""
     at, last_id = decode_time_id_cursor(cursor)
     return or_(at_column < at, and_(at_column == at, id_column < last_id))
+
+
+def newer_first_within(
+    at: Any,
+    row_id: Any,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[ColumnElement[bool]]:
+    """A newest-first page's bounds: `since` inclusive, `until` exclusive, and rows after the
+    last one shown. A row comparison (not OR/AND) is an index range condition on both
+    databases, so a page of (at, id) is one range scan from the cursor on."""
+    where: list[ColumnElement[bool]] = []
+    if after is not None:
+        bound = tuple_(literal(after[0], at.type), literal(after[1], row_id.type))
+        where.append(tuple_(at, row_id) < bound)
+    if since is not None:
+        where.append(at >= since)
+    if until is not None:
+        where.append(at < until)
+    return where
 
 
 def cut_page(

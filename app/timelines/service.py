@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, literal, select, tuple_, union_all
+from sqlalchemy import ColumnElement, Select, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.models import Alert
@@ -18,7 +18,7 @@ from app.alerts.service import alert_out
 from app.checkins.models import Checkin
 from app.checkins.schemas import CheckinOut
 from app.core.deps import Services
-from app.core.pagination import cut_page, decode_time_id_cursor
+from app.core.pagination import cut_page, decode_time_id_cursor, newer_first_within
 from app.core.security import Principal
 from app.patients.service import load_patient
 from app.procedures.models import Procedure
@@ -62,14 +62,9 @@ def _branch(
     if join is not None:
         query = query.select_from(join)
     query = query.where(*where)
-    if window.after is not None:
-        at_value, id_value = window.after
-        bound = tuple_(literal(at_value, at.type), literal(id_value, row_id.type))
-        query = query.where(tuple_(at, row_id) < bound)
-    if window.since is not None:
-        query = query.where(at >= window.since)
-    if window.until is not None:
-        query = query.where(at < window.until)
+    query = query.where(
+        *newer_first_within(at, row_id, since=window.since, until=window.until, after=window.after)
+    )
     # Ordered and cut in each branch, so each is one short index range scan.
     branch = query.order_by(at.desc(), row_id.desc()).limit(window.limit).subquery()
     return select(branch)
