@@ -51,6 +51,15 @@ def invalid_field(loc: list[str | int], msg: str) -> Problem:
     )
 
 
+def changes_of(body: BaseModel, *, required: tuple[str, ...]) -> dict[str, Any]:
+    """The fields a PATCH body sets; a required field may be left out but not set to null."""
+    changes = body.model_dump(exclude_unset=True)
+    for name in required:
+        if name in changes and changes[name] is None:
+            raise invalid_field(["body", name], "must not be null")
+    return changes
+
+
 def conflict(detail: str) -> Problem:
     return Problem(409, detail)
 

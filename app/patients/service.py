@@ -10,7 +10,7 @@ from app.auth.schemas import EnrollmentCodeOut
 from app.auth.service import issue_enrollment_code
 from app.core.audit import forget_patient, note_patients, note_resource
 from app.core.deps import Services
-from app.core.errors import conflict, invalid_field, not_found
+from app.core.errors import changes_of, conflict, invalid_field, not_found
 from app.core.pagination import cut_page, newer_first_after
 from app.core.security import Principal
 from app.core.types import Page
@@ -81,10 +81,7 @@ async def create_patient(services: Services, caller: Principal, body: PatientCre
 async def update_patient(
     services: Services, caller: Principal, patient_id: uuid.UUID, body: PatientUpdate
 ) -> Patient:
-    changes = body.model_dump(exclude_unset=True)
-    for required in ("mrn", "display_name", "timezone", "temperature_unit"):
-        if required in changes and changes[required] is None:
-            raise invalid_field(["body", required], "must not be null")
+    changes = changes_of(body, required=("mrn", "display_name", "timezone", "temperature_unit"))
     _check_birth_date(services, changes.get("birth_date"))
     try:
         async with services.db.write() as session:

@@ -9,7 +9,7 @@ from app.audit.record import stage
 from app.auth.models import StaffSession
 from app.auth.revocation import end_sessions
 from app.core.deps import Services
-from app.core.errors import conflict, invalid_field, not_found
+from app.core.errors import changes_of, conflict, not_found
 from app.core.security import Principal
 from app.staff.models import Clinic, StaffUser
 from app.staff.schemas import StaffOut, StaffUpdate
@@ -53,10 +53,7 @@ async def _other_active_admins(session: AsyncSession, user: StaffUser) -> int:
 async def update_staff(
     services: Services, caller: Principal, user_id: uuid.UUID, body: StaffUpdate
 ) -> StaffOut:
-    changes = body.model_dump(exclude_unset=True)
-    for required in ("name", "role", "active"):
-        if required in changes and changes[required] is None:
-            raise invalid_field(["body", required], "must not be null")
+    changes = changes_of(body, required=("name", "role", "active"))
     now = services.clock.now()
     async with services.db.write() as session:
         # The clinic row first: two admins demoting each other at once take turns, so the
