@@ -16,19 +16,18 @@ from typing import Any
 import pytest
 
 from app.reports.schemas import to_celsius
+from app.rules import engine
 from app.rules.engine import (
     Finding,
     ProcedureFacts,
     ReportFacts,
-    evaluate,
     guidance_for,
-    hours_since_block,
-    no_relief_due,
     relief_of,
 )
-from app.rules.ruleset import RULES, RULESET_VERSION, public_rules
+from app.rules.ruleset import VERSION_1, public_rules
 from app.rules.vocabulary import Severity, SideEffectKind
 
+RULES = VERSION_1.rules  # this file is version 1's table; tests/test_rules_v2.py is version 2's
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 JUST = 0.0001  # hours (0.36 s): "just after" / "just before" a boundary
 BASELINE = 5
@@ -56,6 +55,14 @@ def report(
 
 def procedure(baseline: int = BASELINE, *symptoms: str) -> ProcedureFacts:
     return ProcedureFacts(T0, baseline, frozenset(SideEffectKind(s) for s in symptoms))
+
+
+def evaluate(r: ReportFacts, p: ProcedureFacts, earlier: Sequence[ReportFacts]) -> list[Finding]:
+    return engine.evaluate(r, p, earlier, VERSION_1)
+
+
+def no_relief_due(p: ProcedureFacts, reports: list[ReportFacts], now: datetime) -> Finding | None:
+    return engine.no_relief_due(p, reports, now, VERSION_1)
 
 
 def fired(
@@ -93,13 +100,13 @@ SPEC_TABLE = {
 
 def test_rule_set_is_the_spec_table() -> None:
     assert [(r.id, r.severity) for r in RULES] == list(SPEC_TABLE.items())
-    assert RULESET_VERSION == 1
+    assert VERSION_1.version == 1
     assert all(r.version == 1 and r.title and r.description for r in RULES)
     assert {r.id: r.source for r in RULES if r.source != "report"} == {
         "no_relief": "clock",
         "missed_checkin": "scheduler",
     }
-    assert public_rules()[0] == {
+    assert public_rules(VERSION_1)[0] == {
         "id": "breathing_difficulty",
         "version": 1,
         "severity": "emergency",
@@ -622,29 +629,29 @@ GUIDANCE_CASES = [
 def test_guidance(r: ReportFacts, level: str) -> None:
     p = procedure()
     findings = evaluate(r, p, [])
-    guidance = guidance_for(
-        findings, r, hours_since_block(r.recorded_at, p), baseline_pain=BASELINE
-    )
+    guidance = guidance_for(findings, r, p, VERSION_1)
     assert guidance.level == level
     assert guidance.message
     if level in ("expected", "none"):
         assert findings == []
     if level == "emergency":
         assert any(f.severity == "emergency" for f in findings)
-    # the same answer without the optional baseline (the findings already imply it)
-    assert guidance_for(findings, r, hours_since_block(r.recorded_at, p)).level == level
 
 
 def _guidance_message(r: ReportFacts, earlier: Sequence[ReportFacts] = ()) -> str:
     p = procedure()
-    return guidance_for(evaluate(r, p, earlier), r, hours_since_block(r.recorded_at, p)).message
+    return guidance_for(evaluate(r, p, earlier), r, p, VERSION_1).message
 
 
 def test_guidance_messages_name_the_symptoms() -> None:
     emergency = _guidance_message(report(8, flank_pain="mild", dizziness="moderate"))
     assert "Call emergency services now" in emergency
     assert "Do not wait for the clinic" in emergency
-    assert "flank pain (mild)" in emergency and "dizziness (moderate)" in emergency
+    # red-flags-v2.md's patient wording applies to version 1 too (a safety fix, not a rule)
+    assert "pain in your side, lower belly or deep in the groin" in emergency
+    assert "dizziness (moderate)" in emergency
+    assert "lumbar sympathetic block) on 21 November 2026" in emergency
+    assert "blood thinners" in emergency
 
     urgent = _guidance_message(report(31, temp=38.6, rash_or_itching="mild"))
     assert "care team has been told" in urgent and "will contact you" in urgent
@@ -660,10 +667,10 @@ def test_guidance_messages_name_the_symptoms() -> None:
 
 
 def test_guidance_with_baseline_refuses_expected_for_a_pain_rise() -> None:
-    # Findings passed in by hand (empty): the optional baseline check still holds the line.
+    # Findings passed in by hand (empty): the baseline check still holds the line.
     r = report(3, pain=8, leg_warmth="mild")
-    assert guidance_for([], r, 3.0, baseline_pain=5).level == "none"
-    assert guidance_for([], r, 3.0, baseline_pain=6).level == "expected"
+    assert guidance_for([], r, procedure(5), VERSION_1).level == "none"
+    assert guidance_for([], r, procedure(6), VERSION_1).level == "expected"
 
 
 def test_guidance_level_follows_the_most_severe_finding() -> None:
@@ -672,9 +679,12 @@ def test_guidance_level_follows_the_most_severe_finding() -> None:
     def finding(severity: Any) -> Finding:
         return Finding("x", 1, severity, "Something", ("line",), ("something",))
 
-    assert guidance_for([finding("routine")], r, 3.0).level == "contact_provider"
-    assert guidance_for([finding("routine"), finding("emergency")], r, 3.0).level == "emergency"
-    assert "something" in guidance_for([finding("urgent")], r, 3.0).message
+    p = procedure()
+    assert guidance_for([finding("routine")], r, p, VERSION_1).level == "contact_provider"
+    assert guidance_for([finding("routine"), finding("emergency")], r, p, VERSION_1).level == (
+        "emergency"
+    )
+    assert "something" in guidance_for([finding("urgent")], r, p, VERSION_1).message
 
 
 # relief_of: (id, baseline, pain, relief_percent, relief)

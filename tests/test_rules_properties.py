@@ -13,22 +13,33 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.reports.schemas import to_celsius
+from app.rules import engine
 from app.rules.engine import (
+    Finding,
     ProcedureFacts,
     ReportFacts,
-    evaluate,
     guidance_for,
     hours_since_block,
-    no_relief_due,
     relief_of,
 )
-from app.rules.ruleset import RULES
+from app.rules.ruleset import VERSION_1
 from app.rules.vocabulary import SEVERITY_RANK, Severity, SideEffectKind
 
 K = SideEffectKind
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+RULES = VERSION_1.rules  # the oracle below is version 1's table
 TABLE_ORDER = {r.id: i for i, r in enumerate(RULES)}
 SEVERITY_ORDER = {"emergency": 0, "urgent": 1, "routine": 2}
+
+
+def evaluate(r: ReportFacts, p: ProcedureFacts, earlier: Sequence[ReportFacts]) -> list[Finding]:
+    return engine.evaluate(r, p, earlier, VERSION_1)
+
+
+def no_relief_due(p: ProcedureFacts, reports: list[ReportFacts], now: datetime) -> Finding | None:
+    return engine.no_relief_due(p, reports, now, VERSION_1)
+
+
 BOUNDARIES = [0.0, 6.0, 12.0, 24.0, 48.0, 96.0, 336.0]
 
 # Hours biased towards the spec's boundaries, on both sides of them.
@@ -184,7 +195,7 @@ def test_engine_agrees_with_the_spec_and_guidance_is_consistent(
         assert f.severity == RULES[TABLE_ORDER[f.rule_id]].severity
 
     h = hours_since_block(report.recorded_at, proc)
-    guidance = guidance_for(findings, report, h, baseline_pain=proc.baseline_pain)
+    guidance = guidance_for(findings, report, proc, VERSION_1)
     assert guidance.message
     has_emergency = any(f.severity == "emergency" for f in findings)
     assert (guidance.level == "emergency") == has_emergency

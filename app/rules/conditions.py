@@ -1,6 +1,6 @@
 """The building blocks a rule's condition is written in, and how each one is judged.
 
-A condition is data (frozen dataclasses, so the rule set reads like red-flags.md's table);
+A condition is data (frozen dataclasses, so a rule set reads like its table in docs/clinical-rules.md);
 `match` returns the facts that satisfied it as `Hit`s, or `()` when it does not hold. The
 explanation lines of a finding are made from those hits, so they always state exactly what
 fired the rule, with the threshold it crossed.
@@ -14,6 +14,7 @@ from typing import Literal, NamedTuple
 from app.rules.explain import (
     SEVERITY_WORDS,
     for_patient,
+    glucose_text,
     hours_text,
     label,
     number,
@@ -91,11 +92,19 @@ def _note(*parts: str) -> str:
     return "; ".join(p for p in parts if p)
 
 
+Kinds = frozenset[SideEffectKind]
+
+
 class Condition(ABC):
     __slots__ = ()
 
     @abstractmethod
     def match(self, ctx: Context) -> tuple[Hit, ...]: ...
+
+    def needs(self) -> Kinds | None:
+        """Side-effect kinds of which a report must list at least one for this to hold; None
+        when it can hold without any (a temperature, a pain score, a glucose)."""
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +121,9 @@ class Has(Condition):
     window: Window | None = None
     unless_in_baseline: bool = False
     note: str = ""
+
+    def needs(self) -> Kinds:
+        return frozenset(self.kinds)
 
     def match(self, ctx: Context) -> tuple[Hit, ...]:
         if self.window is not None and not self.window.admits(ctx.hours):
@@ -156,15 +168,66 @@ class Fever(Condition):
 
 
 @dataclass(frozen=True, slots=True)
+class Glucose(Condition):
+    """glucose_mmol >= mmol (the stored mmol/L)."""
+
+    mmol: float
+
+    def match(self, ctx: Context) -> tuple[Hit, ...]:
+        value = ctx.report.glucose_mmol
+        if value is None or value < self.mmol:
+            return ()
+        note = f"threshold {glucose_text(self.mmol)}"
+        return (
+            Hit(
+                f"blood glucose {glucose_text(value)}",
+                note,
+                (f"a blood sugar of {glucose_text(value)}",),
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GlucoseBelow(Condition):
+    """glucose_mmol < mmol."""
+
+    mmol: float
+
+    def match(self, ctx: Context) -> tuple[Hit, ...]:
+        value = ctx.report.glucose_mmol
+        if value is None or value >= self.mmol:
+            return ()
+        note = f"below {glucose_text(self.mmol)}"
+        return (
+            Hit(
+                f"blood glucose {glucose_text(value)}",
+                note,
+                (f"a blood sugar of {glucose_text(value)}",),
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class PainScore(Condition):
+    """pain_score >= at_least. `name_baseline`: the phrase also gives the baseline and the rise
+    (version 2, where pain 10 is no longer a pain_flare too, which used to say them)."""
+
     at_least: int
+    name_baseline: bool = False
 
     def match(self, ctx: Context) -> tuple[Hit, ...]:
         pain = ctx.report.pain_score
         if pain < self.at_least:
             return ()
         text = f"pain score {pain}/10"
-        return (Hit(text, f"threshold {self.at_least}/10", (text,)),)
+        if self.name_baseline:
+            text = _with_baseline(pain, ctx.procedure.baseline_pain)
+        return (Hit(text, f"threshold {self.at_least}/10", (f"pain score {pain}/10",)),)
+
+
+def _with_baseline(pain: int, baseline: int) -> str:
+    rise = pain - baseline
+    return f"pain score {pain}/10, baseline {baseline}/10 ({rise:+d})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,14 +240,15 @@ class PainAboveBaseline(Condition):
     by: int
     window: Window | None = None
     note: str = ""
+    at_most: int = 10  # version 2's pain_flare stops at 9: pain 10 is pain_escalation alone
 
     def match(self, ctx: Context) -> tuple[Hit, ...]:
         if self.window is not None and not self.window.admits(ctx.hours):
             return ()
         pain, baseline = ctx.report.pain_score, ctx.procedure.baseline_pain
-        if pain < baseline + self.by:
+        if pain < baseline + self.by or pain > self.at_most:
             return ()
-        text = f"pain score {pain}/10, baseline {baseline}/10 (+{pain - baseline})"
+        text = _with_baseline(pain, baseline)
         hours = number(self.window.hours) if self.window else ""
         when = self.note.format(hours=hours) if self.note else ""
         if not when and self.window:
@@ -202,18 +266,26 @@ class WorseThanPrevious(Condition):
     fires if this report is worse than any of them), which keeps the verdict independent of
     their order. A previous report listing `outranked_by` counts as beyond severe: a patient
     who could not walk and now reports mild leg weakness is recovering, not worsening (read
-    literally, red-flags.md would call that weakness "come back" and send them to emergency).
+    literally, the rule would call that weakness "come back" and send them to emergency).
     """
 
     kind: SideEffectKind
     window: Window | None = None
     outranked_by: SideEffectKind | None = None
+    at_least: Severity = Severity.mild  # this report's severity
+    from_none: bool = True  # fires when the previous report had none
+    only_if_baseline: bool = False  # only when the baseline symptoms list the kind
+
+    def needs(self) -> Kinds:
+        return frozenset((self.kind,))
 
     def match(self, ctx: Context) -> tuple[Hit, ...]:
         if self.window is not None and not self.window.admits(ctx.hours):
             return ()
         severity = ctx.effects.get(self.kind)
-        if severity is None:
+        if severity is None or SEVERITY_RANK[severity] < SEVERITY_RANK[self.at_least]:
+            return ()
+        if self.only_if_baseline and self.kind not in ctx.procedure.baseline_symptoms:
             return ()
         previous = ctx.previous()
         if not previous:
@@ -234,6 +306,8 @@ class WorseThanPrevious(Condition):
             before is not None and SEVERITY_RANK[before] >= SEVERITY_RANK[severity]
         ):
             return ()
+        if before is None and not self.from_none:
+            return ()
         prev_at = previous[0].recorded_at
         when = f"recorded {utc_text(prev_at)}, {hours_text(hours_since_block(prev_at, ctx.procedure))} after the block"
         name = with_severity(self.kind, severity)
@@ -241,54 +315,9 @@ class WorseThanPrevious(Condition):
         if before is None:
             return (Hit(name, f"the previous report ({when}) had none", symptoms),)
         phrase = f"{label(self.kind)} now {severity.value}"
-        return (Hit(phrase, f"was {before.value} in the previous report ({when})", symptoms),)
-
-
-def _merge(groups: Sequence[tuple[Hit, ...]], extra: str) -> Hit:
-    phrase = " together with ".join(" and ".join(h.phrase for h in hits) for hits in groups)
-    notes: list[str] = []
-    for hits in groups:
-        for h in hits:
-            if h.note and h.note not in notes:
-                notes.append(h.note)
-    if extra:
-        notes.append(extra)
-    symptoms = tuple(s for hits in groups for h in hits for s in h.symptoms)
-    return Hit(phrase, "; ".join(notes), symptoms)
-
-
-@dataclass(frozen=True, slots=True)
-class AllOf(Condition):
-    """Every part holds (within the window, if any): one combined hit."""
-
-    parts: tuple[Condition, ...]
-    window: Window | None = None
-
-    def match(self, ctx: Context) -> tuple[Hit, ...]:
-        if self.window is not None and not self.window.admits(ctx.hours):
-            return ()
-        groups: list[tuple[Hit, ...]] = []
-        for part in self.parts:
-            hits = part.match(ctx)
-            if not hits:
-                return ()
-            groups.append(hits)
-        return (_merge(groups, self.window.describe() if self.window else ""),)
-
-
-@dataclass(frozen=True, slots=True)
-class AnyOf(Condition):
-    """At least one part holds: every part that holds is reported."""
-
-    parts: tuple[Condition, ...]
-
-    def match(self, ctx: Context) -> tuple[Hit, ...]:
-        hits: tuple[Hit, ...] = ()
-        for part in self.parts:
-            found = part.match(ctx)
-            if found:
-                hits += found
-        return hits
+        baseline = "; listed before the block" if self.only_if_baseline else ""
+        note = f"was {before.value} in the previous report ({when}){baseline}"
+        return (Hit(phrase, note, symptoms),)
 
 
 @dataclass(frozen=True, slots=True)

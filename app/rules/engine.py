@@ -1,9 +1,12 @@
 """The rule engine: pure functions from facts to findings (no database, no I/O, no clock).
 
-    evaluate(report, procedure, earlier) -> [Finding]      the rules a report fires
-    guidance_for(findings, report, hours) -> Guidance       what the patient sees at once
-    no_relief_due(procedure, reports, now) -> Finding|None  the clock-driven no_relief rule
-    relief_of(report, baseline_pain) -> int                 red-flags.md, "Relief"
+    evaluate(report, procedure, earlier, rules) -> [Finding]      the rules a report fires
+    guidance_for(findings, report, procedure, rules) -> Guidance  what the patient sees at once
+    no_relief_due(procedure, reports, now, rules) -> Finding|None the clock-driven no_relief rule
+    relief_of(report, baseline_pain) -> int                       docs/clinical-rules.md, "Relief"
+
+`rules` is the clinic's rule set (ruleset.rule_set(version)); it is never defaulted, so no
+caller can judge with a version by accident.
 
 Hours are always measured from the procedure's performed_at to the report's recorded_at
 (never the upload time).
@@ -12,7 +15,7 @@ Hours are always measured from the procedure's performed_at to the report's reco
 from collections.abc import Sequence
 from datetime import datetime
 
-from app.rules.conditions import Condition, Context, Hit, NoReliefBy
+from app.rules.conditions import Context, Hit
 from app.rules.explain import capitalized, hours_text, utc_text
 from app.rules.facts import (
     Finding,
@@ -22,7 +25,7 @@ from app.rules.facts import (
     hours_since_block,
 )
 from app.rules.guidance import guidance_for
-from app.rules.ruleset import RULES, RULES_BY_ID, SEVERITY_ORDER, Rule
+from app.rules.ruleset import RuleSet
 
 __all__ = [
     "Finding",
@@ -36,25 +39,6 @@ __all__ = [
     "no_relief_due",
     "relief_of",
 ]
-
-# The rules a report is judged by, in the order findings are returned: emergency, urgent,
-# routine, then the table's order (sorted() is stable).
-_REPORT_RULES: tuple[tuple[Rule, Condition], ...] = tuple(
-    sorted(
-        ((rule, rule.when) for rule in RULES if isinstance(rule.when, Condition)),
-        key=lambda pair: SEVERITY_ORDER[pair[0].severity],
-    )
-)
-
-
-def _no_relief_rule() -> tuple[Rule, NoReliefBy]:
-    rule = RULES_BY_ID["no_relief"]
-    if not isinstance(rule.when, NoReliefBy):  # pragma: no cover - a broken rule set
-        raise TypeError("the no_relief rule must be a NoReliefBy condition")
-    return rule, rule.when
-
-
-_NO_RELIEF, _NO_RELIEF_BY = _no_relief_rule()
 
 
 def _line(hit: Hit, hours: float) -> str:
@@ -71,9 +55,9 @@ def _symptoms(hits: Sequence[Hit]) -> tuple[str, ...]:
 
 
 def evaluate(
-    report: ReportFacts, procedure: ProcedureFacts, earlier: Sequence[ReportFacts]
+    report: ReportFacts, procedure: ProcedureFacts, earlier: Sequence[ReportFacts], rules: RuleSet
 ) -> list[Finding]:
-    """Every rule of the rule set this report fires, most severe first.
+    """Every rule of `rules` this report fires, most severe first.
 
     `earlier`: the procedure's other reports. Only those recorded strictly before this one
     count; "the previous report" is the one with the latest recorded_at among them, whatever
@@ -81,7 +65,10 @@ def evaluate(
     """
     ctx = Context(report, procedure, earlier)
     findings: list[Finding] = []
-    for rule, condition in _REPORT_RULES:
+    present = report.side_effects.keys()
+    for rule, condition, needs in rules.report_rules:
+        if needs is not None and needs.isdisjoint(present):
+            continue  # cannot hold: skipping it keeps a 33-rule set as fast as a 22-rule one
         hits = condition.match(ctx)
         if hits:
             findings.append(
@@ -114,23 +101,24 @@ def relief_of(report: ReportFacts, baseline_pain: int) -> int:
 
 
 def no_relief_due(
-    procedure: ProcedureFacts, reports: Sequence[ReportFacts], now: datetime
+    procedure: ProcedureFacts, reports: Sequence[ReportFacts], now: datetime, rules: RuleSet
 ) -> Finding | None:
     """The no_relief finding when, at `now`, 336 h or more have passed since the block and no
     report of the procedure reached 50 % relief (no reports at all counts as no relief)."""
+    rule, by = rules.no_relief_rule()
     hours = hours_since_block(now, procedure)
-    if hours < _NO_RELIEF_BY.hours:
+    if hours < by.hours:
         return None
     best: tuple[int, ReportFacts] | None = None
     for report in reports:
         relief = relief_of(report, procedure.baseline_pain)
-        if relief >= _NO_RELIEF_BY.relief_percent:
+        if relief >= by.relief_percent:
             return None
         if best is None or (relief, best[1].recorded_at) > (best[0], report.recorded_at):
             best = (relief, report)
-    threshold = f"threshold {_NO_RELIEF_BY.relief_percent} % by {hours_text(_NO_RELIEF_BY.hours)}"
+    threshold = f"threshold {by.relief_percent} % by {hours_text(by.hours)}"
     lines = [
-        f"No report reached {_NO_RELIEF_BY.relief_percent} % relief at {hours_text(hours)} after the block; {threshold}"
+        f"No report reached {by.relief_percent} % relief at {hours_text(hours)} after the block; {threshold}"
     ]
     if best is None:
         lines.append(f"No reports received in the {hours_text(hours)} since the block")
@@ -142,20 +130,20 @@ def no_relief_due(
             f"{len(reports)} report{'' if len(reports) == 1 else 's'} in all"
         )
     return Finding(
-        rule_id=_NO_RELIEF.id,
-        rule_version=_NO_RELIEF.version,
-        severity=_NO_RELIEF.severity,
-        title=_NO_RELIEF.title,
+        rule_id=rule.id,
+        rule_version=rule.version,
+        severity=rule.severity,
+        title=rule.title,
         explanation=tuple(lines),
         symptoms=("little or no pain relief from the block",),
     )
 
 
 def missed_checkin_finding(
-    procedure: ProcedureFacts, due_at: datetime, closes_at: datetime
+    procedure: ProcedureFacts, due_at: datetime, closes_at: datetime, rules: RuleSet
 ) -> Finding:
     """The routine missed_checkin finding for a window that closed without a report."""
-    rule = RULES_BY_ID["missed_checkin"]
+    rule = rules.by_id["missed_checkin"]
     due = hours_text(hours_since_block(due_at, procedure))
     line = (
         f"Check-in due {utc_text(due_at)} ({due} after the block) closed "

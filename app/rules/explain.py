@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from app.rules.thresholds import GLUCOSE_MG_PER_MMOL
 from app.rules.vocabulary import Severity, SideEffectKind
 
 LABELS: dict[SideEffectKind, str] = {
@@ -33,6 +34,32 @@ LABELS: dict[SideEffectKind, str] = {
     SideEffectKind.flank_pain: "flank pain",
     SideEffectKind.blood_in_urine: "blood in urine",
     SideEffectKind.other: "other symptom (see notes)",
+    SideEffectKind.weakness_both_legs: "weakness or numbness in both legs",
+    SideEffectKind.back_pain_deep: "deep back pain",
+    SideEffectKind.face_lip_tongue_swelling: "swelling of the face, lips or tongue",
+    SideEffectKind.seizure: "seizure",
+    SideEffectKind.ringing_ears_or_metallic_taste: "ringing ears or metallic taste",
+    SideEffectKind.numb_lips_or_tongue: "numb lips or tongue",
+    SideEffectKind.headache_when_upright: "headache worse upright",
+    SideEffectKind.burning_pain_new_area: "burning pain in a new area",
+    SideEffectKind.facial_flushing: "facial flushing",
+}
+
+# The patient's words where the clinician's label could mislead (docs/clinical-rules.md,
+# vocabulary): "saddle" is jargon, and groin numbness on the side of the block is the expected
+# effect, reported as numbness; so saddle numbness never mentions the groin.
+PATIENT_WORDS: dict[SideEffectKind, str] = {
+    SideEffectKind.saddle_numbness: "numbness between the legs or around the back passage "
+    "(you cannot feel the toilet paper), or on both buttocks",
+    SideEffectKind.flank_pain: "pain in your side, lower belly or deep in the groin, not the "
+    "soreness where the needle went in",
+    SideEffectKind.back_pain_deep: "deep or worsening pain in the back",
+    SideEffectKind.ringing_ears_or_metallic_taste: "ringing in the ears or a metallic taste",
+    SideEffectKind.numb_lips_or_tongue: "numbness around the mouth, lips or tongue",
+    SideEffectKind.headache_when_upright: "a headache that is worse sitting or standing and "
+    "better lying down",
+    SideEffectKind.burning_pain_new_area: "burning or shooting pain in a new place",
+    SideEffectKind.facial_flushing: "face flushing, feeling hot or sweating",
 }
 
 SEVERITY_WORDS: dict[Severity, str] = {
@@ -46,7 +73,7 @@ def for_patient(kind: SideEffectKind, severity: Severity) -> str:
     """The symptom in the patient's guidance message: 'leg weakness (severe)'."""
     if kind == SideEffectKind.other:
         return f"the symptom you described ({severity.value})"
-    return with_severity(kind, severity)
+    return f"{PATIENT_WORDS.get(kind, LABELS[kind])} ({severity.value})"
 
 
 def label(kind: SideEffectKind) -> str:
@@ -94,3 +121,14 @@ def joined(items: Sequence[str], last: str = "and") -> str:
     if len(items) <= 1:
         return "".join(items)
     return f"{', '.join(items[:-1])} {last} {items[-1]}"
+
+
+def day_text(at: datetime) -> str:
+    """'1 December 2026' (the UTC date)."""
+    day = at.astimezone(UTC)
+    return f"{day.day} {day:%B %Y}"
+
+
+def glucose_text(mmol: float) -> str:
+    """'24.0 mmol/L (432 mg/dL)': both units, as a diabetic patient's meter may show either."""
+    return f"{mmol:.1f} mmol/L ({mmol * GLUCOSE_MG_PER_MMOL:.0f} mg/dL)"

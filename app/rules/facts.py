@@ -29,7 +29,8 @@ def _require_score(value: int, name: str, high: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ReportFacts:
-    """One symptom report as stored: temperature already converted to °C (to_celsius)."""
+    """One symptom report as stored: temperature already in °C (to_celsius), blood glucose
+    in mmol/L."""
 
     recorded_at: datetime
     pain_score: int
@@ -38,14 +39,17 @@ class ReportFacts:
     side_effects: Mapping[SideEffectKind, Severity] = field(
         default_factory=lambda: MappingProxyType({}), hash=False
     )
+    glucose_mmol: float | None = None
 
     def __post_init__(self) -> None:
         _require_aware(self.recorded_at, "recorded_at")
         _require_score(self.pain_score, "pain_score", 10)
         if self.relief_percent is not None:
             _require_score(self.relief_percent, "relief_percent", 100)
-        if self.temperature_c is not None and not math.isfinite(self.temperature_c):
-            raise ValueError("temperature_c must be a finite number")
+        for name in ("temperature_c", "glucose_mmol"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number")
         effects = {SideEffectKind(k): Severity(v) for k, v in self.side_effects.items()}
         object.__setattr__(self, "side_effects", MappingProxyType(effects))
 
@@ -55,6 +59,8 @@ class ProcedureFacts:
     performed_at: datetime
     baseline_pain: int
     baseline_symptoms: frozenset[SideEffectKind] = frozenset()
+    bilateral: bool = False  # the block's side is "bilateral"
+    steroid: bool = False  # the injection included a steroid
 
     def __post_init__(self) -> None:
         _require_aware(self.performed_at, "performed_at")

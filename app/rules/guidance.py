@@ -1,21 +1,23 @@
-"""What the app tells the patient at once (red-flags.md, "Guidance shown to the patient").
+"""What the app tells the patient at once (docs/clinical-rules.md, "Guidance").
 
 Computed from this report's findings alone, so a re-triggered alert gives the same guidance as
 a new one:
 - any emergency finding -> "emergency": call emergency services now, do not wait for the clinic;
 - else any urgent or routine finding -> "contact_provider": the care team has been told and will
   contact them; if they get worse, call the clinic or emergency services;
-- else at least one side effect, and every one is an expected effect at this hour -> "expected";
+- else at least one side effect (or, in version 2, a normal blood glucose after a steroid
+  block), and every one is an expected effect of the rule set at this hour -> "expected";
 - else "none".
 """
 
 from collections.abc import Sequence
 
 from app.reports.schemas import Guidance
-from app.rules.expected import EXPECTED_EFFECTS, ExpectedEffect
-from app.rules.explain import capitalized, for_patient, joined, label, number
-from app.rules.facts import Finding, ReportFacts
-from app.rules.thresholds import EXPECTED_PAIN_RISE
+from app.rules.expected import ExpectedEffect
+from app.rules.explain import capitalized, day_text, for_patient, joined, label, number
+from app.rules.facts import Finding, ProcedureFacts, ReportFacts, hours_since_block
+from app.rules.ruleset import RuleSet
+from app.rules.thresholds import EXPECTED_PAIN_RISE, HIGH_GLUCOSE_MMOL, LOW_GLUCOSE_MMOL
 from app.rules.vocabulary import SEVERITY_RANK, Severity, SideEffectKind
 
 WORSE = "If you get worse, call the clinic, or call emergency services if it is an emergency."
@@ -30,14 +32,19 @@ def _names(findings: Sequence[Finding]) -> list[str]:
 
 
 def expected_effect(
-    kind: SideEffectKind, severity: Severity, hours: float
+    kind: SideEffectKind,
+    severity: Severity,
+    hours: float,
+    rules: RuleSet,
+    procedure: ProcedureFacts,
 ) -> ExpectedEffect | None:
-    """The expected-effect entry that covers this side effect at this hour, if any."""
-    for effect in EXPECTED_EFFECTS:
+    """The rule set's expected-effect entry that covers this side effect at this hour, if any."""
+    for effect in rules.expected:
         if (
             kind in effect.kinds
             and SEVERITY_RANK[severity] <= SEVERITY_RANK[effect.at_most]
             and (effect.up_to_hours is None or hours <= effect.up_to_hours)
+            and (procedure.steroid or not effect.needs_steroid)
         ):
             return effect
     return None
@@ -49,17 +56,12 @@ def _advice(kind: SideEffectKind, effect: ExpectedEffect) -> str:
 
 
 def guidance_for(
-    findings: Sequence[Finding],
-    report: ReportFacts,
-    hours: float,
-    *,
-    baseline_pain: int | None = None,
+    findings: Sequence[Finding], report: ReportFacts, procedure: ProcedureFacts, rules: RuleSet
 ) -> Guidance:
-    """`findings`: what evaluate() returned for this report; `hours`: since the block.
+    """`findings`: what evaluate() returned for this report with the same rule set.
 
-    `baseline_pain`, when given, also holds "expected" to pain up to baseline + 2. Findings
-    from evaluate() already imply it (a rise of 3 or more always fires pain_flare or
-    pain_escalation), so it is only a second check.
+    "Expected" also needs the pain within baseline + 2. Findings from evaluate() already imply
+    it (a rise of 3 or more always fires pain_flare or pain_escalation), so it is a second check.
     """
     emergencies = [f for f in findings if f.severity == "emergency"]
     if emergencies:
@@ -68,7 +70,9 @@ def guidance_for(
             message=(
                 "Call emergency services now. Do not wait for the clinic to call you back. "
                 f"You reported {joined(_names(emergencies))}. This can be a sign of a serious "
-                "complication of the block and needs to be checked straight away. "
+                "complication of the block and needs to be checked straight away. Tell them you "
+                "had a spinal injection (lumbar sympathetic block) on "
+                f"{day_text(procedure.performed_at)} and whether you take blood thinners. "
                 "Your care team has also been told."
             ),
         )
@@ -80,15 +84,8 @@ def guidance_for(
                 f"will contact you. {WORSE}"
             ),
         )
-    effects = report.side_effects
-    advice: list[str] = []
-    for kind, severity in effects.items():
-        effect = expected_effect(kind, severity, hours)
-        if effect is None:
-            advice = []
-            break
-        advice.append(_advice(kind, effect))
-    pain_expected = baseline_pain is None or report.pain_score <= baseline_pain + EXPECTED_PAIN_RISE
+    advice = _expected_advice(report, procedure, rules)
+    pain_expected = report.pain_score <= procedure.baseline_pain + EXPECTED_PAIN_RISE
     if advice and pain_expected:
         return Guidance(
             level="expected",
@@ -101,6 +98,27 @@ def guidance_for(
             ),
         )
     return Guidance(level="none", message=_none_message(report))
+
+
+def _expected_advice(report: ReportFacts, procedure: ProcedureFacts, rules: RuleSet) -> list[str]:
+    """The advice for each expected finding of the report; [] when any side effect is not
+    expected (then the report is not "expected" as a whole)."""
+    hours = hours_since_block(report.recorded_at, procedure)
+    advice: list[str] = []
+    for kind, severity in report.side_effects.items():
+        effect = expected_effect(kind, severity, hours, rules, procedure)
+        if effect is None:
+            return []
+        advice.append(_advice(kind, effect))
+    glucose = report.glucose_mmol
+    if (
+        rules.steroid_glucose_advice
+        and procedure.steroid
+        and glucose is not None
+        and LOW_GLUCOSE_MMOL <= glucose < HIGH_GLUCOSE_MMOL
+    ):
+        advice.append(rules.steroid_glucose_advice)
+    return advice
 
 
 def _none_message(report: ReportFacts) -> str:

@@ -1,5 +1,5 @@
-"""Relief figures of a block, and how a block compares with the one before (red-flags.md,
-"Relief"). Pure: no database, clock or I/O."""
+"""Relief figures of a block, and how a block compares with the one before
+(docs/clinical-rules.md, "Relief"). Pure: no database, clock or I/O."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,10 +9,9 @@ from typing import Literal
 
 from app.rules.engine import relief_of
 from app.rules.facts import ReportFacts
-from app.rules.thresholds import RELIEF_PERCENT
+from app.rules.thresholds import NEGATIVE_AFTER_HOURS, RELIEF_PERCENT
 
 RELIEF_THRESHOLD = RELIEF_PERCENT  # "relief" means at least half the pain gone
-NEGATIVE_AFTER = timedelta(hours=24)  # no relief by then is a negative response
 
 Response = Literal["positive", "negative", "indeterminate"]
 Comparison = Literal["first", "longer", "shorter", "same", "no_relief", "too_early"]
@@ -55,9 +54,15 @@ def hours_between(start: datetime, end: datetime) -> float:
 
 
 def relief_summary(
-    performed_at: datetime, baseline_pain: int, reports: Sequence[ReliefReport]
+    performed_at: datetime,
+    baseline_pain: int,
+    reports: Sequence[ReliefReport],
+    *,
+    negative_after_hours: float = NEGATIVE_AFTER_HOURS,
 ) -> Relief:
-    """`reports` in the order they were recorded (recorded_at, then id)."""
+    """`reports` in the order they were recorded (recorded_at, then id). Without relief, the
+    block is negative once a report at `negative_after_hours` or later exists (the clinic's
+    RuleSet.negative_after_hours: a steroid's relief starts later)."""
     series = tuple(
         PainPoint(
             r.recorded_at,
@@ -68,7 +73,7 @@ def relief_summary(
     )
     onset = next((p.at for p in series if p.relief_percent >= RELIEF_THRESHOLD), None)
     # A reported end before the onset belongs to an earlier, sub-50 % spell: counting it would
-    # call a block that then worked for days a 1-hour success (red-flags.md is silent on it).
+    # call a block that then worked for days a 1-hour success (a clarification both rule sets share).
     given_ends = [
         r.relief_ended_at
         for r in reports
@@ -93,16 +98,18 @@ def relief_summary(
         relief_ended_at=ended,
         relief_duration_hours=duration,
         relief_ongoing=onset is not None and ended is None,
-        response=_response(performed_at, peak, series),
+        response=_response(performed_at, peak, series, timedelta(hours=negative_after_hours)),
         report_count=len(series),
         pain_series=series,
     )
 
 
-def _response(performed_at: datetime, peak: int | None, series: Sequence[PainPoint]) -> Response:
+def _response(
+    performed_at: datetime, peak: int | None, series: Sequence[PainPoint], negative_after: timedelta
+) -> Response:
     if peak is not None and peak >= RELIEF_THRESHOLD:
         return "positive"
-    if any(p.at - performed_at >= NEGATIVE_AFTER for p in series):
+    if any(p.at - performed_at >= negative_after for p in series):
         return "negative"
     return "indeterminate"
 
@@ -113,7 +120,8 @@ def compare(previous: Relief | None, current: Relief) -> Comparison:
     if previous is None:
         return "first"
     if current.relief_onset_at is None:
-        # No report at 24 h or later yet: too soon to call it a block without relief.
+        # No report late enough yet (24 h; 72 h after a steroid in version 2): too soon to
+        # call it a block without relief.
         return "too_early" if current.response == "indeterminate" else "no_relief"
     mine = current.relief_duration_hours or 0.0
     theirs = previous.relief_duration_hours

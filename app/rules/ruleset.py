@@ -1,336 +1,81 @@
-"""The one versioned rule set of red-flags.md, as data.
+"""The rule sets a clinic can run: version 1 and version 2 (docs/clinical-rules.md).
 
-Each rule mirrors a row of the spec's table: its id (exposed by the API), version, severity,
-title, a plain-words description, and its condition, written with the numbers of thresholds.py. A clinic
-tightening a threshold changes a number here and bumps the rule's `version` (and
-RULESET_VERSION); no handler holds a threshold of its own.
-
-`no_relief` is judged by the clock (engine.no_relief_due) and `missed_checkin` by the check-in
-scheduler; both belong to the set that GET /v1/rules shows.
+A rule set is data: its rules (rules_v1.py, rules_v2.py; a rule both share is one object), the
+effects it calls expected (expected.py), and how long it waits before calling a block without
+relief negative. The engine judges a report with the rule set it is given; which one is the
+clinic's choice (`clinics.rule_set_version`).
 """
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
 
-from app.rules.conditions import (
-    AllOf,
-    AnyOf,
-    Condition,
-    Fever,
-    Has,
-    NoReliefBy,
-    PainAboveBaseline,
-    PainScore,
-    Window,
-    WorseThanPrevious,
-)
-from app.rules.facts import FindingSeverity
-from app.rules.thresholds import (
-    BLOCK_WEARS_OFF_HOURS,
-    DIZZINESS_ANY_AFTER_HOURS,
-    DIZZINESS_MODERATE_AFTER_HOURS,
-    FEVER_CELSIUS,
-    INTERNAL_BLEEDING_AFTER_HOURS,
-    NO_RELIEF_HOURS,
-    PAIN_FLARE_HOURS,
-    PAIN_RISE,
-    RELIEF_PERCENT,
-    SITE_INFECTION_FROM_HOURS,
-    SITE_SYMPTOMS_HOURS,
-    WALKING_EMERGENCY_AFTER_HOURS,
-    WEAKNESS_RETURN_AFTER_HOURS,
-    WORST_PAIN,
-)
-from app.rules.vocabulary import Severity
-from app.rules.vocabulary import SideEffectKind as K
+from app.rules import expected, rules_v1, rules_v2
+from app.rules.conditions import Condition, Kinds, NoReliefBy
+from app.rules.expected import ExpectedEffect
+from app.rules.rule import Rule
+from app.rules.thresholds import NEGATIVE_AFTER_HOURS, STEROID_NEGATIVE_AFTER_HOURS
 
-RULESET_VERSION = 1
-
-MODERATE, SEVERE = Severity.moderate, Severity.severe
-RuleSource = Literal["report", "clock", "scheduler"]
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    id: str
-    version: int
-    severity: FindingSeverity
-    title: str
-    description: str
-    when: Condition | NoReliefBy | None  # None: raised by the check-in scheduler
-
-    @property
-    def source(self) -> RuleSource:
-        if isinstance(self.when, Condition):
-            return "report"
-        return "clock" if isinstance(self.when, NoReliefBy) else "scheduler"
-
-
-def _h(hours: float) -> str:
-    return f"{hours:g}"
-
-
-def _after(hours: float) -> Window:
-    return Window(">", hours)
-
-
-RULES: tuple[Rule, ...] = (
-    Rule(
-        id="breathing_difficulty",
-        version=1,
-        severity="emergency",
-        title="Breathing difficulty or chest pain",
-        description="Difficulty breathing or chest pain, of any severity, at any time.",
-        when=Has((K.breathing_difficulty, K.chest_pain)),
-    ),
-    Rule(
-        id="cauda_equina",
-        version=1,
-        severity="emergency",
-        title="Possible cauda equina syndrome",
-        description="A change in bladder or bowel control, or numbness in the saddle area "
-        "(groin, buttocks, inner thighs), of any severity, at any time.",
-        when=Has((K.bladder_bowel_change, K.saddle_numbness)),
-    ),
-    Rule(
-        id="fainting",
-        version=1,
-        severity="emergency",
-        title="Fainting",
-        description="The patient fainted, at any time after the block.",
-        when=Has((K.fainting,)),
-    ),
-    Rule(
-        id="altered_mental_state",
-        version=1,
-        severity="emergency",
-        title="Confusion",
-        description="Confusion of any severity, at any time.",
-        when=Has((K.confusion,)),
-    ),
-    Rule(
-        id="possible_internal_bleeding",
-        version=1,
-        severity="emergency",
-        title="Possible internal bleeding",
-        description="Flank pain together with leg weakness, numbness, dizziness or fainting, "
-        f"more than {_h(INTERNAL_BLEEDING_AFTER_HOURS)} hours after the block.",
-        when=AllOf(
-            (Has((K.flank_pain,)), Has((K.leg_weakness, K.numbness, K.dizziness, K.fainting))),
-            window=_after(INTERNAL_BLEEDING_AFTER_HOURS),
-        ),
-    ),
-    Rule(
-        id="infection_with_neuro_signs",
-        version=1,
-        severity="emergency",
-        title="Possible infection with nerve involvement",
-        description=f"A temperature of {FEVER_CELSIUS:.1f} °C (100.4 °F) or more, or chills, "
-        "together with neck stiffness, confusion, a change in bladder or bowel control, or leg "
-        "weakness, at any time.",
-        when=AllOf(
-            (
-                AnyOf((Fever(FEVER_CELSIUS), Has((K.chills,)))),
-                Has((K.neck_stiffness, K.confusion, K.bladder_bowel_change, K.leg_weakness)),
-            )
-        ),
-    ),
-    Rule(
-        id="worsening_weakness",
-        version=1,
-        severity="emergency",
-        title="Worsening or returning leg weakness",
-        description=f"More than {_h(WALKING_EMERGENCY_AFTER_HOURS)} hours after the block, "
-        "unable to walk; or, more than "
-        f"{_h(WEAKNESS_RETURN_AFTER_HOURS)} hours after it, leg weakness more severe than in the "
-        "previous report, or leg weakness when the previous report had none (weakness that "
-        "came back after it had gone; a first report has no previous report).",
-        when=AnyOf(
-            (
-                Has((K.unable_to_walk,), window=_after(WALKING_EMERGENCY_AFTER_HOURS)),
-                WorseThanPrevious(
-                    K.leg_weakness,
-                    window=_after(WEAKNESS_RETURN_AFTER_HOURS),
-                    outranked_by=K.unable_to_walk,
-                ),
-            )
-        ),
-    ),
-    Rule(
-        id="fever",
-        version=1,
-        severity="urgent",
-        title="Fever",
-        description=f"A temperature of {FEVER_CELSIUS:.1f} °C (100.4 °F) or more, or moderate "
-        "or severe chills.",
-        when=AnyOf((Fever(FEVER_CELSIUS), Has((K.chills,), at_least=MODERATE))),
-    ),
-    Rule(
-        id="site_infection",
-        version=1,
-        severity="urgent",
-        title="Possible injection-site infection",
-        description="Drainage from the injection site; or, "
-        f"{_h(SITE_INFECTION_FROM_HOURS)} hours or more after the block, moderate or severe "
-        "redness, or severe swelling, at the site.",
-        when=AnyOf(
-            (
-                Has((K.site_drainage,)),
-                Has((K.site_redness,), MODERATE, Window(">=", SITE_INFECTION_FROM_HOURS)),
-                Has((K.swelling,), SEVERE, Window(">=", SITE_INFECTION_FROM_HOURS)),
-            )
-        ),
-    ),
-    Rule(
-        id="persistent_numbness_or_weakness",
-        version=1,
-        severity="urgent",
-        title="Numbness or weakness lasting too long",
-        description="Numbness, leg weakness or tingling more than "
-        f"{_h(BLOCK_WEARS_OFF_HOURS)} hours after the block, when it should have worn off; or "
-        f"unable to walk in the first {_h(WALKING_EMERGENCY_AFTER_HOURS)} hours (after that it "
-        "is an emergency: worsening_weakness).",
-        when=AnyOf(
-            (
-                Has(
-                    (K.numbness, K.leg_weakness, K.tingling),
-                    window=_after(BLOCK_WEARS_OFF_HOURS),
-                    note="expected to wear off by {hours} h",
-                ),
-                Has((K.unable_to_walk,), window=Window("<=", WALKING_EMERGENCY_AFTER_HOURS)),
-            )
-        ),
-    ),
-    Rule(
-        id="new_burning_pain",
-        version=1,
-        severity="urgent",
-        title="New burning pain",
-        description="Burning pain of any severity, when the procedure's baseline symptoms "
-        "do not list it.",
-        when=Has((K.burning_pain,), unless_in_baseline=True),
-    ),
-    Rule(
-        id="bleeding",
-        version=1,
-        severity="urgent",
-        title="Bleeding",
-        description="Moderate or severe bleeding.",
-        when=Has((K.bleeding,), at_least=MODERATE),
-    ),
-    Rule(
-        id="allergic_reaction",
-        version=1,
-        severity="urgent",
-        title="Possible allergic reaction",
-        description="Rash or itching of any severity.",
-        when=Has((K.rash_or_itching,)),
-    ),
-    Rule(
-        id="urinary_tract_injury",
-        version=1,
-        severity="urgent",
-        title="Possible urinary tract injury",
-        description="Blood in the urine or flank pain, of any severity.",
-        when=Has((K.blood_in_urine, K.flank_pain)),
-    ),
-    Rule(
-        id="severe_headache",
-        version=1,
-        severity="urgent",
-        title="Severe headache",
-        description="A severe headache, or a headache of any severity with neck stiffness.",
-        when=AnyOf(
-            (
-                Has((K.headache,), at_least=SEVERE),
-                AllOf((Has((K.headache,)), Has((K.neck_stiffness,)))),
-            )
-        ),
-    ),
-    Rule(
-        id="persistent_dizziness",
-        version=1,
-        severity="urgent",
-        title="Persistent dizziness",
-        description="Moderate or severe dizziness more than "
-        f"{_h(DIZZINESS_MODERATE_AFTER_HOURS)} hours after the block, or dizziness of any "
-        f"severity more than {_h(DIZZINESS_ANY_AFTER_HOURS)} hours after it.",
-        when=AnyOf(
-            (
-                Has((K.dizziness,), MODERATE, _after(DIZZINESS_MODERATE_AFTER_HOURS)),
-                Has((K.dizziness,), window=_after(DIZZINESS_ANY_AFTER_HOURS)),
-            )
-        ),
-    ),
-    Rule(
-        id="pain_escalation",
-        version=1,
-        severity="urgent",
-        title="Pain escalation",
-        description=f"A pain score of {WORST_PAIN}; or, more than {_h(PAIN_FLARE_HOURS)} "
-        f"hours after the block, a pain score at least {PAIN_RISE} points above the baseline.",
-        when=AnyOf((PainScore(WORST_PAIN), PainAboveBaseline(PAIN_RISE, _after(PAIN_FLARE_HOURS)))),
-    ),
-    Rule(
-        id="other_severe",
-        version=1,
-        severity="urgent",
-        title="Severe other symptom",
-        description="A severe symptom outside the list, described in the report's notes.",
-        when=Has((K.other,), at_least=SEVERE),
-    ),
-    Rule(
-        id="pain_flare",
-        version=1,
-        severity="routine",
-        title="Pain flare",
-        description=f"A pain score at least {PAIN_RISE} points above the baseline in the "
-        f"first {_h(PAIN_FLARE_HOURS)} hours (an expected flare, worth a look).",
-        when=PainAboveBaseline(
-            PAIN_RISE,
-            Window("<=", PAIN_FLARE_HOURS),
-            note="within {hours} h of the block, when a flare is common",
-        ),
-    ),
-    Rule(
-        id="prolonged_site_symptoms",
-        version=1,
-        severity="routine",
-        title="Prolonged injection-site symptoms",
-        description="Moderate or severe soreness, bruising or swelling more than "
-        f"{_h(SITE_SYMPTOMS_HOURS)} hours (4 days) after the block.",
-        when=Has(
-            (K.soreness, K.bruising, K.swelling),
-            MODERATE,
-            _after(SITE_SYMPTOMS_HOURS),
-            note="threshold moderate or severe; expected to settle by {hours} h",
-        ),
-    ),
-    Rule(
-        id="no_relief",
-        version=1,
-        severity="routine",
-        title="No relief from the block",
-        description=f"{_h(NO_RELIEF_HOURS)} hours (14 days) or more after the block, no report "
-        f"of the procedure has reached {RELIEF_PERCENT} % relief. Raised by the clock.",
-        when=NoReliefBy(NO_RELIEF_HOURS, RELIEF_PERCENT),
-    ),
-    Rule(
-        id="missed_checkin",
-        version=1,
-        severity="routine",
-        title="Missed check-in",
-        description="A scheduled check-in window closed without a report. Raised by the "
-        "check-in scheduler.",
-        when=None,
-    ),
-)
-
-RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
 SEVERITY_ORDER: dict[str, int] = {"emergency": 0, "urgent": 1, "routine": 2}
 
 
-def public_rules() -> list[dict[str, str | int]]:
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    version: int
+    rules: tuple[Rule, ...]
+    expected: tuple[ExpectedEffect, ...]
+    steroid_negative_after_hours: float  # a steroid's relief starts later (version 2: 72 h)
+    steroid_glucose_advice: str | None  # told with a normal blood glucose after a steroid block
+    # The rules a report is judged by, in the order findings are returned: emergency, urgent,
+    # routine, then the table's order (sorted() is stable); each with the kinds it needs.
+    report_rules: tuple[tuple[Rule, Condition, Kinds | None], ...] = field(init=False)
+    by_id: dict[str, Rule] = field(init=False)
+
+    def __post_init__(self) -> None:
+        judged = [
+            (rule, rule.when, rule.when.needs())
+            for rule in self.rules
+            if isinstance(rule.when, Condition)
+        ]
+        ordered = tuple(sorted(judged, key=lambda pair: SEVERITY_ORDER[pair[0].severity]))
+        object.__setattr__(self, "report_rules", ordered)
+        object.__setattr__(self, "by_id", {rule.id: rule for rule in self.rules})
+
+    def negative_after_hours(self, steroid: bool) -> float:
+        """How long after the block a report without relief makes the block negative."""
+        return self.steroid_negative_after_hours if steroid else NEGATIVE_AFTER_HOURS
+
+    def no_relief_rule(self) -> tuple[Rule, NoReliefBy]:
+        rule = self.by_id["no_relief"]
+        if not isinstance(rule.when, NoReliefBy):  # pragma: no cover - a broken rule set
+            raise TypeError("the no_relief rule must be a NoReliefBy condition")
+        return rule, rule.when
+
+
+VERSION_1 = RuleSet(
+    version=1,
+    rules=rules_v1.VERSION_1,
+    expected=expected.VERSION_1,
+    steroid_negative_after_hours=NEGATIVE_AFTER_HOURS,
+    steroid_glucose_advice=None,
+)
+VERSION_2 = RuleSet(
+    version=2,
+    rules=rules_v2.VERSION_2,
+    expected=expected.VERSION_2,
+    steroid_negative_after_hours=STEROID_NEGATIVE_AFTER_HOURS,
+    steroid_glucose_advice=expected.STEROID_GLUCOSE_ADVICE,
+)
+
+RULE_SETS: dict[int, RuleSet] = {rules.version: rules for rules in (VERSION_1, VERSION_2)}
+RULE_SET_VERSIONS: tuple[int, ...] = tuple(RULE_SETS)
+LATEST_RULE_SET_VERSION = max(RULE_SET_VERSIONS)
+
+
+def rule_set(version: int) -> RuleSet:
+    """The rule set of that version; KeyError for a version that does not exist."""
+    return RULE_SETS[version]
+
+
+def public_rules(rules: RuleSet) -> list[dict[str, str | int]]:
     """The rule set as GET /v1/rules shows it, in table order."""
     return [
         {
@@ -340,5 +85,5 @@ def public_rules() -> list[dict[str, str | int]]:
             "title": r.title,
             "description": r.description,
         }
-        for r in RULES
+        for r in rules.rules
     ]

@@ -1,4 +1,4 @@
-"""The closed side-effect vocabulary of red-flags.md; anything else is a 422."""
+"""The closed side-effect vocabulary (docs/clinical-rules.md); anything else is a 422."""
 
 from enum import StrEnum
 
@@ -31,6 +31,17 @@ class SideEffectKind(StrEnum):
     flank_pain = "flank_pain"
     blood_in_urine = "blood_in_urine"
     other = "other"
+    # Version 2 vocabulary: accepted from every clinic, since the app cannot
+    # know its clinic's rule set; version 1 rules never read them.
+    weakness_both_legs = "weakness_both_legs"
+    back_pain_deep = "back_pain_deep"
+    face_lip_tongue_swelling = "face_lip_tongue_swelling"
+    seizure = "seizure"
+    ringing_ears_or_metallic_taste = "ringing_ears_or_metallic_taste"
+    numb_lips_or_tongue = "numb_lips_or_tongue"
+    headache_when_upright = "headache_when_upright"
+    burning_pain_new_area = "burning_pain_new_area"
+    facial_flushing = "facial_flushing"
 
 
 class Severity(StrEnum):
