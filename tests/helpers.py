@@ -106,9 +106,16 @@ async def mint(
 
 
 async def insert_clinic(
-    db: Database, now: datetime, password_hash: str, label: str = ""
+    db: Database,
+    now: datetime,
+    password_hash: str,
+    label: str = "",
+    rule_set_version: int | None = None,
 ) -> ClinicActors:
+    """A clinic on the rule set a new clinic gets (the latest) unless told otherwise."""
     clinic = Clinic(id=uuid.uuid4(), name=f"Clinic {label or uuid.uuid4().hex[:6]}", created_at=now)
+    if rule_set_version is not None:
+        clinic.rule_set_version = rule_set_version
     actors: dict[str, Actor] = {}
     async with db.write() as session:
         session.add(clinic)
@@ -204,8 +211,11 @@ class Api:
         db: Database = self.app.state.services.db
         return db
 
-    async def new_clinic(self) -> ClinicActors:
-        return await insert_clinic(self.db, self.clock.now(), self.world.password_hash)
+    async def new_clinic(self, rule_set_version: int | None = None) -> ClinicActors:
+        return await insert_clinic(
+            self.db, self.clock.now(), self.world.password_hash,
+            rule_set_version=rule_set_version,
+        )  # fmt: skip
 
     async def create_patient(self, actor: Actor, **overrides: Any) -> dict[str, Any]:
         body = {

@@ -220,7 +220,9 @@ async def test_worklist_filters(api: Api) -> None:
 
 
 async def test_rules_lists_the_whole_rule_set(api: Api) -> None:
-    response = await api.client.get("/v1/rules", headers=api.world.a.clinician.headers)
+    response = await api.client.get(
+        "/v1/rules", params={"version": 1}, headers=api.world.a.clinician.headers
+    )
     assert response.status_code == 200
     rules = {r["id"]: r for r in response.json()}
     assert len(rules) == 22 and rules["cauda_equina"]["severity"] == "emergency"
@@ -279,7 +281,8 @@ async def test_severity_only_rises_on_a_retrigger(api: Api) -> None:
         async with api.db.write() as session:
             await plan_alerts(
                 session, clinic_id=api.world.a.clinic_id, patient_id=patient.patient_id,  # type: ignore[arg-type]
-                procedure_id=uuid.UUID(procedure["id"]), report_id=None, findings=[finding], now=api.clock.now(),
+                procedure_id=uuid.UUID(procedure["id"]), report_id=None, findings=[finding],
+                rule_set_version=2, now=api.clock.now(),
             )  # fmt: skip
 
     await retrigger("emergency")

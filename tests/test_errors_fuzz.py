@@ -139,6 +139,20 @@ async def test_fuzz_batch_submission(api: Api) -> None:
     )
 
 
+async def test_a_batch_item_with_an_unencodable_id_is_rejected_alone(api: Api) -> None:
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    items = [report_body(client_report_id=bad) for bad in ("\ud800", "\x00")] + [report_body()]
+    response = await api.client.post(
+        f"/v1/procedures/{procedure['id']}/reports/batch",
+        content=json.dumps({"reports": items}),
+        headers={**patient.headers, "content-type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [(r["status"], r["client_report_id"]) for r in results[:2]] == [("rejected", None)] * 2
+    assert results[2]["status"] == "created"
+
+
 async def test_fuzz_procedure_and_patient_creation(api: Api) -> None:
     clinician = api.world.a.clinician
     patient = await api.create_patient(clinician)

@@ -2,6 +2,8 @@
 schema exactly as the models describe it."""
 
 import asyncio
+import hashlib
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +21,7 @@ from app.core.models import UTCDateTime
 from app.core.security import digest
 from app.main import create_app
 from app.models import Base
+from app.reports.schemas import ReportIn
 from tests.helpers import TEST_SECRET, mint, procedure_body, report_body
 
 FIRST_REVISION = "20261121_0001"
@@ -367,5 +370,88 @@ def test_upgrade_turns_refresh_families_into_devices_and_the_app_keeps_working(
             assert me.status_code == 200 and me.json()["patient_id"] == str(ids["patient"])
             team = (await c.get("/v1/staff", headers=staff)).json()
             assert [s["active"] for s in team] == [True]
+
+    asyncio.run(use_it())
+
+
+BEFORE_RULE_SETS = "20261201_0007"
+_reports = sa.table(
+    "reports",
+    *(sa.column(n, sa.Uuid()) for n in ("id", "clinic_id", "patient_id", "procedure_id")),
+    sa.column("client_report_id", sa.Uuid()),
+    sa.column("request_digest", sa.String()),
+    *(sa.column(n, UTCDateTime()) for n in ("recorded_at", "received_at", "relief_ended_at")),
+    *(sa.column(n, sa.Integer()) for n in ("pain_score", "relief_percent")),
+    sa.column("temperature_value", sa.Float()),
+    sa.column("temperature_unit", sa.String()),
+    sa.column("temperature_c", sa.Float()),
+    sa.column("side_effects", _json),
+    sa.column("notes", sa.Text()),
+    sa.column("entered_by_staff_id", sa.Uuid()),
+    sa.column("response", _json),
+)
+
+
+def _digest_before_glucose(procedure_id: uuid.UUID, body: dict[str, object]) -> str:
+    """reports.service.request_digest as it was before blood_glucose existed."""
+    canonical = ReportIn.model_validate(body).model_dump(mode="json", exclude={"blood_glucose"})
+    canonical["side_effects"] = sorted(canonical["side_effects"], key=lambda e: e["kind"])
+    canonical["procedure_id"] = str(procedure_id)
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def test_upgrade_puts_existing_clinics_reports_and_alerts_on_rule_set_1(
+    backend: str, empty_database_factory: object
+) -> None:
+    """Nothing a clinic already has changes its rules: the clinic stays on 1 and so is judged
+    its next report; a report uploaded before the upgrade and retried after is still a replay."""
+    url: str = empty_database_factory(backend)  # type: ignore[operator]
+    asyncio.run(upgrade(url, BEFORE_RULE_SETS))
+    ids = asyncio.run(_seed_before_escalation(url))
+    old_body = report_body(recorded_at="2026-11-21T12:00:00Z", temperature=None)
+    ids["report"] = uuid.uuid4()
+    stored = {"report": {"id": str(ids["report"])}, "alerts": [], "guidance": {"level": "none"}}
+
+    async def seed_report() -> None:
+        engine = create_engine_for(url, pool_size=1)
+        async with engine.begin() as conn:
+            await conn.execute(
+                _reports.insert().values(
+                    id=ids["report"], clinic_id=ids["clinic"], patient_id=ids["patient"],
+                    procedure_id=ids["procedure"],
+                    client_report_id=uuid.UUID(old_body["client_report_id"]),
+                    request_digest=_digest_before_glucose(ids["procedure"], old_body),
+                    recorded_at=NOW, received_at=NOW, relief_ended_at=None, pain_score=4,
+                    relief_percent=40, temperature_value=None, temperature_unit=None,
+                    temperature_c=None, side_effects=old_body["side_effects"], notes=None,
+                    entered_by_staff_id=None, response=stored,
+                )
+            )  # fmt: skip
+        await engine.dispose()
+
+    asyncio.run(seed_report())
+    asyncio.run(upgrade(url))
+    assert asyncio.run(_schema_diff(url)) == []
+
+    async def use_it() -> None:
+        app = create_app(Settings(database_url=url, secret_key=TEST_SECRET), FixedClock(NOW))
+        token = await mint(app.state.services.db, "admin", ids["staff"], ids["clinic"], NOW)
+        staff = {"Authorization": f"Bearer {token}"}
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+        ):
+            clinic = (await c.get("/v1/clinic", headers=staff)).json()
+            assert clinic["rule_set_version"] == 1
+            alert = (await c.get(f"/v1/alerts/{ids['emergency']}", headers=staff)).json()
+            assert alert["rule_set_version"] == 1
+            reports = f"/v1/procedures/{ids['procedure']}/reports"
+            old = (await c.get(reports, headers=staff)).json()["items"]
+            assert [(r["rule_set_version"], r["blood_glucose"]) for r in old] == [(1, None)]
+            replay = await c.post(reports, json=old_body, headers=staff)
+            assert replay.status_code == 200 and replay.json() == stored
+            later = report_body(recorded_at="2026-11-21T12:01:00Z")
+            new = await c.post(reports, json=later, headers=staff)
+            assert new.status_code == 201 and new.json()["report"]["rule_set_version"] == 1
 
     asyncio.run(use_it())

@@ -56,6 +56,16 @@ SPEC_SIDE_EFFECT_KINDS = [
     "flank_pain",
     "blood_in_urine",
     "other",
+    # red-flags-v2.md, "Vocabulary additions": accepted from every clinic.
+    "weakness_both_legs",
+    "back_pain_deep",
+    "face_lip_tongue_swelling",
+    "seizure",
+    "ringing_ears_or_metallic_taste",
+    "numb_lips_or_tongue",
+    "headache_when_upright",
+    "burning_pain_new_area",
+    "facial_flushing",
 ]
 SEVERITIES = ["mild", "moderate", "severe"]
 
@@ -256,6 +266,12 @@ ACCEPTED_REPORTS = [
     pytest.param({"temperature": {"value": 37, "unit": "C"}}, id="temperature-integer-37C"),
     pytest.param({"temperature": {"value": 86.0, "unit": "F"}}, id="temperature-86.0F"),
     pytest.param({"temperature": {"value": 113.0, "unit": "F"}}, id="temperature-113.0F"),
+    # blood_glucose: 1.0-60.0 mmol/L, 18-1,081 mg/dL (red-flags-v2.md)
+    pytest.param({"blood_glucose": None}, id="glucose-null"),
+    pytest.param({"blood_glucose": {"value": 1.0, "unit": "mmol/L"}}, id="glucose-1.0mmol"),
+    pytest.param({"blood_glucose": {"value": 60.0, "unit": "mmol/L"}}, id="glucose-60.0mmol"),
+    pytest.param({"blood_glucose": {"value": 18, "unit": "mg/dL"}}, id="glucose-18mg"),
+    pytest.param({"blood_glucose": {"value": 1081, "unit": "mg/dL"}}, id="glucose-1081mg"),
     pytest.param({"recorded_at": PERFORMED_AT}, id="recorded_at-equals-performed_at"),
     pytest.param(
         {"recorded_at": "2026-11-21T05:30:00-06:00"},
@@ -294,6 +310,14 @@ async def test_report_accepted(block: Block, overrides: dict[str, Any]) -> None:
         else:
             assert report["temperature"]["value"] == sent["value"]
             assert report["temperature"]["unit"] == sent["unit"]
+    if "blood_glucose" in overrides:
+        sent = overrides["blood_glucose"]
+        shown = report["blood_glucose"]
+        assert (
+            shown is None
+            if sent is None
+            else (shown["value"], shown["unit"]) == tuple(sent.values())
+        )
     for key in ("recorded_at", "relief_ended_at"):
         if key in overrides:
             assert report[key].endswith("Z"), report[key]
@@ -482,6 +506,45 @@ REJECTED_REPORTS = [
     ),
     pytest.param({"temperature": 37.0}, "temperature", id="temperature-a-bare-number"),
     pytest.param(
+        {"blood_glucose": {"value": 0.9, "unit": "mmol/L"}}, "blood_glucose", id="glucose-0.9mmol"
+    ),
+    pytest.param(
+        {"blood_glucose": {"value": 60.1, "unit": "mmol/L"}}, "blood_glucose", id="glucose-60.1mmol"
+    ),
+    pytest.param(
+        {"blood_glucose": {"value": 17, "unit": "mg/dL"}}, "blood_glucose", id="glucose-17mg"
+    ),
+    pytest.param(
+        {"blood_glucose": {"value": 1082, "unit": "mg/dL"}}, "blood_glucose", id="glucose-1082mg"
+    ),
+    pytest.param(
+        {"blood_glucose": {"value": 180, "unit": "mmol/L"}},
+        "blood_glucose",
+        id="glucose-mg-value-sent-as-mmol",
+    ),
+    pytest.param(
+        {"blood_glucose": {"value": 7.8, "unit": "mg/dl"}},
+        "blood_glucose",
+        id="glucose-unit-lowercase",
+    ),
+    pytest.param(
+        {"blood_glucose": {"value": 7.8, "unit": "mmol"}},
+        "blood_glucose",
+        id="glucose-unit-unknown",
+    ),
+    pytest.param(
+        {"blood_glucose": {"value": "7.8", "unit": "mmol/L"}},
+        "blood_glucose",
+        id="glucose-value-string",
+    ),
+    pytest.param(
+        {"blood_glucose": {"value": 10**400, "unit": "mg/dL"}},
+        "blood_glucose",
+        id="glucose-400-digit-integer",
+    ),
+    pytest.param({"blood_glucose": {"value": 7.8}}, "blood_glucose", id="glucose-missing-unit"),
+    pytest.param({"blood_glucose": 7.8}, "blood_glucose", id="glucose-a-bare-number"),
+    pytest.param(
         {"temperature": {"value": 37.0, "unit": "C", "site": "oral"}},
         "temperature",
         id="temperature-unknown-field",
@@ -609,6 +672,16 @@ REJECTED_RAW_REPORTS = [
         ),
         {422},
         id="temperature-1e400-overflows-to-inf",
+    ),
+    *(
+        pytest.param(
+            json.dumps(bad_report(blood_glucose=None)).replace(
+                '"blood_glucose": null', f'"blood_glucose": {{"value": {raw}, "unit": "mmol/L"}}'
+            ),
+            {422},
+            id=f"glucose-{raw}",
+        )
+        for raw in ("NaN", "Infinity", "1e400")
     ),
     pytest.param(
         json.dumps(bad_report(pain_score=0)).replace('"pain_score": 0', '"pain_score": NaN'),

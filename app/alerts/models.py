@@ -37,6 +37,9 @@ class Alert(Base):
     report_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("reports.id"))
     rule_id: Mapped[str] = mapped_column(String(64))
     rule_version: Mapped[int]
+    # The rule set that raised it, or last re-triggered it (1 for alerts from before rule sets
+    # were chosen per clinic). Always set by plan_alerts; the default only fills old rows.
+    rule_set_version: Mapped[int] = mapped_column(server_default="1")
     severity: Mapped[str] = mapped_column(String(10))
     severity_rank: Mapped[int]  # 0 emergency, 1 urgent, 2 routine: the worklist's sort key
     title: Mapped[str] = mapped_column(String(200))

@@ -16,7 +16,7 @@ from app.core.deps import ServicesDep, StaffDep
 from app.core.errors import problem_responses
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.types import Page
-from app.rules.ruleset import public_rules
+from app.staff.schemas import RuleSetVersion
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 
@@ -92,9 +92,15 @@ async def resolve(
 @router.get(
     "/rules",
     operation_id="list_rules",
-    summary="The active red-flag rule set",
+    summary="The red-flag rules of a rule set: the clinic's own unless `version` is given",
+    description="Rule sets are versioned (docs/clinical-rules.md); each clinic judges its "
+    "reports with one of them (`GET /v1/clinic`). An unknown `version` is a 422.",
     response_model=list[RuleOut],
-    responses=problem_responses(401, 403),
+    responses=problem_responses(401, 403, 422),
 )
-async def list_rules(caller: StaffDep) -> list[RuleOut]:
-    return [RuleOut.model_validate(rule) for rule in public_rules()]
+async def list_rules(
+    services: ServicesDep,
+    caller: StaffDep,
+    version: Annotated[RuleSetVersion | None, Query()] = None,
+) -> list[RuleOut]:
+    return await service.list_rules(services, caller, version)

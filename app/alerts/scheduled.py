@@ -22,17 +22,25 @@ from app.procedures.models import Procedure
 from app.reports.judging import block_facts, row_facts
 from app.reports.models import Report
 from app.rules.engine import missed_checkin_finding, no_relief_due
+from app.rules.ruleset import RuleSet, rule_set
 from app.rules.thresholds import NO_RELIEF_HOURS
+from app.staff.models import Clinic
 
 NO_RELIEF_AFTER = timedelta(hours=NO_RELIEF_HOURS)
 
 
-async def _lock(session: AsyncSession, procedure_id: uuid.UUID) -> Procedure:
-    procedure = await session.scalar(
-        select(Procedure).where(Procedure.id == procedure_id).with_for_update()
-    )
-    assert procedure is not None  # procedures are never deleted
-    return procedure
+async def _lock(session: AsyncSession, procedure_id: uuid.UUID) -> tuple[Procedure, RuleSet]:
+    """The block, locked, and the rule set its clinic is on now: what the clock raises is
+    judged like a report stored at this moment."""
+    row = (
+        await session.execute(
+            select(Procedure, Clinic.rule_set_version)
+            .join(Clinic, Clinic.id == Procedure.clinic_id)
+            .where(Procedure.id == procedure_id)
+            .with_for_update(of=Procedure)  # not the clinic: its other blocks go on meanwhile
+        )
+    ).one()  # procedures are never deleted
+    return row[0], rule_set(row[1])
 
 
 async def close_missed_checkins(services: Services, now: datetime, *, batch: int = 200) -> int:
@@ -50,7 +58,7 @@ async def close_missed_checkins(services: Services, now: datetime, *, batch: int
     closed = 0
     for procedure_id in procedure_ids:
         async with services.db.write() as session:
-            procedure = await _lock(session, procedure_id)
+            procedure, rules = await _lock(session, procedure_id)
             windows = await session.scalars(
                 select(Checkin)
                 .where(
@@ -67,10 +75,11 @@ async def close_missed_checkins(services: Services, now: datetime, *, batch: int
                 add_checkin_missed_event(
                     session, procedure.clinic_id, procedure.patient_id, window, now
                 )
-                finding = missed_checkin_finding(block, window.due_at, window.closes_at)
+                finding = missed_checkin_finding(block, window.due_at, window.closes_at, rules)
                 await plan_alerts(
                     session, clinic_id=procedure.clinic_id, patient_id=procedure.patient_id,
-                    procedure_id=procedure.id, report_id=None, findings=[finding], now=now,
+                    procedure_id=procedure.id, report_id=None, findings=[finding],
+                    rule_set_version=rules.version, now=now,
                 )  # fmt: skip
                 await session.flush()  # the next miss re-triggers this alert, not a second one
                 closed += 1
@@ -94,18 +103,19 @@ async def raise_no_relief(services: Services, now: datetime, *, batch: int = 200
     checked = 0
     for procedure_id in procedure_ids:
         async with services.db.write() as session:
-            procedure = await _lock(session, procedure_id)
+            procedure, rules = await _lock(session, procedure_id)
             if procedure.no_relief_checked_at is not None:  # another worker got here first
                 continue
             reports = await session.scalars(
                 select(Report).where(Report.procedure_id == procedure_id)
             )
             block = block_facts(procedure)
-            finding = no_relief_due(block, [row_facts(r) for r in reports], now)
+            finding = no_relief_due(block, [row_facts(r) for r in reports], now, rules)
             if finding is not None:
                 await plan_alerts(
                     session, clinic_id=procedure.clinic_id, patient_id=procedure.patient_id,
-                    procedure_id=procedure.id, report_id=None, findings=[finding], now=now,
+                    procedure_id=procedure.id, report_id=None, findings=[finding],
+                    rule_set_version=rules.version, now=now,
                 )  # fmt: skip
             procedure.no_relief_checked_at = now
             checked += 1

@@ -17,6 +17,7 @@ class AlertOut(ResponseModel):
     report_id: uuid.UUID | None
     rule_id: str
     rule_version: int
+    rule_set_version: int = Field(description="The rule set that raised or last re-triggered it.")
     severity: AlertSeverity
     title: str
     explanation: list[str] = Field(description="The facts that fired it, for a clinician.")
@@ -44,6 +45,8 @@ class AlertNotice(ResponseModel):
     id: uuid.UUID
     rule_id: str
     rule_version: int
+    # 1 in responses stored before rule sets were chosen per clinic (replayed as sent).
+    rule_set_version: int = 1
     severity: AlertSeverity
     title: str
     status: AlertStatus

@@ -6,7 +6,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.models import ACTIVE, Alert
-from app.alerts.schemas import AlertOut, AlertSeverity, AlertStatus
+from app.alerts.schemas import AlertOut, AlertSeverity, AlertStatus, RuleOut
 from app.audit.record import stage
 from app.core.audit import note_patients
 from app.core.deps import Services
@@ -17,7 +17,7 @@ from app.core.types import Page
 from app.outbox.schemas import EventType
 from app.outbox.service import add_alert_event
 from app.rules.engine import Finding
-from app.rules.ruleset import SEVERITY_ORDER
+from app.rules.ruleset import SEVERITY_ORDER, public_rules, rule_set
 from app.staff.models import Clinic
 
 
@@ -40,6 +40,7 @@ async def plan_alerts(
     procedure_id: uuid.UUID,
     report_id: uuid.UUID | None,
     findings: Sequence[Finding],
+    rule_set_version: int,
     now: datetime,
 ) -> list[Alert]:
     """The alerts these findings create or re-trigger, as ORM objects not yet flushed, with the
@@ -48,7 +49,8 @@ async def plan_alerts(
 
     The caller holds the procedure's lock, so no other transaction raises an alert for it
     meanwhile; the partial unique index is the backstop. A re-trigger counts an occurrence,
-    refreshes the explanation and only ever raises the severity."""
+    refreshes the explanation and only ever raises the severity; the alert then names the rule
+    and rule set (`rule_set_version`, the one the findings came from) that last fired it."""
     if not findings:
         return []
     active = {
@@ -76,6 +78,7 @@ async def plan_alerts(
             alert.last_triggered_at = now
             alert.explanation = list(finding.explanation)
             alert.rule_version = finding.rule_version
+            alert.rule_set_version = rule_set_version
             if rank >= alert.severity_rank:
                 continue  # the same news again: no event
         if finding.severity in ("emergency", "urgent") and delays is None:
@@ -85,7 +88,8 @@ async def plan_alerts(
             alert = Alert(
                 id=uuid.uuid4(), clinic_id=clinic_id, patient_id=patient_id,
                 procedure_id=procedure_id, report_id=report_id, rule_id=finding.rule_id,
-                rule_version=finding.rule_version, severity=finding.severity, severity_rank=rank,
+                rule_version=finding.rule_version, rule_set_version=rule_set_version,
+                severity=finding.severity, severity_rank=rank,
                 title=finding.title, explanation=list(finding.explanation), status="open",
                 created_at=now, last_triggered_at=now, occurrences=1, escalate_at=deadline,
             )  # fmt: skip
@@ -100,6 +104,17 @@ async def plan_alerts(
             alert.escalate_at = deadline if current is None else min(current, deadline)
         add_alert_event(session, alert, "alert.severity_raised", now)
     return alerts
+
+
+async def list_rules(services: Services, caller: Principal, version: int | None) -> list[RuleOut]:
+    if version is None:
+        async with services.db.read() as session:
+            version = await session.scalar(
+                select(Clinic.rule_set_version).where(Clinic.id == caller.clinic_id)
+            )
+        if version is None:
+            raise not_found("clinic")
+    return [RuleOut.model_validate(rule) for rule in public_rules(rule_set(version))]
 
 
 def alert_out(alert: Alert) -> AlertOut:

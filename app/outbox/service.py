@@ -49,6 +49,7 @@ def add_alert_event(
         "report_id": str(alert.report_id) if alert.report_id else None,
         "rule_id": alert.rule_id,
         "rule_version": alert.rule_version,
+        "rule_set_version": alert.rule_set_version,
         "severity": alert.severity,
         "status": alert.status,
         "occurrences": alert.occurrences,

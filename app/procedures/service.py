@@ -1,5 +1,5 @@
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -20,14 +20,15 @@ from app.core.types import Page
 from app.patients.service import load_patient
 from app.procedures.models import Procedure
 from app.procedures.schemas import ProcedureCreate, ProcedureOut
+from app.staff.models import Clinic
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # phone clocks drift; more than this is a mistake
 
 
 @dataclass(frozen=True, slots=True)
 class ProcedureRef:
-    """What judging a report needs of its block: a plain row, cheaper than an ORM entity on
-    the hot path of every report."""
+    """What judging a report needs of its block and its clinic: a plain row, cheaper than an
+    ORM entity on the hot path of every report."""
 
     id: uuid.UUID
     clinic_id: uuid.UUID
@@ -35,9 +36,23 @@ class ProcedureRef:
     performed_at: datetime
     baseline_pain: int
     baseline_symptoms: list[str]
+    side: str
+    steroid: bool  # the block included a steroid
+    rule_set_version: int  # the clinic's, as this statement read it
 
 
-_REF_COLUMNS = tuple(getattr(Procedure, f.name) for f in fields(ProcedureRef))
+# The clinic rides along in the same statement: one round trip per report, as before.
+_REF_COLUMNS = (
+    Procedure.id,
+    Procedure.clinic_id,
+    Procedure.patient_id,
+    Procedure.performed_at,
+    Procedure.baseline_pain,
+    Procedure.baseline_symptoms,
+    Procedure.side,
+    Procedure.steroid,
+    Clinic.rule_set_version,
+)
 
 
 def _visible(query: Select[Any], for_patient: bool) -> Select[Any]:
@@ -61,8 +76,12 @@ def _scope(caller: Principal, procedure_id: uuid.UUID) -> dict[str, uuid.UUID]:
 
 @cache
 def _ref_statement(for_patient: bool, for_update: bool) -> Select[Any]:
-    query = _visible(select(*_REF_COLUMNS), for_patient)
-    return query.with_for_update() if for_update else query
+    query = _visible(
+        select(*_REF_COLUMNS).join(Clinic, Clinic.id == Procedure.clinic_id), for_patient
+    )
+    # Only the block is locked: locking the clinic too would make its reports queue behind
+    # each other.
+    return query.with_for_update(of=Procedure) if for_update else query
 
 
 @cache
@@ -79,7 +98,12 @@ async def load_procedure_ref(
     row = (await session.execute(statement, _scope(caller, procedure_id))).first()
     if row is None:
         raise not_found("procedure")
-    ref = ProcedureRef(*row)
+    id_, clinic_id, patient_id, performed_at, baseline, symptoms, side, steroid, version = row
+    # A JSON column: "no steroid" may be stored as JSON null, so it is tested here, not in SQL.
+    ref = ProcedureRef(
+        id_, clinic_id, patient_id, performed_at, baseline, symptoms, side,
+        steroid=steroid is not None, rule_set_version=version,
+    )  # fmt: skip
     note_patients(ref.patient_id)
     return ref
 

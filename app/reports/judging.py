@@ -14,6 +14,7 @@ from app.core.models import UTCDateTime
 from app.procedures.service import ProcedureRef
 from app.reports.models import Report
 from app.rules.engine import ProcedureFacts, ReportFacts, evaluate
+from app.rules.ruleset import rule_set
 from app.rules.vocabulary import Severity, SideEffectKind
 
 RECENT = 20  # earlier reports fetched to re-judge a late report's successor
@@ -25,15 +26,19 @@ def facts_of(
     relief_percent: int | None,
     temperature_c: float | None,
     side_effects: list[dict[str, str]],
+    glucose_mmol: float | None,
 ) -> ReportFacts:
     effects = {SideEffectKind(e["kind"]): Severity(e["severity"]) for e in side_effects}
-    return ReportFacts(recorded_at, pain_score, relief_percent, temperature_c, effects)
+    return ReportFacts(
+        recorded_at, pain_score, relief_percent, temperature_c, effects, glucose_mmol
+    )
 
 
 def row_facts(row: Report) -> ReportFacts:
     return facts_of(
-        row.recorded_at, row.pain_score, row.relief_percent, row.temperature_c, row.side_effects
-    )
+        row.recorded_at, row.pain_score, row.relief_percent, row.temperature_c,
+        row.side_effects, row.blood_glucose_mmol,
+    )  # fmt: skip
 
 
 class Block(Protocol):
@@ -45,15 +50,24 @@ class Block(Protocol):
     def baseline_pain(self) -> int: ...
     @property
     def baseline_symptoms(self) -> list[str]: ...
+    @property
+    def side(self) -> str: ...
+    @property
+    def steroid(self) -> object: ...  # ProcedureRef: a bool; the entity: drug and dose, or None
 
 
 def block_facts(procedure: Block) -> ProcedureFacts:
     symptoms = frozenset(SideEffectKind(s) for s in procedure.baseline_symptoms)
-    return ProcedureFacts(procedure.performed_at, procedure.baseline_pain, symptoms)
+    return ProcedureFacts(
+        procedure.performed_at, procedure.baseline_pain, symptoms,
+        bilateral=procedure.side == "bilateral",
+        steroid=bool(procedure.steroid),  # a dose is never an empty dict
+    )  # fmt: skip
 
 
 class Neighbour(NamedTuple):
     id: uuid.UUID
+    rule_set_version: int  # the rule set that judged it
     facts: ReportFacts
 
 
@@ -69,7 +83,8 @@ async def rejudge_next_report(
     next one (`following`, found by `neighbours`). Judge that next report again with it, and
     raise the alerts it now meets that it did not meet before (its first verdict and guidance
     stand; nothing is withdrawn). So a late sync ends with the same alerts as an in-order
-    upload."""
+    upload. It is judged again by the rule set that first judged it, even if the clinic has
+    moved to another since: the new alerts complete that verdict, not a different one."""
     rows = await session.execute(
         select(*_JUDGED_COLUMNS)
         .where(
@@ -79,25 +94,30 @@ async def rejudge_next_report(
         .order_by(Report.recorded_at.desc())
         .limit(RECENT)
     )
-    with_late = [(row[0], facts_of(*row[2:])) for row in rows]
+    with_late = [(row[0], facts_of(*row[3:])) for row in rows]
     without_late = [facts for row_id, facts in with_late if row_id != late_report_id]
-    before = {f.rule_id for f in evaluate(following.facts, block, without_late)}
-    with_it = evaluate(following.facts, block, [facts for _, facts in with_late])
+    rules = rule_set(following.rule_set_version)
+    before = {f.rule_id for f in evaluate(following.facts, block, without_late, rules)}
+    with_it = evaluate(following.facts, block, [facts for _, facts in with_late], rules)
     await plan_alerts(
         session, clinic_id=procedure.clinic_id, patient_id=procedure.patient_id,
         procedure_id=procedure.id, report_id=following.id,
-        findings=[f for f in with_it if f.rule_id not in before], now=now,
+        findings=[f for f in with_it if f.rule_id not in before],
+        rule_set_version=rules.version, now=now,
     )  # fmt: skip
 
 
+# id, key and version, then facts_of's arguments in order.
 _JUDGED_COLUMNS = (
     Report.id,
     Report.client_report_id,
+    Report.rule_set_version,
     Report.recorded_at,
     Report.pain_score,
     Report.relief_percent,
     Report.temperature_c,
     Report.side_effects,
+    Report.blood_glucose_mmol,
 )
 
 
@@ -155,11 +175,11 @@ async def neighbours(
     earlier: list[ReportFacts] = []
     key_holder: uuid.UUID | None = None
     later: Neighbour | None = None
-    for role, row_id, client_id, *judged in rows:
+    for role, row_id, client_id, version, *judged in rows:
         if client_id == client_report_id:  # may be another block's report: then a 409
             key_holder = row_id
         elif role == "later":
-            later = Neighbour(row_id, facts_of(*judged))
+            later = Neighbour(row_id, version, facts_of(*judged))
         elif role == "previous":
             earlier.append(facts_of(*judged))
     return earlier, key_holder, later

@@ -33,8 +33,15 @@ class Report(Base):
     temperature_value: Mapped[float | None]
     temperature_unit: Mapped[str | None] = mapped_column(String(1))
     temperature_c: Mapped[float | None]
+    # As the patient read it, and converted for the rules (reports.schemas.to_mmol_per_l).
+    blood_glucose_value: Mapped[float | None]
+    blood_glucose_unit: Mapped[str | None] = mapped_column(String(6))
+    blood_glucose_mmol: Mapped[float | None]
     side_effects: Mapped[list[dict[str, str]]] = mapped_column(JSONType)
     notes: Mapped[str | None] = mapped_column(Text)
+    # The rule set that judged it: its clinic's at the moment it was stored (1 for reports
+    # stored before rule sets were chosen per clinic). Re-judging it later uses this one.
+    rule_set_version: Mapped[int] = mapped_column(server_default="1")
     entered_by_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
     # The response first sent for this report, returned verbatim on an idempotent replay.
     response: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

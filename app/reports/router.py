@@ -7,7 +7,7 @@ from app.core.deps import CallerDep, ServicesDep
 from app.core.errors import problem_responses
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.types import Page
-from app.reports import service
+from app.reports import batch, service
 from app.reports.schemas import BatchResult, ReportBatchIn, ReportIn, ReportOut, ReportResult
 
 router = APIRouter(prefix="/v1/procedures/{procedure_id}/reports", tags=["reports"])
@@ -53,7 +53,7 @@ async def submit_batch(
     services: ServicesDep, caller: CallerDep, procedure_id: uuid.UUID, body: ReportBatchIn
 ) -> BatchResult:
     return BatchResult(
-        results=await service.submit_batch(services, caller, procedure_id, body.reports)
+        results=await batch.submit_batch(services, caller, procedure_id, body.reports)
     )
 
 

@@ -6,10 +6,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from app.alerts.schemas import AlertNotice
 from app.core.types import RequestModel, ResponseModel, Text, UtcDatetime
+from app.rules.thresholds import GLUCOSE_MAX_MMOL, GLUCOSE_MG_PER_MMOL, GLUCOSE_MIN_MMOL
 from app.rules.vocabulary import Severity, SideEffectKind
 
 TemperatureUnit = Literal["C", "F"]
 PLAUSIBLE_CELSIUS = (30.0, 45.0)
+GlucoseUnit = Literal["mmol/L", "mg/dL"]
 
 
 def to_celsius(value: float, unit: TemperatureUnit) -> float:
@@ -28,6 +30,26 @@ class Temperature(RequestModel):
         return self
 
 
+def to_mmol_per_l(value: float, unit: GlucoseUnit) -> float:
+    return round(value if unit == "mmol/L" else value / GLUCOSE_MG_PER_MMOL, 3)
+
+
+class BloodGlucose(RequestModel):
+    value: float = Field(strict=True, allow_inf_nan=False, description="As the meter shows it.")
+    unit: GlucoseUnit
+
+    @model_validator(mode="after")
+    def _plausible(self) -> "BloodGlucose":
+        # To one decimal, as meters show mmol/L: so the range is 18-1,081 mg/dL on a meter
+        # that shows whole mg/dL (18 mg/dL is 0.999 mmol/L, 1,081 is 60.002).
+        mmol = round(to_mmol_per_l(self.value, self.unit), 1)
+        if not GLUCOSE_MIN_MMOL <= mmol <= GLUCOSE_MAX_MMOL:
+            raise ValueError(
+                "blood glucose is implausible (must be 1.0-60.0 mmol/L / 18-1,081 mg/dL)"
+            )
+        return self
+
+
 class SideEffect(RequestModel):
     kind: SideEffectKind
     severity: Severity
@@ -42,6 +64,9 @@ class ReportIn(RequestModel):
         default=None, description="When the pain came back."
     )
     temperature: Temperature | None = None
+    blood_glucose: BloodGlucose | None = Field(
+        default=None, description="A meter reading, e.g. after a steroid in a diabetic."
+    )
     side_effects: list[SideEffect] = Field(default_factory=list, max_length=len(SideEffectKind))
     notes: Text | None = Field(default=None, max_length=2000)
 
@@ -63,6 +88,7 @@ class ReportIn(RequestModel):
                     "relief_percent": 60,
                     "relief_ended_at": None,
                     "temperature": {"value": 99.1, "unit": "F"},
+                    "blood_glucose": {"value": 162, "unit": "mg/dL"},
                     "side_effects": [
                         {"kind": "soreness", "severity": "mild"},
                         {"kind": "leg_warmth", "severity": "mild"},
@@ -90,6 +116,12 @@ class TemperatureOut(BaseModel):
     celsius: float
 
 
+class BloodGlucoseOut(BaseModel):
+    value: float
+    unit: GlucoseUnit
+    mmol_per_l: float
+
+
 class SideEffectOut(BaseModel):
     kind: SideEffectKind
     severity: Severity
@@ -106,9 +138,15 @@ class ReportOut(ResponseModel):
     relief_percent: int | None
     relief_ended_at: datetime | None
     temperature: TemperatureOut | None
+    # Defaults, because a batch replays stored responses through this model: one stored
+    # before these fields existed has neither (and was judged by version 1).
+    blood_glucose: BloodGlucoseOut | None = None
     side_effects: list[SideEffectOut]
     notes: str | None
     entered_by: Literal["patient", "staff"]
+    rule_set_version: int = Field(
+        default=1, description="The rule set that judged it: the clinic's when it was stored."
+    )
 
 
 GuidanceLevel = Literal["emergency", "contact_provider", "expected", "none"]

@@ -5,7 +5,6 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Literal, cast
 
-from pydantic import ValidationError
 from sqlalchemy import (
     Table,
     TextualSelect,
@@ -21,7 +20,7 @@ from app.audit.record import stage
 from app.checkins.service import complete_checkin_for_report
 from app.core.audit import note_resource
 from app.core.deps import Services
-from app.core.errors import Problem, conflict, invalid_field, validation_issues
+from app.core.errors import conflict, invalid_field
 from app.core.pagination import cut_page, newer_first_after
 from app.core.security import Principal
 from app.core.types import Page
@@ -34,24 +33,30 @@ from app.reports.judging import (
 )
 from app.reports.models import Report
 from app.reports.schemas import (
-    BatchItemError,
-    BatchItemResult,
     ReportIn,
     ReportOut,
     ReportResult,
     to_celsius,
+    to_mmol_per_l,
 )
-from app.rules.engine import evaluate, guidance_for, hours_since_block
+from app.rules.engine import evaluate, guidance_for
+from app.rules.ruleset import rule_set
 
 Outcome = Literal["created", "duplicate"]
 # A ReportResult as JSON: exactly what was stored with the report and sent the first time.
 ResultJson = dict[str, Any]
 _NOTICE_KEYS = tuple(AlertNotice.model_fields)
+_ADDED_FIELDS = ("blood_glucose",)
 
 
 def request_digest(procedure_id: uuid.UUID, body: ReportIn) -> str:
-    """Same meaning -> same digest: offsets are normalised to UTC, side effects sorted."""
+    """Same meaning -> same digest: offsets are normalised to UTC, side effects sorted.
+    Fields added since the first release are left out when absent, so a report stored before
+    they existed and retried after an upgrade is still the same report (a replay, not a 409)."""
     canonical = body.model_dump(mode="json")
+    for name in _ADDED_FIELDS:
+        if canonical[name] is None:
+            del canonical[name]
     canonical["side_effects"] = sorted(canonical["side_effects"], key=lambda e: e["kind"])
     canonical["procedure_id"] = str(procedure_id)
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
@@ -82,10 +87,18 @@ def report_out(report: Report) -> ReportOut:
             "unit": report.temperature_unit,
             "celsius": report.temperature_c,
         }
+    glucose = None
+    if report.blood_glucose_value is not None:
+        glucose = {
+            "value": report.blood_glucose_value,
+            "unit": report.blood_glucose_unit,
+            "mmol_per_l": report.blood_glucose_mmol,
+        }
     return ReportOut.model_validate(
         {
             **{f: getattr(report, f) for f in ReportOut.model_fields if hasattr(report, f)},
             "temperature": temperature,
+            "blood_glucose": glucose,
             "entered_by": "staff" if report.entered_by_staff_id else "patient",
         }
     )
@@ -145,7 +158,8 @@ async def store_report(
     if same_key is not None:
         return await _replay(session, same_key, digest)
 
-    temperature = body.temperature
+    temperature, glucose = body.temperature, body.blood_glucose
+    rules = rule_set(procedure.rule_set_version)  # the clinic's, as of this transaction
     values: dict[str, Any] = {
         "id": uuid.uuid4(),
         "clinic_id": procedure.clinic_id,
@@ -161,23 +175,26 @@ async def store_report(
         "temperature_value": temperature.value if temperature else None,
         "temperature_unit": temperature.unit if temperature else None,
         "temperature_c": to_celsius(temperature.value, temperature.unit) if temperature else None,
+        "blood_glucose_value": glucose.value if glucose else None,
+        "blood_glucose_unit": glucose.unit if glucose else None,
+        "blood_glucose_mmol": to_mmol_per_l(glucose.value, glucose.unit) if glucose else None,
         "side_effects": [e.model_dump(mode="json") for e in body.side_effects],
         "notes": body.notes,
+        "rule_set_version": rules.version,
         "entered_by_staff_id": caller.subject_id if caller.is_staff else None,
         "response": None,
     }
     facts = facts_of(body.recorded_at, body.pain_score, body.relief_percent,
-                   values["temperature_c"], values["side_effects"])  # fmt: skip
+                     values["temperature_c"], values["side_effects"],
+                     values["blood_glucose_mmol"])  # fmt: skip
     block = block_facts(procedure)
-    findings = evaluate(facts, block, earlier)
+    findings = evaluate(facts, block, earlier, rules)
     alerts = await plan_alerts(
         session, clinic_id=procedure.clinic_id, patient_id=procedure.patient_id,
-        procedure_id=procedure.id, report_id=values["id"], findings=findings, now=now,
+        procedure_id=procedure.id, report_id=values["id"], findings=findings,
+        rule_set_version=rules.version, now=now,
     )  # fmt: skip
-    guidance = guidance_for(
-        findings, facts, hours_since_block(body.recorded_at, block),
-        baseline_pain=procedure.baseline_pain,
-    )  # fmt: skip
+    guidance = guidance_for(findings, facts, block, rules)
     result = ReportResult(
         report=report_out(Report(**values)),
         alerts=[AlertNotice.model_validate(a) for a in alerts],
@@ -205,57 +222,6 @@ async def submit_report(
         note_resource(result["report"]["id"])
         await stage(session, services.clock.now(), status=201 if outcome == "created" else 200)
         return outcome, result
-
-
-def _parse_item(raw: Any) -> ReportIn | BatchItemError:
-    try:
-        return ReportIn.model_validate(raw)
-    except ValidationError as exc:
-        return BatchItemError(
-            status=422,
-            detail="The report is not valid; see errors.",
-            errors=validation_issues(list(exc.errors())),
-        )
-
-
-def _raw_client_id(raw: Any) -> str | None:
-    value = raw.get("client_report_id") if isinstance(raw, dict) else None
-    return value if isinstance(value, str) and len(value) <= 64 and "\x00" not in value else None
-
-
-async def submit_batch(
-    services: Services, caller: Principal, procedure_id: uuid.UUID, items: list[Any]
-) -> list[BatchItemResult]:
-    async with services.db.read() as session:
-        await load_procedure_ref(session, caller, procedure_id)  # 404 for the whole batch
-    parsed = [_parse_item(raw) for raw in items]
-    results: list[BatchItemResult | None] = [None] * len(items)
-    for index, item in enumerate(parsed):
-        if isinstance(item, BatchItemError):
-            results[index] = BatchItemResult(
-                client_report_id=_raw_client_id(items[index]), status="rejected", error=item
-            )
-    # Rules must see the reports in the order they were recorded, not the order sent.
-    valid = sorted(
-        ((i, p) for i, p in enumerate(parsed) if isinstance(p, ReportIn)),
-        key=lambda pair: pair[1].recorded_at,
-    )
-    for index, body in valid:
-        client_id = str(body.client_report_id)
-        try:
-            outcome, result = await submit_report(services, caller, procedure_id, body)
-        except Problem as problem:  # each item stands alone
-            error = BatchItemError(
-                status=problem.status, detail=problem.detail, errors=problem.errors
-            )
-            results[index] = BatchItemResult(
-                client_report_id=client_id, status="rejected", error=error
-            )
-            continue
-        results[index] = BatchItemResult.model_validate(
-            {"client_report_id": client_id, "status": outcome, **result}
-        )
-    return [r for r in results if r is not None]
 
 
 async def list_reports(

@@ -5,6 +5,7 @@ from sqlalchemy import ForeignKey, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import Base, uuid_pk
+from app.rules.ruleset import LATEST_RULE_SET_VERSION
 
 
 class Clinic(Base):
@@ -16,6 +17,12 @@ class Clinic(Base):
     # An open alert nobody acknowledged within this long emits alert.escalated (once).
     escalate_emergency_minutes: Mapped[int] = mapped_column(default=15, server_default="15")
     escalate_urgent_minutes: Mapped[int] = mapped_column(default=120, server_default="120")
+    # The rule set its reports are judged with (docs/clinical-rules.md). Clinics made before
+    # version 2 existed stay on 1 (the server default) until an admin moves them; new ones
+    # start on the latest.
+    rule_set_version: Mapped[int] = mapped_column(
+        default=LATEST_RULE_SET_VERSION, server_default="1"
+    )
 
 
 class StaffUser(Base):

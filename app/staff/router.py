@@ -89,8 +89,11 @@ async def get_clinic(services: ServicesDep, caller: StaffDep) -> ClinicOut:
 @router.patch(
     "/clinic",
     operation_id="update_clinic",
-    summary="Change the clinic's escalation delays (admin)",
-    description="The delays apply to alerts raised after the change.",
+    summary="Change the clinic's escalation delays or clinical rule set (admin)",
+    description="New delays apply to alerts raised after the change. A new "
+    "`rule_set_version` judges the reports stored after the change; reports and alerts "
+    "already stored keep the version that judged them (`POST /v1/rules/dry-run` shows what "
+    "a version would change on the clinic's history first).",
     response_model=ClinicOut,
     responses=problem_responses(401, 403, 422),
 )

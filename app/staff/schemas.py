@@ -1,12 +1,26 @@
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, ConfigDict, EmailStr, Field
 
 from app.core.types import RequestModel, ResponseModel, Text
+from app.rules.ruleset import RULE_SET_VERSIONS
 
 StaffRole = Literal["admin", "clinician"]
+
+
+def _known_rule_set(version: int) -> int:
+    if version not in RULE_SET_VERSIONS:
+        raise ValueError(f"unknown rule set version; use one of {RULE_SET_VERSIONS}")
+    return version
+
+
+RuleSetVersion = Annotated[
+    int,
+    AfterValidator(_known_rule_set),
+    Field(json_schema_extra={"enum": list(RULE_SET_VERSIONS)}),
+]
 
 
 class StaffCreate(RequestModel):
@@ -71,10 +85,16 @@ class ClinicOut(ResponseModel):
     escalate_urgent_minutes: int = Field(
         description="An open urgent alert unacknowledged this long emits alert.escalated."
     )
+    rule_set_version: int = Field(
+        description="The clinical rule set the clinic's reports are judged with "
+        "(GET /v1/rules?version= lists it)."
+    )
 
 
 class ClinicUpdate(RequestModel):
-    """Delays apply to alerts raised after the change; alerts already open keep theirs."""
+    """Each change applies from the next alert or report on: alerts already open keep their
+    delays, and reports already stored keep the rule set that judged them."""
 
     escalate_emergency_minutes: int | None = Field(default=None, ge=1, le=60, strict=True)
     escalate_urgent_minutes: int | None = Field(default=None, ge=1, le=1440, strict=True)
+    rule_set_version: RuleSetVersion | None = Field(default=None, strict=True)

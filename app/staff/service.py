@@ -8,7 +8,7 @@ from app.audit.actions import ACTIONS
 from app.audit.record import insert_operator_event, stage
 from app.core.audit import note_patients, note_resource
 from app.core.deps import Services
-from app.core.errors import conflict, not_found
+from app.core.errors import changes_of, conflict, not_found
 from app.core.security import Principal, hash_password
 from app.patients.models import Patient
 from app.staff.models import Clinic, StaffUser
@@ -120,11 +120,13 @@ async def get_clinic(services: Services, caller: Principal) -> ClinicOut:
 
 
 async def update_clinic(services: Services, caller: Principal, body: ClinicUpdate) -> ClinicOut:
+    changes = changes_of(
+        body,
+        required=("escalate_emergency_minutes", "escalate_urgent_minutes", "rule_set_version"),
+    )
     async with services.db.write() as session:
         clinic = await _clinic(session, caller)
-        if body.escalate_emergency_minutes is not None:
-            clinic.escalate_emergency_minutes = body.escalate_emergency_minutes
-        if body.escalate_urgent_minutes is not None:
-            clinic.escalate_urgent_minutes = body.escalate_urgent_minutes
+        for field, value in changes.items():
+            setattr(clinic, field, value)
         await stage(session, services.clock.now())
         return ClinicOut.model_validate(clinic)

@@ -5,9 +5,10 @@ from app.checkins.models import Checkin
 from app.procedures.models import Procedure
 from app.reports.models import Report
 from app.rules.engine import relief_of
-from app.rules.explain import hours_text, temperature_text
+from app.rules.explain import glucose_text, hours_text, temperature_text, with_severity
 from app.rules.facts import ReportFacts
 from app.rules.thresholds import FEVER_CELSIUS
+from app.rules.vocabulary import Severity, SideEffectKind
 
 INDICATIONS = {
     "crps": "CRPS",
@@ -23,9 +24,15 @@ def words(name: str) -> str:
 def report_summary(report: Report, baseline_pain: int) -> str:
     facts = ReportFacts(report.recorded_at, report.pain_score, report.relief_percent)
     parts = [f"Pain {report.pain_score}/10", f"relief {relief_of(facts, baseline_pain)} %"]
-    parts += [f"{words(e['kind'])} ({e['severity']})" for e in report.side_effects]
+    # The clinician's label of each kind (the rules' explanations use the same words).
+    parts += [
+        with_severity(SideEffectKind(e["kind"]), Severity(e["severity"]))
+        for e in report.side_effects
+    ]
     if report.temperature_c is not None and report.temperature_c >= FEVER_CELSIUS:
         parts.append(f"fever {temperature_text(report.temperature_c)}")
+    if report.blood_glucose_mmol is not None:  # always: it is measured only when it matters
+        parts.append(f"glucose {glucose_text(report.blood_glucose_mmol)}")
     return ", ".join(parts)
 
 
