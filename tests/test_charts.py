@@ -1,5 +1,6 @@
 """The SVG charts: real XML, holding exactly the marks they claim, safe to show, staff only."""
 
+import itertools
 import uuid
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -14,9 +15,10 @@ from app.alerts.scheduled import close_missed_checkins
 from app.checkins.models import Checkin
 from app.checkins.service import schedule_checkins
 from app.core.deps import Services
-from app.outcomes.charts import block_chart
+from app.outcomes.charts import WIDTH, block_chart
 from app.outcomes.schemas import OutcomeRow, PainPointOut, ProcedureSummary
 from app.outcomes.series_chart import outcomes_chart
+from app.outcomes.svg import text_width
 from app.procedures.models import Procedure
 from app.rules.relief import ReliefReport, compare, hours_between, relief_summary
 from tests.helpers import Api, report_body
@@ -117,10 +119,12 @@ async def test_block_chart_holds_one_mark_per_report_checkin_and_alert(api: Api)
     words = texts(root)
     assert "baseline 7/10" in words and "50 % relief" in words
     assert "onset 5 h → ongoing at 30 h" in words
+    relief = "relief ongoing at 30 h after the block (from 5 h)"  # not a duration from the onset
+    assert f"4 reports; peak relief 75 %; {relief}; response positive." in words
     for label in ("Pain (0-10)", "Relief (%)", "Check-ins", "Alerts", "missed", "urgent"):
         assert label in words
     desc = root.findtext(f"{SVG_NS}desc") or ""
-    assert "4 reports" in desc and "1 emergency, 1 urgent, 1 routine" in desc
+    assert "4 reports" in desc and relief in desc and "1 emergency, 1 urgent, 1 routine" in desc
 
     # A resolved alert still shows where it was raised.
     alert_id = (
@@ -154,6 +158,7 @@ async def test_block_chart_marks_the_end_of_relief(api: Api) -> None:
     (end,) = marks(root, "relief-end")
     assert end.get("data-at") == "2026-11-22T07:30:00Z"
     assert "onset 2 h → ended 20 h" in texts(root)
+    assert "relief until 20 h after the block (from 2 h)" in texts(root)
 
 
 async def test_a_block_without_reports_says_so_and_still_shows_its_checkins(api: Api) -> None:
@@ -181,6 +186,7 @@ async def test_outcomes_chart_has_one_bar_per_block_in_sequence(api: Api) -> Non
         clinic.clinician,
         str(patient.patient_id),
         performed_at=(PERFORMED + timedelta(days=10)).isoformat(),
+        steroid=None,  # with one, rule set 2 waits for a 72 h report to call it no relief
     )  # block 2: no relief
     await report(api, patient, second["id"], 240 + 30, pain_score=7, relief_percent=0)
     third = await api.create_procedure(
@@ -197,8 +203,14 @@ async def test_outcomes_chart_has_one_bar_per_block_in_sequence(api: Api) -> Non
     assert [b.get("data-sequence") for b in bars] == ["1", "2", "3"]
     assert [b.get("data-hours") for b in bars] == ["20", "", "12"]
     words = texts(root)
-    for label in ("20 h", "no relief", "ongoing 12 h", "peak 70 %", "peak 0 %", "peak 90 %"):
+    for label in ("until 20 h", "from 2 h", "no relief", "ongoing at 12 h", "peak 90 %"):
         assert label in words
+    assert (bars[0].findtext(f"{SVG_NS}title") or "") == (
+        "Block 1: relief until 20 h after the block (from 2 h); peak 70 %; positive response"
+    )
+    assert "Block 3: relief ongoing at 12 h after the block (from 2 h)" in (
+        root.findtext(f"{SVG_NS}desc") or ""
+    )
     assert [c.findtext(".") for c in marks(root, "comparison")] == ["no relief", "longer"]
     assert "Block 1" in words and "Block 3" in words
 
@@ -338,7 +350,7 @@ def test_outcomes_chart_labels_each_kind_of_bar() -> None:
     bars = marks(root, "block-bar")
     assert [b.get("data-sequence") for b in bars] == ["1", "2", "3", "4"]
     words = texts(root)
-    for label in ("30 h", "no relief", "ongoing 2 h", "no reports", "indeterminate"):
+    for label in ("until 30 h", "no relief", "ongoing at 2 h", "no reports", "indeterminate"):
         assert label in words
     assert [c.findtext(".") for c in marks(root, "comparison")] == [
         "too early",
@@ -348,3 +360,37 @@ def test_outcomes_chart_labels_each_kind_of_bar() -> None:
     assert "<4> & co" in (bars[3].findtext(f"{SVG_NS}title") or "")
     empty = parse_text(outcomes_chart([]))
     assert "No blocks yet" in texts(empty) and marks(empty, "block-bar") == []
+
+
+def test_the_relief_words_fit_both_charts() -> None:
+    """The longest relief words stay inside the block chart, and above each bar of a series
+    as crowded as it gets (140 px a block) they keep clear of the next bar's."""
+    hours = [(1, 7, 0), (100.5, 0, 100)] + [(100.5 + 1.1 * n, 0, 100) for n in range(1, 11)]
+    procedure = _procedure()
+    summary = _summary(procedure, hours)
+    root = parse_text(block_chart(procedure, summary, [], []))
+    (facts,) = [e for e in root.iter(f"{SVG_NS}text") if "after the block" in (e.text or "")]
+    assert facts.text == (
+        "12 reports; peak relief 100 %; relief ongoing at 111.5 h after the block (from 100.5 h); "
+        "response positive."
+    )
+    assert float(facts.get("x", "")) + text_width(facts.text) <= WIDTH
+
+    row = summary.model_dump(exclude={"side_effects", "open_alerts", "alerts", "pain_series"})
+    rows = [
+        OutcomeRow.model_validate(
+            {**row, "sequence_number": n, "compared_with_previous": "same", "comparison": "."}
+        )
+        for n in range(1, 9)
+    ]
+    root = parse_text(outcomes_chart(rows))
+    labels: dict[float, list[tuple[float, float]]] = {}  # y: (x, half width) of centred labels
+    for e in root.iter(f"{SVG_NS}text"):
+        if e.get("text-anchor") == "middle" and e.text and "transform" not in e.attrib:
+            size = float(e.get("font-size", "12"))
+            spans = labels.setdefault(float(e.get("y", "")), [])
+            spans.append((float(e.get("x", "")), text_width(e.text, size) / 2))
+    assert "ongoing at 111.5 h" in texts(root) and "from 100.5 h" in texts(root)
+    for spans in labels.values():
+        for (x, half), (next_x, next_half) in itertools.pairwise(spans):
+            assert x + half <= next_x - next_half

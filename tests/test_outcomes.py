@@ -122,7 +122,7 @@ async def test_ongoing_relief_lasts_to_the_latest_report(api: Api) -> None:
 )
 async def test_response(api: Api, series: tuple[tuple[float, int], ...], response: str) -> None:
     clinic = await api.new_clinic()
-    procedure = await block(api, clinic)
+    procedure = await block(api, clinic, steroid=None)
     for hours, relief in series:
         await report(api, clinic.clinician, procedure, hours, relief=relief)
     s = await summary_of(api, clinic.clinician, procedure)
@@ -132,7 +132,7 @@ async def test_response(api: Api, series: tuple[tuple[float, int], ...], respons
 
 async def test_a_block_with_baseline_0_derives_no_relief_but_takes_a_given_one(api: Api) -> None:
     clinic = await api.new_clinic()
-    procedure = await block(api, clinic, baseline_pain=0)
+    procedure = await block(api, clinic, baseline_pain=0, steroid=None)
     await report(api, clinic.clinician, procedure, 1, pain=0)
     await report(api, clinic.clinician, procedure, 25, pain=2)  # above baseline: still 0 %
     s = await summary_of(api, clinic.clinician, procedure)
@@ -208,6 +208,20 @@ async def test_pain_series_is_in_recorded_order_with_hours_since_the_block(api: 
     assert s["latest_pain"] == by_id[-1]["report"]["pain_score"]
 
 
+async def test_the_side_effects_of_rule_set_2_are_counted(api: Api) -> None:
+    clinic = await api.new_clinic()
+    procedure = await block(api, clinic)
+    kinds = (
+        "weakness_both_legs", "back_pain_deep", "face_lip_tongue_swelling", "seizure",
+        "ringing_ears_or_metallic_taste", "numb_lips_or_tongue", "headache_when_upright",
+        "burning_pain_new_area", "facial_flushing",
+    )  # fmt: skip
+    await report(api, clinic.clinician, procedure, 1, effects=kinds)
+    await report(api, clinic.clinician, procedure, 2, effects=("seizure",))
+    s = await summary_of(api, clinic.clinician, procedure)
+    assert s["side_effects"] == {**dict.fromkeys(kinds, 1), "seizure": 2}
+
+
 # --- a series of blocks --------------------------------------------------------------------
 
 DAYS = timedelta(days=4)  # between blocks: longer than any series below
@@ -225,7 +239,7 @@ async def patient_with_series(api: Api, clinic: ClinicActors) -> str:
     patient_id: str = (await api.create_patient(clinic.clinician))["id"]
     for number, (series, *_) in enumerate(SERIES):
         procedure = await block(
-            api, clinic, patient_id, performed_at=(T0 + number * DAYS).isoformat()
+            api, clinic, patient_id, performed_at=(T0 + number * DAYS).isoformat(), steroid=None
         )
         for hours, relief in series:
             await report(api, clinic.clinician, procedure, hours, relief=relief)
@@ -251,13 +265,18 @@ async def test_outcomes_compare_each_block_with_the_one_before(api: Api) -> None
         (r["compared_with_previous"], r["relief_duration_hours"], r["relief_ongoing"]) for r in rows
     ] == [(comparison, hours, going) for _, comparison, hours, going in SERIES]
     assert [when(r["performed_at"]) for r in rows] == [T0 + n * DAYS for n in range(6)]
-    sentences = [r["comparison"] for r in rows]
-    assert "30.0 h" in sentences[0]
-    assert "60.0 h" in sentences[1] and "30.0 h" in sentences[1]
-    assert "12.0 h" in sentences[2] and "60.0 h" in sentences[2]
-    assert "no relief" in sentences[3].lower() and "12.0 h" in sentences[3]
-    assert "20.0 h" in sentences[4] and "no relief" in sentences[4].lower()
-    assert "ongoing" in sentences[5] and "5.0 h" in sentences[5] and "20.0 h" in sentences[5]
+    # The hours count from the block, so the words name both ends: never "lasted 30 h".
+    assert [r["comparison"] for r in rows] == [
+        "First block: relief until 30 h after the block (from 1 h).",
+        "Relief until 60 h after the block (from 2 h); block 1: relief until 30 h after the "
+        "block (from 1 h).",
+        "Relief until 12 h after the block (from 1 h); block 2: relief until 60 h after the "
+        "block (from 2 h).",
+        "No relief; block 3: relief until 12 h after the block (from 1 h).",
+        "Relief until 20 h after the block (from 1 h); block 4: no relief.",
+        "Relief ongoing at 5 h after the block (from 1 h); block 5: relief until 20 h after the "
+        "block (from 1 h).",
+    ]
 
 
 @pytest.mark.parametrize("limit", [1, 2, 4])
@@ -276,6 +295,40 @@ async def test_outcome_pages_compare_across_page_boundaries(api: Api, limit: int
         if cursor is None:
             break
     assert walked == whole  # every block once, each compared with the block before it
+
+
+# --- relief under rule set 2 (red-flags-v2.md, "Relief (version 2)") ----------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "steroid", "hours", "response", "comparison"),
+    [
+        (2, True, 30, "indeterminate", "too_early"),  # steroid relief may start after 2-3 days
+        (1, True, 30, "negative", "no_relief"),  # rule set 1: 24 h, steroid or not
+        (2, True, 72, "negative", "no_relief"),
+        (2, False, 24, "negative", "no_relief"),
+    ],
+)
+async def test_a_steroid_block_is_negative_only_from_72_h_on_rule_set_2(
+    api: Api, version: int, steroid: bool, hours: float, response: str, comparison: str
+) -> None:
+    clinic = await api.new_clinic()  # new clinics run rule set 2
+    if version == 1:
+        moved = await api.client.patch(
+            "/v1/clinic", json={"rule_set_version": 1}, headers=clinic.admin.headers
+        )
+        assert moved.status_code == 200, moved.text
+    first = await block(api, clinic)
+    second = await block(
+        api, clinic, first["patient_id"], performed_at=(T0 + DAYS).isoformat(),
+        **({} if steroid else {"steroid": None}),
+    )  # fmt: skip
+    await report(api, clinic.clinician, second, hours, relief=20)
+    s = await summary_of(api, clinic.clinician, second)
+    row = (await outcomes(api, clinic.clinician, first["patient_id"]))["items"][1]
+    assert (s["response"], row["response"], row["compared_with_previous"]) == (
+        response, response, comparison,
+    )  # fmt: skip
 
 
 # --- roles and tenancy ---------------------------------------------------------------------

@@ -41,6 +41,7 @@ from app.outcomes.svg import (
     text_width,
     vline,
 )
+from app.outcomes.wording import relief_words
 from app.procedures.models import Procedure
 from app.rules.relief import RELIEF_THRESHOLD, hours_between
 
@@ -391,12 +392,15 @@ def _relief_facts(summary: ProcedureSummary) -> str:
     if summary.report_count == 0:
         return "No reports yet."
     reports = f"{summary.report_count} report{'s' if summary.report_count != 1 else ''}"
-    if summary.relief_duration_hours is None:
+    if summary.relief_duration_hours is None or summary.relief_onset_at is None:
         lasted = f"no relief ≥ {RELIEF_THRESHOLD} %"
-    elif summary.relief_ongoing:
-        lasted = f"relief ongoing at {hours_label(summary.relief_duration_hours)}"
     else:
-        lasted = f"relief lasted {hours_label(summary.relief_duration_hours)}"
+        lasted = relief_words(
+            summary.performed_at,
+            summary.relief_onset_at,
+            summary.relief_duration_hours,
+            summary.relief_ongoing,
+        )
     peak = f"peak relief {summary.peak_relief_percent} %"
     return f"{reports}; {peak}; {lasted}; response {summary.response}."
 

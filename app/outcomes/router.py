@@ -64,7 +64,7 @@ async def get_block_chart(
 @router.get(
     "/patients/{patient_id}/outcomes.svg",
     operation_id="get_patient_outcomes_chart",
-    summary="Relief duration per block across the patient's series (staff)",
+    summary="Until how many hours after each block relief lasted, across the series (staff)",
     response_class=Response,
     responses={**_svg_response("An SVG image."), **problem_responses(401, 403, 404, 422)},
 )

@@ -27,17 +27,24 @@ class ReliefFigures(BaseModel):
     relief_onset_at: datetime | None
     relief_ended_at: datetime | None
     relief_duration_hours: float | None = Field(
-        description="From the block to the end of relief (or, while ongoing, to the latest "
-        "report); null without onset."
+        description="Hours from the block, not from the onset of relief, to the end of relief "
+        "(or, while ongoing, to the latest report): relief until this many hours after the "
+        "block. Null without onset."
     )
     relief_ongoing: bool
-    response: Response
+    response: Response = Field(
+        description="positive (a report with relief of 50 % or more); negative (none, and a "
+        "report at 24 h or later; 72 h after a block with a steroid on rule set 2); "
+        "indeterminate (neither yet)."
+    )
     report_count: int
 
 
 class ActiveAlert(BaseModel):
     id: uuid.UUID
     rule_id: str
+    rule_version: int
+    rule_set_version: int = Field(description="The clinic's rule set that raised it.")
     severity: AlertSeverity
     status: AlertStatus
     created_at: datetime
@@ -52,9 +59,10 @@ class ProcedureSummary(ReliefFigures):
 
 class OutcomeRow(ReliefFigures):
     compared_with_previous: Comparison = Field(
-        description="first; longer / shorter / same relief than the previous block; no_relief "
-        "(none by 24 h or later); too_early (relief still going and not yet as long as last "
-        "time, or no relief yet and no report from 24 h on)."
+        description="first; longer / shorter / same relief than the previous block (by "
+        "relief_duration_hours); no_relief (none, and a report at 24 h or later; 72 h after a "
+        "block with a steroid on rule set 2); too_early (relief still going and not yet as long "
+        "as last time, or no relief yet and no such report)."
     )
     comparison: str = Field(description="The same, in a sentence.")
 

@@ -1,8 +1,10 @@
-"""The series chart: relief duration per block, so a clinician sees at a glance whether
-repeating the block is helping. Same conventions as charts.py (print-safe, deterministic)."""
+"""The series chart: per block, until how many hours after it relief lasted, so a clinician
+sees at a glance whether repeating the block is helping. Same conventions as charts.py
+(print-safe, deterministic)."""
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from app.outcomes.charts import COMPARISON_WORDS, HATCHED, RELIEF, RELIEF_FILL, WIDTH
 from app.outcomes.schemas import OutcomeRow
@@ -16,7 +18,6 @@ from app.outcomes.svg import (
     Style,
     document,
     hline,
-    hours_label,
     legend,
     mark,
     polyline,
@@ -24,13 +25,15 @@ from app.outcomes.svg import (
     shape,
     stroke,
     text,
+    text_width,
     vline,
 )
+from app.outcomes.wording import from_words, relief_words, until_words
 from app.rules.relief import RELIEF_THRESHOLD
 
 
 def _duration_axis(longest: float, height: float, headroom: float) -> tuple[float, float]:
-    """(end, step) of the relief-duration axis in hours, at most 6 round steps, leaving
+    """(end, step) of the axis of hours after the block, at most 6 round steps, leaving
     `headroom` pixels above the longest bar for its labels."""
     needed = max(24.0, longest * height / (height - headroom))
     for step in (4, 6, 12, 24, 48, 72, 96, 168, 336, 720, 1440, 2160, 4320, 8760):
@@ -40,20 +43,38 @@ def _duration_axis(longest: float, height: float, headroom: float) -> tuple[floa
     return float(math.ceil(needed / years) * years), years
 
 
-def _bar_words(row: OutcomeRow) -> tuple[str, str, str]:
-    if row.relief_duration_hours is None:
-        lasted = "no relief"
-    elif row.relief_ongoing:
-        lasted = f"ongoing {hours_label(row.relief_duration_hours)}"
-    else:
-        lasted = hours_label(row.relief_duration_hours)
+@dataclass(frozen=True)
+class _BarWords:
+    until: str  # above the bar: "until 30 h", "ongoing at 30 h" or "no relief"
+    since: str  # the line below: "from 20 h" (the onset), or "" without relief
+    peak: str
+    response: str
+    relief: str  # the whole phrase, for the <title> and <desc>
+
+    @property
+    def lines(self) -> list[str]:
+        """Above the bar, top to bottom."""
+        return [w for w in (self.until, self.since, self.peak, self.response) if w]
+
+
+def _bar_words(row: OutcomeRow) -> _BarWords:
     peak = "no reports" if row.peak_relief_percent is None else f"peak {row.peak_relief_percent} %"
-    return lasted, peak, row.response
+    hours, onset = row.relief_duration_hours, row.relief_onset_at
+    if hours is None or onset is None:
+        return _BarWords("no relief", "", peak, row.response, "no relief")
+    return _BarWords(
+        until_words(hours, row.relief_ongoing),
+        from_words(row.performed_at, onset),
+        peak,
+        row.response,
+        relief_words(row.performed_at, onset, hours, row.relief_ongoing),
+    )
 
 
 def outcomes_chart(rows: Sequence[OutcomeRow]) -> str:
-    """One bar per block in sequence: how long relief lasted (hours from the block), its peak
-    relief and response above it, and below it how it compares with the block before."""
+    """One bar per block in sequence: until how many hours after the block relief lasted, and
+    from when, its peak relief and response above it, and below it how it compares with the
+    block before."""
     heading = "Relief after each block in the series"
     left, top, height = 90.0, 124.0, 300.0
     width = max(WIDTH, left + 140 * len(rows) + 40)
@@ -61,17 +82,16 @@ def outcomes_chart(rows: Sequence[OutcomeRow]) -> str:
     explained = (
         f"Bar height: hours from the block until relief (≥ {RELIEF_THRESHOLD} %) ended, or "
         "until the latest report while it goes on.",
-        "Above each bar: relief duration, peak relief, response (positive, negative or "
-        "indeterminate).",
+        "Above each bar: relief until and from (hours after the block), peak relief, response.",
     )
     body = [text(left, 26, heading, BOLD, font_size=17)]
     if not rows:
-        words = "No blocks yet"
-        body.append(text(width / 2, 90, words, MIDDLE, NOTE, font_size=18, class_="empty"))
-        return document(width, 130, heading, f"{words}.", "".join(body))
+        empty = "No blocks yet"
+        body.append(text(width / 2, 90, empty, MIDDLE, NOTE, font_size=18, class_="empty"))
+        return document(width, 130, heading, f"{empty}.", "".join(body))
     body += [text(left, 46 + 18 * n, line, NOTE) for n, line in enumerate(explained)]
 
-    end, step = _duration_axis(max(r.relief_duration_hours or 0.0 for r in rows), height, 60)
+    end, step = _duration_axis(max(r.relief_duration_hours or 0.0 for r in rows), height, 76)
 
     def y_of(hours: float) -> float:
         return bottom - min(hours, end) / end * height
@@ -82,30 +102,32 @@ def outcomes_chart(rows: Sequence[OutcomeRow]) -> str:
         body.append(text(left - 8, y + 4, f"{tick * step:g}", END))
     body.append(vline(left, top, bottom, stroke=INK) + hline(left, right, bottom, stroke=INK))
     mid = top + height / 2
-    axis_title = "Relief duration (hours after the block)"
+    axis_title = "Relief until (hours after the block)"
     body.append(text(30, mid, axis_title, MIDDLE, BOLD, transform=f"rotate(-90 30 {mid:g})"))
     slot = (right - left) / len(rows)
     bar = min(70.0, slot * 0.5)
     sentences = []
     for index, row in enumerate(rows):
         centre = left + slot * (index + 0.5)
-        lasted, peak, response = bar_words = _bar_words(row)
-        body.append(
-            _bar(
-                row, bar_words, centre - bar / 2, bar, y_of(row.relief_duration_hours or 0), bottom
-            )
-        )
-        label_y = y_of(row.relief_duration_hours or 0.0) - (18 if row.relief_ongoing else 6)
-        body.append(text(centre, label_y, response, MIDDLE, NOTE))
-        body.append(text(centre, label_y - 15, peak, MIDDLE, NOTE))
-        body.append(text(centre, label_y - 30, lasted, MIDDLE, BOLD))
+        words = _bar_words(row)
+        bar_top = y_of(row.relief_duration_hours or 0.0)
+        body.append(_bar(row, words, centre - bar / 2, bar, bar_top, bottom))
+        label_y = bar_top - (18 if row.relief_ongoing else 6)
+        lines = words.lines
+        for n, line in enumerate(lines):  # the top line in bold, the last just above the bar
+            y = label_y - 15 * (len(lines) - 1 - n)
+            fit = 12 * (slot - 8) / text_width(line)  # smaller rather than into the next slot
+            size = fit if fit < 12 else None
+            body.append(text(centre, y, line, MIDDLE, BOLD if n == 0 else NOTE, font_size=size))
         body.append(text(centre, bottom + 18, f"Block {row.sequence_number}", MIDDLE, BOLD))
         body.append(text(centre, bottom + 33, f"{row.performed_at:%Y-%m-%d}", MIDDLE, NOTE))
         word = COMPARISON_WORDS.get(row.compared_with_previous, row.compared_with_previous)
         if index and word:
             style: Style = {"font_style": "italic", "class_": "comparison"}
             body.append(text(centre, bottom + 50, word, MIDDLE, BOLD, style))
-        sentences.append(f"Block {row.sequence_number}: {lasted}, {peak}, {response} response")
+        sentences.append(
+            f"Block {row.sequence_number}: {words.relief}, {words.peak}, {words.response} response"
+        )
     legend_y = bottom + 80
     bars = [
         (rect(0, -7, 24, 14, fill=RELIEF_FILL, stroke=RELIEF), "relief ended"),
@@ -125,7 +147,7 @@ def outcomes_chart(rows: Sequence[OutcomeRow]) -> str:
 
 def _bar(
     row: OutcomeRow,
-    bar_words: tuple[str, str, str],
+    bar_words: _BarWords,
     x: float,
     width: float,
     top: float,
@@ -133,8 +155,8 @@ def _bar(
 ) -> str:
     """Ended: a filled bar. Ongoing: hatched, open at the top, with an arrow up. No relief:
     a flat bar at zero."""
-    lasted, peak, response = bar_words
-    words = f"Block {row.sequence_number}: {lasted}; {peak}; {response} response"
+    words = f"Block {row.sequence_number}: {bar_words.relief}; {bar_words.peak}; "
+    words += f"{bar_words.response} response"
     if row.compared_with_previous != "first":
         words += f". {row.comparison}"
     hours = row.relief_duration_hours

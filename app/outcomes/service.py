@@ -21,39 +21,59 @@ from app.outcomes.schemas import (
     ProcedureSummary,
     ReliefFigures,
 )
+from app.outcomes.wording import relief_words
 from app.patients.service import load_patient
 from app.procedures.models import Procedure
 from app.procedures.service import load_procedure
 from app.reports.models import Report
 from app.rules.relief import Relief, ReliefReport, compare, hours_between, relief_summary
+from app.rules.ruleset import RuleSet, rule_set
+from app.staff.models import Clinic
+
+
+async def _rule_set_of(session: AsyncSession, clinic_id: uuid.UUID) -> RuleSet:
+    """The rule set the clinic runs now: it says when a block without relief is negative."""
+    query = select(Clinic.rule_set_version).where(Clinic.id == clinic_id)
+    return rule_set((await session.execute(query)).scalar_one())
 
 
 async def _reliefs(
     session: AsyncSession, procedures: Sequence[Procedure], effects: Counter[str] | None = None
 ) -> dict[uuid.UUID, Relief]:
-    """Each block's relief figures from one read of its reports; with `effects`, that same
-    read also counts how many reports named each side effect."""
+    """Each block's relief figures from one read of its reports (and one of the clinic's rule
+    set version); with `effects`, that same read also counts how many reports named each side
+    effect. The blocks are of one patient."""
     rows: dict[uuid.UUID, list[ReliefReport]] = defaultdict(list)
-    if procedures:
-        columns = [
-            Report.procedure_id,
-            Report.recorded_at,
-            Report.pain_score,
-            Report.relief_percent,
-            Report.relief_ended_at,
-        ]
+    if not procedures:
+        return {}
+    columns = [
+        Report.procedure_id,
+        Report.recorded_at,
+        Report.pain_score,
+        Report.relief_percent,
+        Report.relief_ended_at,
+    ]
+    if effects is not None:
+        columns.append(Report.side_effects)
+    result = await session.execute(
+        select(*columns)
+        .where(Report.procedure_id.in_([p.id for p in procedures]))
+        .order_by(Report.procedure_id, Report.recorded_at, Report.id)
+    )
+    for procedure_id, recorded_at, pain, relief, ended, *side_effects in result:
+        rows[procedure_id].append(ReliefReport(recorded_at, pain, relief, ended))
         if effects is not None:
-            columns.append(Report.side_effects)
-        result = await session.execute(
-            select(*columns)
-            .where(Report.procedure_id.in_([p.id for p in procedures]))
-            .order_by(Report.procedure_id, Report.recorded_at, Report.id)
+            effects.update({e["kind"] for e in side_effects[0]})
+    rules = await _rule_set_of(session, procedures[0].clinic_id)
+    return {
+        p.id: relief_summary(
+            p.performed_at,
+            p.baseline_pain,
+            rows[p.id],
+            negative_after_hours=rules.negative_after_hours(steroid=p.steroid is not None),
         )
-        for procedure_id, recorded_at, pain, relief, ended, *side_effects in result:
-            rows[procedure_id].append(ReliefReport(recorded_at, pain, relief, ended))
-            if effects is not None:
-                effects.update({e["kind"] for e in side_effects[0]})
-    return {p.id: relief_summary(p.performed_at, p.baseline_pain, rows[p.id]) for p in procedures}
+        for p in procedures
+    }
 
 
 def _figures(procedure: Procedure, relief: Relief) -> dict[str, object]:
@@ -113,17 +133,22 @@ async def procedure_summary(
         return await _summary(session, procedure, await _alerts_of(session, procedure.id))
 
 
-def _sentence(row: Relief, previous: Relief | None, previous_number: int | None) -> str:
-    def lasted(relief: Relief) -> str:
-        if relief.relief_onset_at is None:
-            return "no relief yet" if relief.response == "indeterminate" else "no relief"
-        verb = "ongoing at" if relief.relief_ongoing else "lasted"
-        return f"relief {verb} {relief.relief_duration_hours:.1f} h"
+def _relief_text(procedure: Procedure, relief: Relief) -> str:
+    onset, until = relief.relief_onset_at, relief.relief_duration_hours
+    if onset is None or until is None:
+        return "no relief yet" if relief.response == "indeterminate" else "no relief"
+    return relief_words(procedure.performed_at, onset, until, relief.relief_ongoing)
 
-    mine = lasted(row)
+
+def _sentence(
+    procedure: Procedure, relief: Relief, previous: tuple[Procedure, Relief] | None
+) -> str:
+    """'Relief until 30 h after the block (from 2 h); block 1: no relief.'"""
+    mine = _relief_text(procedure, relief)
     if previous is None:
         return f"First block: {mine}."
-    return f"{mine[0].upper()}{mine[1:]}; block {previous_number}: {lasted(previous)}."
+    before = _relief_text(*previous)
+    return f"{mine[0].upper()}{mine[1:]}; block {previous[0].sequence_number}: {before}."
 
 
 async def _outcome_rows(
@@ -141,17 +166,16 @@ async def _outcome_rows(
     procedures = list(await session.scalars(query))
     reliefs = await _reliefs(session, procedures)
     rows: list[OutcomeRow] = []
-    previous: Procedure | None = None
+    previous: tuple[Procedure, Relief] | None = None
     for procedure in procedures:
+        relief = reliefs[procedure.id]
         if procedure.sequence_number > after:
-            relief = reliefs[procedure.id]
-            before = reliefs[previous.id] if previous else None
             rows.append(OutcomeRow.model_validate({
                 **_figures(procedure, relief),
-                "compared_with_previous": compare(before, relief),
-                "comparison": _sentence(relief, before, previous.sequence_number if previous else None),
+                "compared_with_previous": compare(previous[1] if previous else None, relief),
+                "comparison": _sentence(procedure, relief, previous),
             }))  # fmt: skip
-        previous = procedure
+        previous = procedure, relief
     return rows
 
 
