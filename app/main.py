@@ -26,6 +26,7 @@ from app.patients.devices_router import router as devices_router
 from app.patients.router import router as patients_router
 from app.procedures.router import router as procedures_router
 from app.reports.router import router as reports_router
+from app.rulesets.router import router as rulesets_router
 from app.staff.router import router as staff_router
 from app.timelines.router import router as timelines_router
 from app.webhooks.router import router as webhooks_router
@@ -112,6 +113,7 @@ def create_app(
         procedures_router,
         reports_router,
         alerts_router,
+        rulesets_router,
         webhooks_router,
         timelines_router,
         outcomes_router,

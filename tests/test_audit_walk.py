@@ -51,7 +51,7 @@ ROLES = ("admin", "clinician", "patient")
 ADMIN_ONLY = {
     "create_staff_user", "list_staff", "update_staff_user", "end_staff_sessions",
     "update_clinic", "create_webhook", "list_webhooks", "get_webhook", "update_webhook",
-    "list_webhook_deliveries", "retry_webhook_delivery", "list_audit_events",
+    "list_webhook_deliveries", "retry_webhook_delivery", "list_audit_events", "dry_run_rules",
 }  # fmt: skip
 STAFF_ONLY = {
     "logout", "list_my_sessions", "change_password", "list_patient_devices",
@@ -82,7 +82,7 @@ WALK = [
     "get_patient_outcomes", "get_patient_outcomes_chart", "list_alerts", "get_alert",
     "list_patient_devices", "list_my_devices", "get_patient_access_log", "get_my_access_log",
     "list_audit_events", "list_webhooks", "get_webhook", "list_webhook_deliveries",
-    "create_patient", "update_patient", "create_enrollment_code", "create_procedure",
+    "dry_run_rules", "create_patient", "update_patient", "create_enrollment_code", "create_procedure",
     "submit_report", "submit_report_batch", "acknowledge_alert", "resolve_alert",
     "update_clinic", "create_staff_user", "retry_webhook_delivery", "create_webhook",
     "update_webhook", "enroll_patient_app", "refresh_patient_tokens", "revoke_patient_device",
@@ -456,6 +456,7 @@ def body_for(op: str) -> Any:
         "create_staff_user": staff_body(),
         "update_staff_user": {"active": False},
         "update_clinic": {"escalate_urgent_minutes": 45},
+        "dry_run_rules": {"rule_set_version": 1},
         "create_patient": {
             "mrn": f"MRN-{uuid.uuid4().hex[:10]}", "display_name": "Walk Patient",
             "timezone": "Europe/Berlin", "temperature_unit": "C",
@@ -594,6 +595,8 @@ async def plan(api: Api, scene: Scene, op: str, role: str) -> Plan:
             return Plan(me, 202, patients)
         case "end_staff_sessions":
             return Plan(me, 204, patients)
+        case "dry_run_rules":  # the scene's one report is an emergency in both: no page
+            return Plan(me, 200, json=body, resource_id="1")
     return Plan(me, 200, patients, json=body)
 
 

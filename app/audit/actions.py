@@ -61,6 +61,9 @@ ACTIONS: dict[str, Action] = {
     "acknowledge_alert": _a("alert.acknowledge", "alert", "acknowledged an alert"),
     "resolve_alert": _a("alert.resolve", "alert", "resolved an alert"),
     "list_rules": _a("rules.read", None, "read the clinical rules"),
+    "dry_run_rules": _a(
+        "rules.dry_run", "rule_set", "compared a rule set with the current one over past reports"
+    ),
     # Integrations.
     "list_webhooks": _a("webhook.list", "webhook", "listed webhook endpoints"),
     "create_webhook": _a("webhook.create", "webhook", "registered a webhook endpoint"),
