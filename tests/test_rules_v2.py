@@ -240,8 +240,24 @@ CASES: list[Case] = [
         BILATERAL,
     ),
     # -- beyond the spec: low blood glucose, below 3.9 mmol/L (70 mg/dL)
+    # (stored mmol/L has 3 decimals, as the API stores a reading: 69 mg/dL -> 3.830)
     Case("glucose-3.8", report(3, glucose=3.8), {"low_blood_glucose"}, set()),
+    Case("glucose-3.85", report(3, glucose=3.85), {"low_blood_glucose"}, set()),
     Case("glucose-3.9", report(3, glucose=3.9), set(), SAME),
+    Case(
+        "glucose-69-mgdL",
+        report(3, glucose=round(69 / MG_PER_MMOL, 3)),
+        {"low_blood_glucose"},
+        set(),
+    ),
+    Case("glucose-70-mgdL", report(3, glucose=round(70 / MG_PER_MMOL, 3)), set(), SAME),
+    # a headache worse upright is a headache: neck stiffness with it is not isolated
+    Case(
+        "neck-stiffness-moderate-with-upright-headache",
+        report(3, neck_stiffness="moderate", headache_when_upright="mild"),
+        {"post_dural_puncture_headache"},
+        set(),
+    ),
     # -- infection_with_neuro_signs (changed). Meningeal arm, any hour: (fever or chills any)
     # with neck_stiffness, confusion, bladder_bowel_change or saddle_numbness. Motor arm,
     # hours > 12: (fever or chills moderate+) with leg_weakness, numbness, unable_to_walk or
@@ -1301,3 +1317,20 @@ def test_cauda_equina_description_never_calls_saddle_numbness_groin(version: int
     for sentence in re.split(r"[.;(]", text):
         if "groin" in sentence:
             assert "expected" in sentence, sentence
+
+
+@pytest.mark.parametrize("version", [1, 2], ids=["v1", "v2"])
+@pytest.mark.parametrize(
+    ("timezone", "day"),
+    [("Australia/Sydney", "22 November 2026"), ("Europe/London", "21 November 2026")],
+)
+def test_emergency_message_gives_the_block_date_where_the_patient_is(
+    version: int, timezone: str, day: str
+) -> None:
+    late = datetime(2026, 11, 21, 22, 30, tzinfo=UTC)  # the next morning in Sydney
+    p = ProcedureFacts(late, BASELINE, timezone=timezone)
+    r = ReportFacts(
+        late + timedelta(hours=2), BASELINE, side_effects={SideEffectKind.fainting: Severity.mild}
+    )
+    message = guidance_for(evaluate(r, p, [], rule_set(version)), r, p, rule_set(version)).message
+    assert f"lumbar sympathetic block) on {day} and whether you take blood thinners" in message

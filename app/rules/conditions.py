@@ -169,42 +169,18 @@ class Fever(Condition):
 
 @dataclass(frozen=True, slots=True)
 class Glucose(Condition):
-    """glucose_mmol >= mmol (the stored mmol/L)."""
+    """glucose_mmol >= mmol (the stored mmol/L); with `below`, glucose_mmol < mmol."""
 
     mmol: float
+    below: bool = False
 
     def match(self, ctx: Context) -> tuple[Hit, ...]:
         value = ctx.report.glucose_mmol
-        if value is None or value < self.mmol:
+        if value is None or (value < self.mmol) != self.below:
             return ()
-        note = f"threshold {glucose_text(self.mmol)}"
-        return (
-            Hit(
-                f"blood glucose {glucose_text(value)}",
-                note,
-                (f"a blood sugar of {glucose_text(value)}",),
-            ),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class GlucoseBelow(Condition):
-    """glucose_mmol < mmol."""
-
-    mmol: float
-
-    def match(self, ctx: Context) -> tuple[Hit, ...]:
-        value = ctx.report.glucose_mmol
-        if value is None or value >= self.mmol:
-            return ()
-        note = f"below {glucose_text(self.mmol)}"
-        return (
-            Hit(
-                f"blood glucose {glucose_text(value)}",
-                note,
-                (f"a blood sugar of {glucose_text(value)}",),
-            ),
-        )
+        text = glucose_text(value)
+        note = f"{'below' if self.below else 'threshold'} {glucose_text(self.mmol)}"
+        return (Hit(f"blood glucose {text}", note, (f"a blood sugar of {text}",)),)
 
 
 @dataclass(frozen=True, slots=True)

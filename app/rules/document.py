@@ -7,7 +7,7 @@ clinician reviews is the rule data the engine runs, never a second description o
 from collections.abc import Iterable
 
 from app.rules.expected import ExpectedEffect
-from app.rules.explain import LABELS, PATIENT_WORDS, number
+from app.rules.explain import LABELS, PATIENT_WORDS, glucose_text, number
 from app.rules.rule import Rule
 from app.rules.ruleset import RULE_SETS, RuleSet
 from app.rules.thresholds import (
@@ -15,6 +15,8 @@ from app.rules.thresholds import (
     GLUCOSE_MAX_MMOL,
     GLUCOSE_MG_PER_MMOL,
     GLUCOSE_MIN_MMOL,
+    HIGH_GLUCOSE_MMOL,
+    LOW_GLUCOSE_MMOL,
     NEGATIVE_AFTER_HOURS,
     PAIN_RISE,
     RELIEF_PERCENT,
@@ -130,12 +132,7 @@ def _expected(effects: Iterable[ExpectedEffect]) -> list[str]:
         hours = "any time" if effect.up_to_hours is None else f"{number(effect.up_to_hours)} h"
         if effect.needs_steroid:
             hours += ", after a steroid"
-        advice = effect.advice.format(
-            Label=LABELS[effect.kinds[0]].capitalize(),
-            label=LABELS[effect.kinds[0]],
-            hours=number(effect.up_to_hours) if effect.up_to_hours is not None else "",
-        )
-        lines.append(f"| {kinds} | {severity} | {hours} | {advice} |")
+        lines.append(f"| {kinds} | {severity} | {hours} | {effect.advice_for(effect.kinds[0])} |")
     return lines
 
 
@@ -158,8 +155,9 @@ def _version(rules: RuleSet, earlier: RuleSet | None) -> list[str]:
     if rules.steroid_glucose_advice:
         lines += [
             "",
-            "A blood glucose below the high_blood_glucose threshold after a steroid block: no "
-            f"alert; the patient is told: {rules.steroid_glucose_advice}",
+            f"A blood glucose from {glucose_text(LOW_GLUCOSE_MMOL)} up to "
+            f"{glucose_text(HIGH_GLUCOSE_MMOL)} after a steroid block: no alert; the patient is "
+            f"told: {rules.steroid_glucose_advice}",
         ]
     lines += [
         "",

@@ -7,6 +7,7 @@ the vocabulary are never expected under version 1.
 
 from dataclasses import dataclass
 
+from app.rules.explain import capitalized, label, number
 from app.rules.thresholds import (
     BLEEDING_EXPECTED_HOURS,
     BLOCK_WEARS_OFF_HOURS,
@@ -32,6 +33,10 @@ class ExpectedEffect:
     at_most: Severity = Severity.severe
     up_to_hours: float | None = None  # inclusive; None: any time
     needs_steroid: bool = False  # only after a block that included a steroid
+
+    def advice_for(self, kind: K) -> str:
+        hours = number(self.up_to_hours) if self.up_to_hours is not None else ""
+        return self.advice.format(Label=capitalized(label(kind)), label=label(kind), hours=hours)
 
 
 LEG_WARMTH = ExpectedEffect(

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.rules.thresholds import GLUCOSE_MG_PER_MMOL
 from app.rules.vocabulary import Severity, SideEffectKind
@@ -123,9 +124,13 @@ def joined(items: Sequence[str], last: str = "and") -> str:
     return f"{', '.join(items[:-1])} {last} {items[-1]}"
 
 
-def day_text(at: datetime) -> str:
-    """'1 December 2026' (the UTC date)."""
-    day = at.astimezone(UTC)
+def day_text(at: datetime, timezone: str) -> str:
+    """'1 December 2026': the date where the patient is (a block at 22:00 UTC is the next
+    day in Sydney, and the patient tells the ambulance their date)."""
+    try:
+        day = at.astimezone(ZoneInfo(timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        day = at.astimezone(UTC)
     return f"{day.day} {day:%B %Y}"
 
 

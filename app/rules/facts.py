@@ -61,6 +61,7 @@ class ProcedureFacts:
     baseline_symptoms: frozenset[SideEffectKind] = frozenset()
     bilateral: bool = False  # the block's side is "bilateral"
     steroid: bool = False  # the injection included a steroid
+    timezone: str = "UTC"  # the patient's (IANA name): the block's date in their words
 
     def __post_init__(self) -> None:
         _require_aware(self.performed_at, "performed_at")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from app.reports.schemas import Guidance
 from app.rules.expected import ExpectedEffect
-from app.rules.explain import capitalized, day_text, for_patient, joined, label, number
+from app.rules.explain import day_text, for_patient, joined
 from app.rules.facts import Finding, ProcedureFacts, ReportFacts, hours_since_block
 from app.rules.ruleset import RuleSet
 from app.rules.thresholds import EXPECTED_PAIN_RISE, HIGH_GLUCOSE_MMOL, LOW_GLUCOSE_MMOL
@@ -50,11 +50,6 @@ def expected_effect(
     return None
 
 
-def _advice(kind: SideEffectKind, effect: ExpectedEffect) -> str:
-    hours = number(effect.up_to_hours) if effect.up_to_hours is not None else ""
-    return effect.advice.format(Label=capitalized(label(kind)), label=label(kind), hours=hours)
-
-
 def guidance_for(
     findings: Sequence[Finding], report: ReportFacts, procedure: ProcedureFacts, rules: RuleSet
 ) -> Guidance:
@@ -72,7 +67,7 @@ def guidance_for(
                 f"You reported {joined(_names(emergencies))}. This can be a sign of a serious "
                 "complication of the block and needs to be checked straight away. Tell them you "
                 "had a spinal injection (lumbar sympathetic block) on "
-                f"{day_text(procedure.performed_at)} and whether you take blood thinners. "
+                f"{day_text(procedure.performed_at, procedure.timezone)} and whether you take blood thinners. "
                 "Your care team has also been told."
             ),
         )
@@ -109,7 +104,7 @@ def _expected_advice(report: ReportFacts, procedure: ProcedureFacts, rules: Rule
         effect = expected_effect(kind, severity, hours, rules, procedure)
         if effect is None:
             return []
-        advice.append(_advice(kind, effect))
+        advice.append(effect.advice_for(kind))
     glucose = report.glucose_mmol
     if (
         rules.steroid_glucose_advice

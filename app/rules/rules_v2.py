@@ -9,7 +9,6 @@ from app.rules.combinators import AllOf, AnyOf, FirstOf, OneSidedBlock, Unless
 from app.rules.conditions import (
     Fever,
     Glucose,
-    GlucoseBelow,
     Has,
     PainAboveBaseline,
     PainScore,
@@ -22,6 +21,7 @@ from app.rules.rule import hours as _h
 from app.rules.thresholds import (
     ANAPHYLAXIS_COMBINED_HOURS,
     BLOCK_WEARS_OFF_HOURS,
+    BURNING_PAIN_WORSE_AFTER_HOURS,
     DIZZINESS_ANY_AFTER_HOURS,
     DIZZINESS_MODERATE_AFTER_HOURS,
     FEVER_CELSIUS,
@@ -124,7 +124,7 @@ PERSISTENT_DIZZINESS = Rule(
     ),
 )
 
-# Not in red-flags-v2.md: without it, weakness in both legs after a bilateral block (where
+# Beyond the clinical review's version 2: without it, weakness in both legs after a bilateral block (where
 # bilateral_neuro_signs does not apply) raised nothing however long it lasted.
 PERSISTENT_NUMBNESS_OR_WEAKNESS = Rule(
     id="persistent_numbness_or_weakness",
@@ -174,7 +174,7 @@ PAIN_FLARE = Rule(
 )
 
 # With pain_flare gone for pain 10, the escalation itself names the baseline and the rise. Its
-# condition is version 1's, so its version stays 1 (red-flags-v2.md: versions follow conditions);
+# condition is version 1's, so its version stays 1 (versions follow conditions);
 # the alert's rule_set_version tells the two explanations apart.
 PAIN_ESCALATION = Rule(
     id="pain_escalation",
@@ -290,7 +290,7 @@ SEVERE_BACK_PAIN = Rule(
     when=Unless(
         Has((K.back_pain_deep,), SEVERE),
         SPINAL_COMPLICATION_SIGNS,
-        note="no fever, chills or nerve signs that would make it an emergency",
+        note="not an emergency at this hour (fever or chills count after 24 h, leg signs after 12 h)",
     ),
 )
 
@@ -323,7 +323,8 @@ ISOLATED_NECK_STIFFNESS = Rule(
     "the report (an early meningeal or spinal-headache sign).",
     when=Unless(
         Has((K.neck_stiffness,), MODERATE),
-        AnyOf((Has((K.headache, K.chills)), FEVER)),
+        # A headache worse upright is a headache too: with it, the stiffness is not isolated.
+        AnyOf((Has((K.headache, K.headache_when_upright, K.chills)), FEVER)),
         note="no headache, chills or fever in the report",
     ),
 )
@@ -338,7 +339,7 @@ HIGH_BLOOD_GLUCOSE = Rule(
     when=Glucose(HIGH_GLUCOSE_MMOL),
 )
 
-# Not in red-flags-v2.md: a diabetic patient logging a hypoglycaemic reading after a steroid
+# Beyond the clinical review's version 2: a diabetic patient logging a hypoglycaemic reading after a steroid
 # block would otherwise be told their sugar is "below 22.2 mmol/L" as if that were reassuring.
 LOW_BLOOD_GLUCOSE = Rule(
     id="low_blood_glucose",
@@ -346,7 +347,7 @@ LOW_BLOOD_GLUCOSE = Rule(
     severity="urgent",
     title="Low blood sugar",
     description=f"A blood glucose below {LOW_GLUCOSE_MMOL:.1f} mmol/L (70 mg/dL).",
-    when=GlucoseBelow(LOW_GLUCOSE_MMOL),
+    when=Glucose(LOW_GLUCOSE_MMOL, below=True),
 )
 
 BURNING_PAIN_WORSE = Rule(
@@ -354,12 +355,12 @@ BURNING_PAIN_WORSE = Rule(
     version=1,
     severity="routine",
     title="Burning pain worse",
-    description=f"More than {_h(SPINAL_NEURO_AFTER_HOURS)} hours after the block, severe "
+    description=f"More than {_h(BURNING_PAIN_WORSE_AFTER_HOURS)} hours after the block, severe "
     "burning pain when it is a baseline symptom and the previous report had it mild or "
     "moderate (the block wearing off, or a new neuralgia).",
     when=WorseThanPrevious(
         K.burning_pain,
-        window=_after(SPINAL_NEURO_AFTER_HOURS),
+        window=_after(BURNING_PAIN_WORSE_AFTER_HOURS),
         at_least=SEVERE,
         from_none=False,
         only_if_baseline=True,

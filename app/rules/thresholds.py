@@ -33,6 +33,7 @@ SITE_REDNESS_EXPECTED_HOURS = SITE_INFECTION_FROM_HOURS  # mild or moderate redn
 BLEEDING_EXPECTED_HOURS = 24.0  # mild bleeding on the dressing
 FLUSHING_EXPECTED_HOURS = 72.0  # after a steroid
 NEGATIVE_AFTER_HOURS = 24.0  # no relief by then: a negative block
+BURNING_PAIN_WORSE_AFTER_HOURS = BLOCK_WEARS_OFF_HOURS  # before it, the block itself may burn
 STEROID_NEGATIVE_AFTER_HOURS = 72.0  # steroid relief usually starts after 2-3 days (version 2)
 
 # Blood glucose: compared in mmol/L.
@@ -40,4 +41,6 @@ GLUCOSE_MG_PER_MMOL = 18.016
 GLUCOSE_MIN_MMOL = 1.0
 GLUCOSE_MAX_MMOL = 60.0
 HIGH_GLUCOSE_MMOL = 22.2  # 400 mg/dL
-LOW_GLUCOSE_MMOL = 3.9  # 70 mg/dL: hypoglycaemia, never "expected"
+# Hypoglycaemia is below 70 mg/dL: the threshold is 70 mg/dL in mmol/L, rounded as readings are
+# stored (3 decimals), so 70 mg/dL itself is not low and 3.9 mmol/L is not either.
+LOW_GLUCOSE_MMOL = round(70 / GLUCOSE_MG_PER_MMOL, 3)
