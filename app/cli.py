@@ -12,12 +12,15 @@ from typing import Annotated
 import typer
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy import inspect
+from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
+from app.core.db import create_engine_for, is_sqlite
 from app.core.deps import Services
 from app.core.errors import Problem
 from app.core.logsafe import redact_exceptions_in
-from app.core.migrations import upgrade
+from app.core.migrations import current_revision, head_revision, upgrade
 
 cli = typer.Typer(
     help="Aftercare: follow-up after lumbar sympathetic blocks.", no_args_is_help=True
@@ -258,8 +261,9 @@ def rules_dry_run(
     ] = None,
 ) -> None:
     """What rule set VERSION would have raised over the clinic's stored reports, next to what
-    its current rule set raised (as POST /v1/rules/dry-run). Changes nothing; records an
-    operator audit event."""
+    its current rule set gives replayed over the same reports (as POST /v1/rules/dry-run).
+    Changes nothing, not even the schema (run `aftercare migrate` first); records an operator
+    audit event."""
     from app.rulesets.console import ProgressBar, render
     from app.rulesets.schemas import DryRunIn
     from app.rulesets.service import dry_run_for_operator
@@ -274,8 +278,12 @@ def rules_dry_run(
         raise typer.Exit(2) from exc
     settings = _settings()
 
+    # A dry run writes nothing, the schema included: an unmigrated database is refused.
+    if (behind := _not_at_head(settings.resolved_database_url())) is not None:
+        typer.echo(f"error: {behind}", err=True)
+        raise typer.Exit(1)
+
     async def run() -> str:
-        await upgrade(settings.resolved_database_url())
         services = _services(settings)
         try:
             with ProgressBar() as progress:
@@ -292,6 +300,30 @@ def rules_dry_run(
     except Problem as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
+
+
+def _not_at_head(url: str) -> str | None:
+    """Why the database is not at this release's schema (head) revision, or None if it is.
+    Reads only: an SQLite file that does not exist is not created."""
+    path = make_url(url).database if is_sqlite(url) else None
+    exists = not path or path == ":memory:" or Path(path).is_file()
+    expected, revision = head_revision(), asyncio.run(_revision(url)) if exists else None
+    if revision == expected:
+        return None
+    return (
+        f"the database schema is at revision {revision or '(none)'}, not {expected}; "
+        "run `aftercare migrate` first (a dry run changes nothing, the schema included)"
+    )
+
+
+async def _revision(url: str) -> str | None:
+    engine = create_engine_for(url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            migrated = await conn.run_sync(lambda sync: inspect(sync).has_table("alembic_version"))
+            return await current_revision(conn) if migrated else None
+    finally:
+        await engine.dispose()
 
 
 def _explain(error: Exception) -> None:

@@ -1,6 +1,7 @@
 """POST /v1/rules/dry-run and `aftercare rules dry-run`: a clinic on rule set 1 with a history
 whose differences under rule set 2 are known (red-flags-v2.md), replayed through both."""
 
+import random
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -13,10 +14,15 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from app.alerts.models import Alert
 from app.audit.models import AuditEvent, AuditEventPatient
 from app.cli import cli
 from app.core.models import Base
 from app.rules.document import clinical_rules_markdown
+from app.rules.engine import ProcedureFacts
+from app.rulesets.replay import BlockInfo, Change, Tally, Verdict
+from app.rulesets.service import _blocks
+from app.rulesets.statements import Scope
 from tests.helpers import TEST_SECRET, Api, ClinicActors, report_body
 
 pytestmark = pytest.mark.anyio
@@ -226,6 +232,9 @@ async def test_who_may_and_what_is_refused(api: Api) -> None:
         assert (await api.client.post(URL, json=body, headers=actor.headers)).status_code == 403
     refusals = [
         ({"rule_set_version": 3}, 422),
+        ({"rule_set_version": True}, 422),  # strict: a JSON integer, nothing coerced
+        ({"rule_set_version": "2"}, 422),
+        ({"rule_set_version": 2.0}, 422),
         ({"rule_set_version": 2, "since": "2026-11-21T12:00:00"}, 422),  # no offset
         (
             {
@@ -241,6 +250,8 @@ async def test_who_may_and_what_is_refused(api: Api) -> None:
     for refused, status in refusals:
         response = await api.client.post(URL, json=refused, headers=clinic.admin.headers)
         assert response.status_code == status, (refused, response.text)
+        if status == 422 and "since" not in refused:
+            assert response.json()["errors"][0]["loc"][:2] == ["body", "rule_set_version"]
     response = await api.client.post(
         URL, json=body, params={"cursor": "nope"}, headers=clinic.admin.headers
     )
@@ -297,3 +308,109 @@ async def test_rules_doc_writes_and_checks(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["rules", "doc", "--check", "--output", str(doc)]).exit_code == 0
     doc.write_text(clinical_rules_markdown() + "edited\n", encoding="utf-8")
     assert runner.invoke(cli, ["rules", "doc", "--check", "--output", str(doc)]).exit_code == 1
+
+
+# (name, hours after the block, side effects), posted in this order: "late" was recorded
+# before "weak_nausea" and arrives after it (the live path then judges "weak_nausea" again);
+# the two at 4 h share their recorded_at; "before" is recorded before the dry run's `since`.
+LIVE_HISTORY: list[tuple[str, float, list[dict[str, str]]]] = [
+    ("before", 1, effects("leg_weakness:mild")),
+    ("chills", 3, effects("chills:mild", "leg_weakness:mild")),
+    ("tie_dizzy", 4, effects("dizziness:severe", "leg_weakness:mild")),
+    ("tie_flank", 4, effects("flank_pain:mild", "dizziness:moderate", "leg_weakness:mild")),
+    ("weak_nausea", 7.5, effects("leg_weakness:mild", "nausea:severe")),
+    ("nausea_again", 9, effects("nausea:severe", "leg_weakness:mild")),  # re-triggers
+    ("late", 5, effects("soreness:mild")),  # no weakness: "weak_nausea"'s came back
+]
+
+
+async def live_clinic(api: Api, version: int) -> tuple[ClinicActors, dict[str, dict[str, Any]]]:
+    """A clinic on `version` whose one patient (in Sydney) posts LIVE_HISTORY; each report's
+    POST answer by name."""
+    clinic = await api.new_clinic(rule_set_version=version)
+    patient = await api.create_patient(clinic.clinician, timezone="Australia/Sydney")
+    block = await api.create_procedure(
+        clinic.clinician, patient["id"], performed_at=B1_AT.isoformat()
+    )
+    answers = {}
+    for name, hours, side_effects in LIVE_HISTORY:
+        at = (B1_AT + timedelta(hours=hours)).isoformat()
+        body = report_body(recorded_at=at, side_effects=side_effects)
+        response = await api.post_report(clinic.clinician, block["id"], body)
+        assert response.status_code == 201, response.text
+        answers[name] = response.json()
+    return clinic, answers
+
+
+async def test_the_dry_run_predicts_what_the_live_path_raises(api: Api) -> None:
+    """The same history in a clinic on 1 (dry-run with 2) and in a clinic on 2 (judged live):
+    each changed report's candidate rules are the alerts the live clinic raised for it (an
+    alert belongs to the first report of the block that fires its rule), and its candidate
+    guidance is the live one."""
+    api.clock.set(datetime(2026, 11, 22, 0, 0, tzinfo=UTC))
+    old, stored = await live_clinic(api, 1)
+    new, live = await live_clinic(api, 2)
+    since = (B1_AT + timedelta(hours=2)).isoformat()
+    response = await api.client.post(
+        URL, json={"rule_set_version": 2, "since": since}, headers=old.admin.headers
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    async with api.db.read() as session:
+        alerts = (await session.execute(
+            select(Alert.report_id, Alert.rule_id).where(Alert.clinic_id == new.clinic_id)
+        )).all()  # fmt: skip
+    ids = {str(a["report"]["id"]): name for name, a in live.items()}
+    raised: dict[str, set[str]] = {name: set() for name in live}
+    for report_id, rule_id in alerts:
+        raised[ids[str(report_id)]].add(rule_id)
+
+    assert (result["reports_judged"], result["reports_changed"]) == (6, 5)
+    # Per rule, the candidate's alerts (added and unchanged) are the live clinic's.
+    candidate = {r["rule_id"]: r["added"] + r["unchanged"] for r in result["rules"]}
+    assert {k: n for k, n in candidate.items() if n} == Counter(rule_id for _, rule_id in alerts)
+    old_ids = {str(a["report"]["id"]): name for name, a in stored.items()}
+    order = [name for name, *_ in sorted(LIVE_HISTORY, key=lambda h: h[1])]
+    changed = {old_ids[c["report_id"]]: c for c in result["changed_reports"]["items"]}
+    assert sorted(changed, key=order.index) == [
+        "chills", "tie_dizzy", "tie_flank", "weak_nausea", "nausea_again",
+    ]  # fmt: skip
+    earlier: set[str] = set()
+    for name in order:
+        if name in changed:
+            first = set(changed[name]["rules_candidate"]) - earlier
+            assert first == raised[name], name
+        earlier |= raised[name]
+    for name, item in changed.items():
+        guidance = live[name]["guidance"]["level"]
+        if name == "weak_nausea":
+            # Judged live before "late" arrived, with the 4 h reports as its previous: that
+            # first guidance stands, and re-judging only added worsening_weakness's alert.
+            # The dry run judges in recorded order, as if "late" had come in time.
+            assert (guidance, item["guidance_candidate"]) == ("contact_provider", "emergency")
+        else:
+            assert item["guidance_candidate"] == guidance, name
+
+    # The replay's blocks carry the patient's timezone, as the live path's ProcedureRef does.
+    async with api.db.read() as session:
+        (block,) = (await _blocks(session, Scope(old.clinic_id, None, None, None))).values()
+    assert block.facts.timezone == "Australia/Sydney"
+
+
+def test_a_page_keeps_only_the_earliest_changes() -> None:
+    """The tally keeps the `limit` + 1 earliest changes by (recorded_at, report_id) whatever
+    the order they come in (block by block), and no more."""
+    verdict = Verdict((), "none")
+    block = BlockInfo(uuid.uuid4(), uuid.uuid4(), 1, ProcedureFacts(B1_AT, 5))
+    changes = [
+        Change(B1_AT + timedelta(minutes=i // 3), uuid.uuid4(), block, 0.0, verdict, verdict)
+        for i in range(300)  # three at each instant
+    ]
+    random.Random(10).shuffle(changes)
+    bounded, everything = Tally(keep=7), Tally()
+    for change in changes:
+        bounded.add_change(change)
+        everything.add_change(change)
+        assert len(bounded._kept) <= 7
+    assert bounded.changes() == sorted(changes)[:7]
+    assert everything.changes() == sorted(changes)

@@ -1,4 +1,4 @@
-"""Blood glucose on reports (red-flags-v2.md): accepted from every clinic in mmol/L or mg/dL,
+"""Blood glucose on reports (docs/clinical-rules.md): accepted from every clinic in mmol/L or mg/dL,
 stored as read and in mmol/L, shown, summarised, and judged by version 2 alone. The limits
 themselves are in test_validation.py."""
 

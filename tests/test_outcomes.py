@@ -1,5 +1,6 @@
 """GET /v1/procedures/{id}/summary and GET /v1/patients/{id}/outcomes on crafted series: each
-figure of red-flags.md "Relief" through the API, and a series of blocks compared in sequence."""
+figure of docs/clinical-rules.md "Relief" through the API, and a series of blocks compared in
+sequence."""
 
 import base64
 import uuid
@@ -297,7 +298,7 @@ async def test_outcome_pages_compare_across_page_boundaries(api: Api, limit: int
     assert walked == whole  # every block once, each compared with the block before it
 
 
-# --- relief under rule set 2 (red-flags-v2.md, "Relief (version 2)") ----------------------
+# --- relief under rule set 2 (docs/clinical-rules.md, "Relief, version 2") ---------------
 
 
 @pytest.mark.parametrize(

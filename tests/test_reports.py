@@ -1,6 +1,6 @@
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -268,3 +268,29 @@ async def test_procedures_page_in_sequence(api: Api) -> None:
         )
     ).json()
     assert [p["sequence_number"] for p in rest["items"]] == [3] and rest["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("timezone", "day"),
+    [("Australia/Sydney", "22 November 2026"), ("Europe/London", "21 November 2026")],
+)
+async def test_the_emergency_message_dates_the_block_where_the_patient_lives(
+    api: Api, timezone: str, day: str
+) -> None:
+    """A block at 22:30 UTC on 21 November is the 22nd in Sydney (UTC+11 then) and still the
+    21st in London (UTC+0): the patient tells the ambulance their own date."""
+    clinic = api.world.a
+    api.clock.set(datetime(2026, 11, 21, 23, 30, tzinfo=UTC))
+    patient = await api.create_patient(clinic.clinician, timezone=timezone)
+    procedure = await api.create_procedure(
+        clinic.clinician, patient["id"], performed_at="2026-11-21T22:30:00Z"
+    )
+    body = report_body(
+        recorded_at="2026-11-21T23:15:00Z",
+        side_effects=[{"kind": "chest_pain", "severity": "mild"}],
+    )
+    response = await api.post_report(await api.patient_actor(patient), procedure["id"], body)
+    assert response.status_code == 201, response.text
+    guidance = response.json()["guidance"]
+    assert guidance["level"] == "emergency"
+    assert f"(lumbar sympathetic block) on {day} and whether" in guidance["message"]

@@ -1,6 +1,6 @@
 """Each clinic judges its reports with the rule set it chose (clinics.rule_set_version), and
 every report and alert records the version that judged it. docs/clinical-rules.md has both
-versions; these tests use the differences red-flags-v2.md names."""
+versions; these tests use the differences between them it lists."""
 
 import uuid
 from datetime import datetime, timedelta
@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select
 
 from app.alerts.scheduled import close_missed_checkins
-from app.audit.models import AuditEvent
 from app.outbox.models import OutboxEvent
 from app.staff.models import Clinic
 from app.staff.service import create_clinic_with_admin
@@ -116,13 +115,73 @@ async def test_a_new_rule_set_judges_the_reports_stored_after_the_change(api: Ap
     stored = await get(api, clinic.clinician, f"/v1/procedures/{procedure['id']}/reports")
     assert [r["rule_set_version"] for r in stored["items"]] == [1, 2]  # newest first
 
-    async with api.db.read() as session:
-        actions = list(await session.scalars(
-            select(AuditEvent.action).where(
-                AuditEvent.clinic_id == clinic.clinic_id, AuditEvent.actor_id == clinic.admin.id
-            )
-        ))  # fmt: skip
-    assert "clinic.update" in actions
+
+async def audit_events(api: Api, clinic: ClinicActors, **filters: Any) -> list[Any]:
+    page = await get(api, clinic.admin, "/v1/audit-events", actor_id=clinic.admin.id, **filters)
+    return [e for e in page["items"] if e["route"] == "/v1/clinic" and e["method"] == "PATCH"]
+
+
+async def test_a_rule_set_switch_is_an_audit_event_of_its_own(api: Api) -> None:
+    """Changing the rule set under a running clinic is a safety event: the trail names it
+    apart from other clinic settings, with the version the clinic moved to."""
+    clinic = await api.new_clinic()
+    patches: list[dict[str, Any]] = [
+        {"escalate_urgent_minutes": 45},  # not the rule set
+        {"rule_set_version": 1},
+        {"rule_set_version": 1},  # already 1: no switch
+        {"rule_set_version": 2, "escalate_emergency_minutes": 10},  # a switch, among others
+    ]
+    for patch in patches:
+        api.clock.advance(timedelta(minutes=1))  # the trail lists newest first
+        response = await api.client.patch("/v1/clinic", json=patch, headers=clinic.admin.headers)
+        assert response.status_code == 200, response.text
+    refused = await api.client.patch(
+        "/v1/clinic", json={"rule_set_version": 1}, headers=clinic.clinician.headers
+    )
+    assert refused.status_code == 403, refused.text
+
+    events = await audit_events(api, clinic)  # newest first
+    assert [(e["action"], e["resource_type"], e["resource_id"]) for e in events] == [
+        ("clinic.rule_set_change", "rule_set", "2"),
+        ("clinic.update", "clinic", None),
+        ("clinic.rule_set_change", "rule_set", "1"),
+        ("clinic.update", "clinic", None),
+    ]
+    assert all(e["status"] == 200 and e["patient_ids"] == [] for e in events)
+    switches = await audit_events(api, clinic, action="clinic.rule_set_change")
+    assert [e["id"] for e in switches] == [events[0]["id"], events[2]["id"]]
+    assert (await get(api, clinic.admin, "/v1/clinic"))["rule_set_version"] == 2
+
+    from app.audit.service import action_words
+
+    assert action_words("clinic.rule_set_change") == "changed the clinic's clinical rule set"
+
+
+async def test_a_retriggered_alert_takes_the_title_of_the_rule_set_that_fired_it(
+    api: Api,
+) -> None:
+    """persistent_dizziness is "Persistent dizziness" in version 1 and "Dizziness beyond what
+    the block explains" in version 2: an open alert re-triggered after the switch reads as the
+    rule that fired it last."""
+    clinic = await api.new_clinic(rule_set_version=1)
+    patient, procedure = await api.patient_with_procedure(clinic)
+    first = await post(api, patient, procedure, body(7, ("dizziness", "moderate")))
+    (notice,) = [a for a in first["alerts"] if a["rule_id"] == "persistent_dizziness"]
+    alert = await get(api, clinic.clinician, f"/v1/alerts/{notice['id']}")
+    assert (alert["title"], alert["rule_version"], alert["rule_set_version"]) == (
+        "Persistent dizziness", 1, 1,
+    )  # fmt: skip
+
+    assert (await set_version(api, clinic, 2)).status_code == 200
+    again = await post(api, patient, procedure, body(8, ("dizziness", "moderate")))
+    assert notice["id"] in {a["id"] for a in again["alerts"]}
+    alert = await get(api, clinic.clinician, f"/v1/alerts/{notice['id']}")
+    assert alert["occurrences"] == 2
+    assert (alert["title"], alert["rule_version"], alert["rule_set_version"]) == (
+        "Dizziness beyond what the block explains", 2, 2,
+    )  # fmt: skip
+    (listed,) = [a for a in await alerts_of(api, clinic, procedure) if a["id"] == notice["id"]]
+    assert listed["title"] == "Dizziness beyond what the block explains"
 
 
 async def test_only_an_admin_sets_a_known_rule_set(api: Api) -> None:

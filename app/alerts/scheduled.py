@@ -19,28 +19,21 @@ from app.checkins.models import Checkin
 from app.core.deps import Services
 from app.outbox.service import add_alert_event, add_checkin_missed_event
 from app.procedures.models import Procedure
+from app.procedures.service import ProcedureRef, lock_procedure_ref
 from app.reports.judging import block_facts, row_facts
 from app.reports.models import Report
 from app.rules.engine import missed_checkin_finding, no_relief_due
 from app.rules.ruleset import RuleSet, rule_set
 from app.rules.thresholds import NO_RELIEF_HOURS
-from app.staff.models import Clinic
 
 NO_RELIEF_AFTER = timedelta(hours=NO_RELIEF_HOURS)
 
 
-async def _lock(session: AsyncSession, procedure_id: uuid.UUID) -> tuple[Procedure, RuleSet]:
+async def _lock(session: AsyncSession, procedure_id: uuid.UUID) -> tuple[ProcedureRef, RuleSet]:
     """The block, locked, and the rule set its clinic is on now: what the clock raises is
-    judged like a report stored at this moment."""
-    row = (
-        await session.execute(
-            select(Procedure, Clinic.rule_set_version)
-            .join(Clinic, Clinic.id == Procedure.clinic_id)
-            .where(Procedure.id == procedure_id)
-            .with_for_update(of=Procedure)  # not the clinic: its other blocks go on meanwhile
-        )
-    ).one()  # procedures are never deleted
-    return row[0], rule_set(row[1])
+    judged like a report stored at this moment (the same row, the same lock)."""
+    procedure = await lock_procedure_ref(session, procedure_id)
+    return procedure, rule_set(procedure.rule_set_version)
 
 
 async def close_missed_checkins(services: Services, now: datetime, *, batch: int = 200) -> int:
@@ -104,7 +97,13 @@ async def raise_no_relief(services: Services, now: datetime, *, batch: int = 200
     for procedure_id in procedure_ids:
         async with services.db.write() as session:
             procedure, rules = await _lock(session, procedure_id)
-            if procedure.no_relief_checked_at is not None:  # another worker got here first
+            marked = await session.scalar(
+                update(Procedure)
+                .where(Procedure.id == procedure_id, Procedure.no_relief_checked_at.is_(None))
+                .values(no_relief_checked_at=now)
+                .returning(Procedure.id)
+            )
+            if marked is None:  # another worker got here first
                 continue
             reports = await session.scalars(
                 select(Report).where(Report.procedure_id == procedure_id)
@@ -117,7 +116,6 @@ async def raise_no_relief(services: Services, now: datetime, *, batch: int = 200
                     procedure_id=procedure.id, report_id=None, findings=[finding],
                     rule_set_version=rules.version, now=now,
                 )  # fmt: skip
-            procedure.no_relief_checked_at = now
             checked += 1
     return checked
 

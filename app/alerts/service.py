@@ -19,6 +19,7 @@ from app.outbox.service import add_alert_event
 from app.rules.engine import Finding
 from app.rules.ruleset import SEVERITY_ORDER, public_rules, rule_set
 from app.staff.models import Clinic
+from app.staff.service import clinic_rule_set
 
 
 async def _escalation_delays(session: AsyncSession, clinic_id: uuid.UUID) -> dict[str, timedelta]:
@@ -49,8 +50,9 @@ async def plan_alerts(
 
     The caller holds the procedure's lock, so no other transaction raises an alert for it
     meanwhile; the partial unique index is the backstop. A re-trigger counts an occurrence,
-    refreshes the explanation and only ever raises the severity; the alert then names the rule
-    and rule set (`rule_set_version`, the one the findings came from) that last fired it."""
+    refreshes the title and explanation and only ever raises the severity; the alert then
+    names the rule and rule set (`rule_set_version`, the one the findings came from) that last
+    fired it, in that rule set's words."""
     if not findings:
         return []
     active = {
@@ -76,7 +78,7 @@ async def plan_alerts(
             alerts.append(alert)
             alert.occurrences += 1
             alert.last_triggered_at = now
-            alert.explanation = list(finding.explanation)
+            alert.title, alert.explanation = finding.title, list(finding.explanation)
             alert.rule_version = finding.rule_version
             alert.rule_set_version = rule_set_version
             if rank >= alert.severity_rank:
@@ -107,14 +109,12 @@ async def plan_alerts(
 
 
 async def list_rules(services: Services, caller: Principal, version: int | None) -> list[RuleOut]:
-    if version is None:
+    if version is not None:
+        rules = rule_set(version)
+    else:
         async with services.db.read() as session:
-            version = await session.scalar(
-                select(Clinic.rule_set_version).where(Clinic.id == caller.clinic_id)
-            )
-        if version is None:
-            raise not_found("clinic")
-    return [RuleOut.model_validate(rule) for rule in public_rules(rule_set(version))]
+            rules = await clinic_rule_set(session, caller.clinic_id)
+    return [RuleOut.model_validate(rule) for rule in public_rules(rules)]
 
 
 def alert_out(alert: Alert) -> AlertOut:

@@ -80,4 +80,10 @@ ACTIONS: dict[str, Action] = {
 # Done by the command line, not through the API.
 ROTATE_KEY = _a("key.rotate", "signing_key", "rotated the token signing key")
 RETIRE_KEY = _a("key.retire", "signing_key", "retired a token signing key")
+# Recorded instead of an operation's own action when the request did this (record.stage):
+# PATCH /v1/clinic that moves the clinic to another clinical rule set; the event's resource id
+# is the version it moved to.
+CHANGE_RULE_SET = _a("clinic.rule_set_change", "rule_set", "changed the clinic's clinical rule set")
 UNKNOWN = _a("unknown", None, "made a request")
+# Every action that is no operation's own: the access log has words for these too.
+OTHER_ACTIONS = (ROTATE_KEY, RETIRE_KEY, CHANGE_RULE_SET)

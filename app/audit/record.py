@@ -2,7 +2,7 @@
 change and its event commit together), or written by the middleware's group commit."""
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -34,8 +34,12 @@ def _innermost_path_id(scope: Mapping[str, Any]) -> str | None:
         return None
 
 
-def event_rows(record: AuditRecord, status: int, at: datetime) -> EventRows:
-    action, route, _ = route_action(record.scope)
+def event_rows(
+    record: AuditRecord, status: int, at: datetime, action: Action | None = None
+) -> EventRows:
+    """The event's row and its patients' rows; `action` instead of the operation's own."""
+    own, route, _ = route_action(record.scope)
+    action = action or own
     resource_id = record.resource_id or _innermost_path_id(record.scope)
     event_id = uuid.uuid4()
     values = {
@@ -72,15 +76,19 @@ async def insert_events(session: AsyncSession, batch: list[EventRows]) -> None:
         await session.execute(patients_insert(), patients)
 
 
-async def stage(session: AsyncSession, at: datetime, *, status: int | None = None) -> None:
+async def stage(
+    session: AsyncSession, at: datetime, *, status: int | None = None, action: Action | None = None
+) -> None:
     """Adds this request's event to the change's transaction. Call it last, once the change
-    is certain: the event says the request succeeded (the route's status, unless given).
-    Once that transaction commits, db.write() marks the record written (AUDIT_STAGED)."""
+    is certain: the event says the request succeeded (the route's status, unless given) and
+    what it did (the operation's action, unless the change was one with an action of its own,
+    e.g. actions.CHANGE_RULE_SET). Once that transaction commits, db.write() marks the record
+    written (AUDIT_STAGED)."""
     record = current_record()
     if record is None:
         return
     success = status or route_action(record.scope)[2]
-    await insert_events(session, [event_rows(record, success, at)])
+    await insert_events(session, [event_rows(record, success, at, action)])
     session.info[AUDIT_STAGED] = record
 
 
@@ -90,10 +98,14 @@ async def insert_operator_event(
     resource_id: str,
     at: datetime,
     clinic_id: uuid.UUID | None = None,
+    patients: Iterable[uuid.UUID] = (),
 ) -> None:
-    """A security event done from the command line (key rotation, a clinic's first admin)."""
-    values = {
-        "id": uuid.uuid4(),
+    """A security event done from the command line (key rotation, a clinic's first admin, a
+    dry run), naming the patients whose data it showed, if any. It has no request: those
+    columns stay empty (all bound, for PostgreSQL's one-round-trip event with one patient)."""
+    event_id = uuid.uuid4()
+    values: dict[str, Any] = dict.fromkeys(event_insert().table.columns.keys()) | {
+        "id": event_id,
         "at": at,
         "clinic_id": clinic_id,
         "actor_type": "operator",
@@ -102,4 +114,5 @@ async def insert_operator_event(
         "resource_id": resource_id,
         "status": 200,
     }
-    await session.execute(event_insert(), values)
+    shown = [{"event_id": event_id, "patient_id": p, "at": at} for p in dict.fromkeys(patients)]
+    await insert_events(session, [(values, shown)])

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.actions import ACTIONS, RETIRE_KEY, ROTATE_KEY, UNKNOWN
+from app.audit.actions import ACTIONS, OTHER_ACTIONS, UNKNOWN
 from app.audit.models import AuditEvent, AuditEventPatient
 from app.audit.schemas import AccessLogActor, AccessLogEntry, AuditEventOut
 from app.auth.models import PatientDevice
@@ -32,7 +32,7 @@ SECURITY_PREFIXES = ("auth.", "device.")
 
 
 # Operations that share an action name share its words (tests/test_audit_api.py checks).
-_WORDS = {a.name: a.words for a in (*ACTIONS.values(), ROTATE_KEY, RETIRE_KEY)}
+_WORDS = {a.name: a.words for a in (*ACTIONS.values(), *OTHER_ACTIONS)}
 
 
 def action_words(action: str) -> str:

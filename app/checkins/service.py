@@ -10,7 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.checkins.models import Checkin
 from app.core.models import UTCDateTime
 
-# red-flags.md "Check-ins": (due, closes) after performed_at.
+# The check-in schedule, defined here (docs/clinical-rules.md has only the missed_checkin
+# rule): each window's (due, closes) after the block's performed_at. The earliest open window
+# holding a report's recorded_at is completed by it; a window that closes without one is
+# missed (app/alerts/scheduled.py raises missed_checkin).
 DEFAULT_SCHEDULE: tuple[tuple[timedelta, timedelta], ...] = (
     (timedelta(hours=1), timedelta(hours=3)),
     (timedelta(hours=4), timedelta(hours=8)),

@@ -15,7 +15,7 @@ class PainPointOut(BaseModel):
 
 
 class ReliefFigures(BaseModel):
-    """How each figure is derived: red-flags.md, "Relief"."""
+    """How each figure is derived: docs/clinical-rules.md, "Relief"."""
 
     procedure_id: uuid.UUID
     sequence_number: int

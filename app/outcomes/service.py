@@ -23,18 +23,11 @@ from app.outcomes.schemas import (
 )
 from app.outcomes.wording import relief_words
 from app.patients.service import load_patient
-from app.procedures.models import Procedure
+from app.procedures.models import Procedure, included_steroid
 from app.procedures.service import load_procedure
 from app.reports.models import Report
 from app.rules.relief import Relief, ReliefReport, compare, hours_between, relief_summary
-from app.rules.ruleset import RuleSet, rule_set
-from app.staff.models import Clinic
-
-
-async def _rule_set_of(session: AsyncSession, clinic_id: uuid.UUID) -> RuleSet:
-    """The rule set the clinic runs now: it says when a block without relief is negative."""
-    query = select(Clinic.rule_set_version).where(Clinic.id == clinic_id)
-    return rule_set((await session.execute(query)).scalar_one())
+from app.staff.service import clinic_rule_set
 
 
 async def _reliefs(
@@ -64,13 +57,14 @@ async def _reliefs(
         rows[procedure_id].append(ReliefReport(recorded_at, pain, relief, ended))
         if effects is not None:
             effects.update({e["kind"] for e in side_effects[0]})
-    rules = await _rule_set_of(session, procedures[0].clinic_id)
+    # The rule set the clinic runs now: it says when a block without relief is negative.
+    rules = await clinic_rule_set(session, procedures[0].clinic_id)
     return {
         p.id: relief_summary(
             p.performed_at,
             p.baseline_pain,
             rows[p.id],
-            negative_after_hours=rules.negative_after_hours(steroid=p.steroid is not None),
+            negative_after_hours=rules.negative_after_hours(included_steroid(p.steroid)),
         )
         for p in procedures
     }

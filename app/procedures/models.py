@@ -36,3 +36,11 @@ class Procedure(Base):
     created_at: Mapped[datetime]
     # Set once the 14-day no_relief check has run for this block (raised or not).
     no_relief_checked_at: Mapped[datetime | None]
+
+
+def included_steroid(steroid: object) -> bool:
+    """Whether a block included a steroid, from its stored `steroid` (the drug and dose, or
+    None): the one definition the rules, the relief figures and the dry run all use. A JSON
+    column may hold "no steroid" as JSON null, which reads back as None too, so this is
+    decided on the value read, not in SQL."""
+    return steroid is not None

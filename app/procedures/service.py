@@ -17,6 +17,7 @@ from app.core.errors import invalid_field, not_found
 from app.core.pagination import cut_page, decode_number_cursor
 from app.core.security import Principal
 from app.core.types import Page
+from app.patients.models import Patient
 from app.patients.service import load_patient
 from app.procedures.models import Procedure
 from app.procedures.schemas import ProcedureCreate, ProcedureOut
@@ -27,8 +28,8 @@ FUTURE_TOLERANCE = timedelta(minutes=5)  # phone clocks drift; more than this is
 
 @dataclass(frozen=True, slots=True)
 class ProcedureRef:
-    """What judging a report needs of its block and its clinic: a plain row, cheaper than an
-    ORM entity on the hot path of every report."""
+    """What judging a report needs of its block, its patient and its clinic: a plain row,
+    cheaper than an ORM entity on the hot path of every report."""
 
     id: uuid.UUID
     clinic_id: uuid.UUID
@@ -37,11 +38,13 @@ class ProcedureRef:
     baseline_pain: int
     baseline_symptoms: list[str]
     side: str
-    steroid: bool  # the block included a steroid
+    steroid: dict[str, Any] | None  # the drug and dose, or None (models.included_steroid)
     rule_set_version: int  # the clinic's, as this statement read it
+    timezone: str  # the patient's (IANA name): the block's date in guidance is theirs
 
 
-# The clinic rides along in the same statement: one round trip per report, as before.
+# ProcedureRef's fields in order. The clinic and the patient ride along in the same statement:
+# one round trip per report.
 _REF_COLUMNS = (
     Procedure.id,
     Procedure.clinic_id,
@@ -52,7 +55,13 @@ _REF_COLUMNS = (
     Procedure.side,
     Procedure.steroid,
     Clinic.rule_set_version,
+    Patient.timezone,
 )
+
+
+def _ref_select() -> Select[Any]:
+    query = select(*_REF_COLUMNS).join(Clinic, Clinic.id == Procedure.clinic_id)
+    return query.join(Patient, Patient.id == Procedure.patient_id)
 
 
 def _visible(query: Select[Any], for_patient: bool) -> Select[Any]:
@@ -76,12 +85,16 @@ def _scope(caller: Principal, procedure_id: uuid.UUID) -> dict[str, uuid.UUID]:
 
 @cache
 def _ref_statement(for_patient: bool, for_update: bool) -> Select[Any]:
-    query = _visible(
-        select(*_REF_COLUMNS).join(Clinic, Clinic.id == Procedure.clinic_id), for_patient
-    )
-    # Only the block is locked: locking the clinic too would make its reports queue behind
-    # each other.
+    query = _visible(_ref_select(), for_patient)
+    # Only the block is locked: locking the clinic or the patient too would make their other
+    # blocks' reports queue behind each other.
     return query.with_for_update(of=Procedure) if for_update else query
+
+
+@cache
+def _worker_ref_statement() -> Select[Any]:
+    query = _ref_select().where(Procedure.id == bindparam("procedure_id", type_=Uuid()))
+    return query.with_for_update(of=Procedure)
 
 
 @cache
@@ -98,14 +111,16 @@ async def load_procedure_ref(
     row = (await session.execute(statement, _scope(caller, procedure_id))).first()
     if row is None:
         raise not_found("procedure")
-    id_, clinic_id, patient_id, performed_at, baseline, symptoms, side, steroid, version = row
-    # A JSON column: "no steroid" may be stored as JSON null, so it is tested here, not in SQL.
-    ref = ProcedureRef(
-        id_, clinic_id, patient_id, performed_at, baseline, symptoms, side,
-        steroid=steroid is not None, rule_set_version=version,
-    )  # fmt: skip
+    ref = ProcedureRef(*row)
     note_patients(ref.patient_id)
     return ref
+
+
+async def lock_procedure_ref(session: AsyncSession, procedure_id: uuid.UUID) -> ProcedureRef:
+    """The worker's: any clinic's block, locked as report submission locks it (the block row
+    only), with its clinic's rule set version as of now."""
+    row = (await session.execute(_worker_ref_statement(), {"procedure_id": procedure_id})).one()
+    return ProcedureRef(*row)  # procedures are never deleted
 
 
 async def load_procedure(

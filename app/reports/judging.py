@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.service import plan_alerts
 from app.core.models import UTCDateTime
+from app.procedures.models import included_steroid
 from app.procedures.service import ProcedureRef
 from app.reports.models import Report
 from app.rules.engine import ProcedureFacts, ReportFacts, evaluate
@@ -42,7 +43,7 @@ def row_facts(row: Report) -> ReportFacts:
 
 
 class Block(Protocol):
-    """A procedure as a plain row (ProcedureRef) or an ORM entity."""
+    """A block as a plain row: ProcedureRef, or the dry run's StoredBlock."""
 
     @property
     def performed_at(self) -> datetime: ...
@@ -53,7 +54,9 @@ class Block(Protocol):
     @property
     def side(self) -> str: ...
     @property
-    def steroid(self) -> object: ...  # ProcedureRef: a bool; the entity: drug and dose, or None
+    def steroid(self) -> object: ...  # as stored: the drug and dose, or None
+    @property
+    def timezone(self) -> str: ...  # the patient's (IANA name)
 
 
 def block_facts(procedure: Block) -> ProcedureFacts:
@@ -61,7 +64,8 @@ def block_facts(procedure: Block) -> ProcedureFacts:
     return ProcedureFacts(
         procedure.performed_at, procedure.baseline_pain, symptoms,
         bilateral=procedure.side == "bilateral",
-        steroid=bool(procedure.steroid),  # a dose is never an empty dict
+        steroid=included_steroid(procedure.steroid),
+        timezone=procedure.timezone,
     )  # fmt: skip
 
 
@@ -108,10 +112,8 @@ async def rejudge_next_report(
 
 
 # id, key and version, then facts_of's arguments in order.
-_JUDGED_COLUMNS = (
-    Report.id,
-    Report.client_report_id,
-    Report.rule_set_version,
+# The columns facts_of() reads, in its order (the dry run replays the same).
+FACT_COLUMNS = (
     Report.recorded_at,
     Report.pain_score,
     Report.relief_percent,
@@ -119,6 +121,7 @@ _JUDGED_COLUMNS = (
     Report.side_effects,
     Report.blood_glucose_mmol,
 )
+_JUDGED_COLUMNS = (Report.id, Report.client_report_id, Report.rule_set_version, *FACT_COLUMNS)
 
 
 _PREVIOUS_TIES = 10  # reports sharing the previous instant; the engine takes the mildest

@@ -86,8 +86,8 @@ def render(result: DryRunOut) -> str:
     candidate, current = result.rule_set_version, result.current_rule_set_version
     who = f" of patient {result.patient_id}" if result.patient_id else ""
     parts = [
-        f"Rule set {candidate} (candidate) against rule set {current} (the clinic's now), "
-        f"reports{who} recorded {_when(result)}",
+        f"Rule set {candidate} (candidate) against rule set {current} (the clinic's current), "
+        f"both replayed over the reports{who} recorded {_when(result)}",
         f"{result.reports_judged} reports judged in {result.blocks} blocks; "
         f"{result.reports_changed} would change.",
         "",

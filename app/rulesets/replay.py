@@ -8,11 +8,12 @@ stored (app/reports/judging.py `neighbours`), the rules see every report sharing
 recorded_at strictly before this one's.
 """
 
+import heapq
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from app.reports.judging import facts_of
@@ -50,6 +51,16 @@ class Change(NamedTuple):
     candidate: Verdict
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _descending(change: Change) -> tuple[int, int]:
+    """The page's sort key (recorded_at, report_id), negated exactly (integers): a heap of
+    these has the latest change on top."""
+    return -((change.recorded_at - _EPOCH) // _MICROSECOND), -change.report_id.int
+
+
 @dataclass
 class Tally:
     reports_judged: int = 0
@@ -58,7 +69,22 @@ class Tally:
     # rule id -> [added, removed, unchanged] alerts, an alert being one (block, rule) pair
     alerts: dict[str, list[int]] = field(default_factory=dict)
     matrix: Counter[tuple[GuidanceLevel, GuidanceLevel]] = field(default_factory=Counter)
-    changes: list[Change] = field(default_factory=list)  # after the cursor only, unsorted
+    # Of the changes after the cursor, only the `keep` earliest by (recorded_at, report_id):
+    # a heap with the latest of them on top, so memory is O(keep) however long the history
+    # (None keeps every one: the command line lists them all unless --limit).
+    keep: int | None = None
+    _kept: list[tuple[int, int, Change]] = field(default_factory=list)
+
+    def add_change(self, change: Change) -> None:
+        entry = (*_descending(change), change)
+        if self.keep is None or len(self._kept) < self.keep:
+            heapq.heappush(self._kept, entry)
+        elif entry > self._kept[0]:  # earlier than the latest kept (report ids are unique)
+            heapq.heapreplace(self._kept, entry)
+
+    def changes(self) -> list[Change]:
+        """The kept changes, oldest first."""
+        return [change for *_, change in sorted(self._kept, reverse=True)]
 
 
 class Replay:
@@ -72,12 +98,13 @@ class Replay:
         *,
         since: datetime | None,
         after: tuple[datetime, uuid.UUID] | None = None,
+        keep: int | None = None,
     ) -> None:
         self.current = current
         self.candidate = candidate
         self.since = since
         self.after = after  # the page cursor: only later changes are kept
-        self.tally = Tally()
+        self.tally = Tally(keep=keep)  # and only the `keep` earliest of those
         self._block: BlockInfo | None = None
         self._at: datetime | None = None
         # The reports of the latest instant seen, and of the one before it (the "previous
@@ -155,7 +182,7 @@ class Replay:
         at = facts.recorded_at
         if self.after is None or (at, report_id) > self.after:
             hours = round(hours_since_block(at, block.facts), 1)
-            tally.changes.append(Change(at, report_id, block, hours, now, candidate))
+            tally.add_change(Change(at, report_id, block, hours, now, candidate))
 
     def _close_block(self) -> None:
         """The block's alerts: a rule raised by any judged report of it is one alert."""

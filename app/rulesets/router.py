@@ -14,12 +14,17 @@ router = APIRouter(prefix="/v1", tags=["rules"])
     operation_id="dry_run_rules",
     summary="What another rule set would have raised over the clinic's reports (admin)",
     description=(
-        "Judges the clinic's reports recorded in [`since`, `until`) with the candidate rule "
-        "set and with the clinic's current one, block by block in the order they were "
-        "recorded, as they are judged when stored (the previous report, expected effects, one "
-        "alert per rule and block), and compares them. Changes nothing: no alert, report or "
-        "event is written. `cursor` and `limit` page `changed_reports`; every page carries "
-        "the same counts. About 7 s for 100,000 reports on PostgreSQL (bench/README.md)."
+        "Replays the clinic's reports recorded in [`since`, `until`) through the candidate "
+        "rule set and through the clinic's current one, block by block in the order they were "
+        "recorded, as reports are judged when stored (the previous report, expected effects, "
+        'one alert per rule and block), and compares the two. "Current" (and "now") is '
+        "the clinic's current rule set replayed over the same reports, not the alerts stored: "
+        "those may have been raised by an earlier rule set of the clinic. Changes nothing: no "
+        "alert, report or webhook event is written, only the dry run's own audit event. "
+        "`cursor` and `limit` page `changed_reports`; every page carries the same counts. "
+        "Every page replays the window's whole history again (its time grows with the number "
+        "of reports; bench/README.md), keeping only `limit` + 1 changed reports; pass a fixed "
+        "`until` while paging."
     ),
     response_model=DryRunOut,
     responses=problem_responses(400, 401, 403, 404, 422),

@@ -1,22 +1,25 @@
 """The dry run's request and answer: what a candidate rule set would have raised over the
-clinic's stored reports, next to what its current rule set raised."""
+clinic's stored reports, next to what its current rule set gives when replayed over the same
+reports the same way ("now", "current": never the alerts stored, which an earlier rule set of
+the clinic may have raised)."""
 
 import uuid
 from datetime import datetime
 
 from pydantic import Field, model_validator
 
-from app.core.types import Page, RequestModel, ResponseModel, UtcDatetime
+from app.core.types import Page, RequestModel, ResponseModel, RuleSetVersion, UtcDatetime
 from app.reports.schemas import GuidanceLevel
 from app.rules.facts import FindingSeverity
-from app.staff.schemas import RuleSetVersion
 
 # The order of the guidance matrix's rows and columns: most to least urgent.
 GUIDANCE_LEVELS: tuple[GuidanceLevel, ...] = ("emergency", "contact_provider", "expected", "none")
 
 
 class DryRunIn(RequestModel):
-    rule_set_version: RuleSetVersion = Field(description="The candidate rule set.")
+    rule_set_version: RuleSetVersion = Field(
+        strict=True, description="The candidate rule set (a JSON integer)."
+    )
     since: UtcDatetime | None = Field(
         None, description="Judge reports recorded at or after this moment (default: all)."
     )
@@ -35,21 +38,26 @@ class DryRunIn(RequestModel):
 
 
 class RuleDelta(ResponseModel):
-    """One rule's alerts over the window. An alert is a (block, rule) pair: the block's first
-    report in the window that fires the rule raises it, later ones would re-trigger it."""
+    """One rule's alerts over the window, both sides replayed over the same reports. An alert
+    is a (block, rule) pair: the block's first report in the window that fires the rule
+    raises it, later ones would re-trigger it."""
 
     rule_id: str
     severity: FindingSeverity = Field(
         description="In the candidate rule set (else the current one)."
     )
-    added: int = Field(description="Alerts the candidate would raise that the current did not.")
-    removed: int = Field(description="Alerts the current raised that the candidate would not.")
+    added: int = Field(
+        description="Alerts the candidate would raise that the current rule set does not."
+    )
+    removed: int = Field(
+        description="Alerts the current rule set raises that the candidate would not."
+    )
     unchanged: int = Field(description="Alerts both raise.")
 
 
 class GuidanceShift(ResponseModel):
-    """One cell of the guidance matrix: reports the current rule set gave `current` guidance
-    and the candidate would give `candidate`."""
+    """One cell of the guidance matrix: reports the current rule set, replayed, gives
+    `current` guidance and the candidate would give `candidate`."""
 
     current: GuidanceLevel
     candidate: GuidanceLevel
@@ -68,7 +76,7 @@ class ChangedReport(ResponseModel):
     recorded_at: datetime
     hours_since_block: float = Field(description="One decimal.")
     rules_now: list[str] = Field(
-        description="Rule ids the current rule set fires, most severe first."
+        description="Rule ids the current rule set fires on the replay, most severe first."
     )
     rules_candidate: list[str] = Field(description="Rule ids the candidate would fire.")
     guidance_now: GuidanceLevel
@@ -76,8 +84,19 @@ class ChangedReport(ResponseModel):
 
 
 class DryRunOut(ResponseModel):
+    """The candidate against the clinic's current rule set, both replayed over the same
+    reports. "Current" and "now" are what the clinic's current rule set gives on that replay,
+    not the alerts and guidance stored: a report stored before the clinic changed rule set
+    was judged, and its alerts raised, by the earlier one. Reports are judged in recorded
+    order: a report that arrived late is the previous report of the next one (as when the
+    live path completes that one's alerts), though the guidance that one was shown when
+    stored, before the late one arrived, stands."""
+
     rule_set_version: int = Field(description="The candidate rule set.")
-    current_rule_set_version: int = Field(description="The clinic's rule set now.")
+    current_rule_set_version: int = Field(
+        description="The clinic's rule set now: the other side of every comparison, replayed "
+        "over the same reports (not necessarily the one that judged them when stored)."
+    )
     since: datetime | None
     until: datetime | None
     patient_id: uuid.UUID | None

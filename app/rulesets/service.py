@@ -10,7 +10,7 @@ import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.actions import ACTIONS
-from app.audit.record import insert_events
+from app.audit.record import insert_operator_event
 from app.core.audit import note_patients, note_resource
 from app.core.db import Database
 from app.core.deps import Services
@@ -32,6 +32,7 @@ from app.rulesets.schemas import (
     RuleDelta,
 )
 from app.rulesets.statements import Scope, StoredBlock
+from app.staff.service import clinic_rule_set
 
 BATCH = 2000  # rows per fetch from the server-side cursor, and per hop to a worker thread
 
@@ -57,23 +58,22 @@ async def replay_clinic(
     candidate: RuleSet,
     *,
     after: tuple[datetime, uuid.UUID] | None = None,
+    keep: int | None = None,
     progress: Progress | None = None,
 ) -> tuple[RuleSet, Tally]:
-    """The clinic's current rule set and the tally of both over the scope, in one pass."""
-    version = await session.scalar(statements.clinic_version(scope.clinic_id))
-    if version is None:
-        raise not_found("clinic")
-    current = rule_set(version)
+    """The clinic's current rule set and the tally of both over the scope, in one pass; of
+    the changed reports after `after`, the tally keeps the `keep` earliest (None: all)."""
+    current = await clinic_rule_set(session, scope.clinic_id)
     blocks = await _blocks(session, scope)
-    replay = Replay(current, candidate, since=scope.since, after=after)
+    replay = Replay(current, candidate, since=scope.since, after=after, keep=keep)
     if not blocks:
         return current, replay.finish()
     if progress is not None:
         progress.begin(await session.scalar(statements.history_size(scope)) or 0)
     history = statements.history(scope).execution_options(yield_per=BATCH)
     async for rows in (await session.stream(history)).partitions():
-        # Judging is pure CPU (about 70 µs a report for both sets, bench/README.md): in a worker thread, so
-        # the event loop keeps serving other requests during a long replay.
+        # Judging is pure CPU (some 60 µs a report for both sets, bench/README.md): in a
+        # worker thread, so the event loop keeps serving other requests during a long replay.
         await anyio.to_thread.run_sync(replay.feed, rows, blocks)
         if progress is not None:
             progress.advance(len(rows))
@@ -116,8 +116,9 @@ def _changed(change: Change) -> ChangedReport:
 def comparison(
     body: DryRunIn, current: RuleSet, candidate: RuleSet, tally: Tally, limit: int | None
 ) -> DryRunOut:
-    """The answer; `limit` None: every changed report after the cursor on one page."""
-    changes: Sequence[Change] = sorted(tally.changes)
+    """The answer; `limit` None: every changed report after the cursor on one page (the
+    tally kept `limit` + 1 of them, or all)."""
+    changes: Sequence[Change] = tally.changes()
     if limit is None:
         page, next_cursor = list(changes), None
     else:
@@ -159,7 +160,7 @@ async def dry_run(
         if body.patient_id is not None:
             await load_patient(session, caller, body.patient_id)  # another clinic's: 404
         current, tally = await replay_clinic(
-            session, _scope(caller.clinic_id, body), candidate, after=after
+            session, _scope(caller.clinic_id, body), candidate, after=after, keep=limit + 1
         )
     result = comparison(body, current, candidate, tally, limit)
     # The page names these patients' reports; the counts name nobody. The read's event is
@@ -184,43 +185,20 @@ async def dry_run_for_operator(
     async with db.read() as session:
         if body.patient_id is not None and not await _patient_of(session, clinic_id, body):
             raise not_found("patient")
+        keep = None if limit is None else limit + 1
         current, tally = await replay_clinic(
-            session, _scope(clinic_id, body), candidate, progress=progress
+            session, _scope(clinic_id, body), candidate, keep=keep, progress=progress
         )
     result = comparison(body, current, candidate, tally, limit)
-    patients = list(dict.fromkeys(item.patient_id for item in result.changed_reports.items))
+    shown = [item.patient_id for item in result.changed_reports.items]
+    action = ACTIONS["dry_run_rules"]  # the API's action, by an operator
     async with db.write() as session:
-        await insert_events(session, [_operator_event(at, clinic_id, candidate, patients)])
+        await insert_operator_event(
+            session, action, str(candidate.version), at, clinic_id, patients=shown
+        )
     return result
 
 
 async def _patient_of(session: AsyncSession, clinic_id: uuid.UUID, body: DryRunIn) -> bool:
     found = await session.scalar(statements.patient_in_clinic(clinic_id, body.patient_id))
     return found is not None
-
-
-# An operator's event has no request: these stay empty (every column is bound on PostgreSQL's
-# one-round-trip insert of an event with one patient).
-_REQUEST_FIELDS = (
-    "actor_id",
-    "role",
-    "method",
-    "route",
-    "request_id",
-    "client_address",
-    "user_agent",
-)
-
-
-def _operator_event(
-    at: datetime, clinic_id: uuid.UUID, candidate: RuleSet, patients: list[uuid.UUID]
-) -> tuple[dict[str, object], list[dict[str, object]]]:
-    """As app/audit/record.py insert_operator_event writes one, with the patients shown (that
-    function takes none)."""
-    event_id, action = uuid.uuid4(), ACTIONS["dry_run_rules"]  # the API's action, by an operator
-    values: dict[str, object] = dict.fromkeys(_REQUEST_FIELDS) | {
-        "id": event_id, "at": at, "clinic_id": clinic_id, "actor_type": "operator",
-        "action": action.name, "resource_type": action.resource_type,
-        "resource_id": str(candidate.version), "status": 200,
-    }  # fmt: skip
-    return values, [{"event_id": event_id, "patient_id": p, "at": at} for p in patients]

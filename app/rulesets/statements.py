@@ -10,23 +10,17 @@ from sqlalchemy import ColumnElement, Select, func, select
 
 from app.patients.models import Patient
 from app.procedures.models import Procedure
+from app.reports.judging import FACT_COLUMNS
 from app.reports.models import Report
-from app.staff.models import Clinic
 
-# app/reports/judging.py facts_of's arguments, in its order.
-FACT_COLUMNS = (
-    Report.recorded_at,
-    Report.pain_score,
-    Report.relief_percent,
-    Report.temperature_c,
-    Report.side_effects,
-    Report.blood_glucose_mmol,
-)
+# app/reports/judging.py facts_of's arguments, in its order. The same columns end judging.py's
+# _JUDGED_COLUMNS (private there; tests/test_dry_run.py fails if the two drift apart).
 
 
 @dataclass(frozen=True, slots=True)
 class StoredBlock:
-    """A block as judging.block_facts reads it, with what the changed reports name."""
+    """A block as judging.block_facts reads it (the live path's ProcedureRef), with what the
+    changed reports name."""
 
     id: uuid.UUID
     patient_id: uuid.UUID
@@ -36,6 +30,7 @@ class StoredBlock:
     baseline_symptoms: list[str]
     side: str
     steroid: object  # the drug and dose, or None (block_facts reads it)
+    timezone: str  # the patient's (IANA name), as the live path's block facts carry it
 
 
 _BLOCK_COLUMNS = (
@@ -47,6 +42,7 @@ _BLOCK_COLUMNS = (
     Procedure.baseline_symptoms,
     Procedure.side,
     Procedure.steroid,
+    Patient.timezone,
 )
 
 
@@ -56,10 +52,6 @@ class Scope:
     since: datetime | None
     until: datetime | None
     patient_id: uuid.UUID | None
-
-
-def clinic_version(clinic_id: uuid.UUID) -> Select[Any]:
-    return select(Clinic.rule_set_version).where(Clinic.id == clinic_id)
 
 
 def patient_in_clinic(clinic_id: uuid.UUID, patient_id: uuid.UUID | None) -> Select[Any]:
@@ -79,8 +71,10 @@ def _touched_blocks(scope: Scope) -> Select[Any]:
 
 
 def blocks(scope: Scope) -> Select[Any]:
-    return select(*_BLOCK_COLUMNS).where(
-        Procedure.clinic_id == scope.clinic_id, Procedure.id.in_(_touched_blocks(scope))
+    return (
+        select(*_BLOCK_COLUMNS)
+        .join(Patient, Patient.id == Procedure.patient_id)
+        .where(Procedure.clinic_id == scope.clinic_id, Procedure.id.in_(_touched_blocks(scope)))
     )
 
 

@@ -93,7 +93,9 @@ async def get_clinic(services: ServicesDep, caller: StaffDep) -> ClinicOut:
     description="New delays apply to alerts raised after the change. A new "
     "`rule_set_version` judges the reports stored after the change; reports and alerts "
     "already stored keep the version that judged them (`POST /v1/rules/dry-run` shows what "
-    "a version would change on the clinic's history first).",
+    "a version would change on the clinic's history first). In the audit trail a request "
+    "that moves the clinic to another rule set is `clinic.rule_set_change` (`resource_type` "
+    "`rule_set`, `resource_id` the version moved to); any other change is `clinic.update`.",
     response_model=ClinicOut,
     responses=problem_responses(401, 403, 422),
 )

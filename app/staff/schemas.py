@@ -1,26 +1,12 @@
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, ConfigDict, EmailStr, Field
+from pydantic import ConfigDict, EmailStr, Field
 
-from app.core.types import RequestModel, ResponseModel, Text
-from app.rules.ruleset import RULE_SET_VERSIONS
+from app.core.types import RequestModel, ResponseModel, RuleSetVersion, Text
 
 StaffRole = Literal["admin", "clinician"]
-
-
-def _known_rule_set(version: int) -> int:
-    if version not in RULE_SET_VERSIONS:
-        raise ValueError(f"unknown rule set version; use one of {RULE_SET_VERSIONS}")
-    return version
-
-
-RuleSetVersion = Annotated[
-    int,
-    AfterValidator(_known_rule_set),
-    Field(json_schema_extra={"enum": list(RULE_SET_VERSIONS)}),
-]
 
 
 class StaffCreate(RequestModel):

@@ -4,13 +4,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.actions import ACTIONS
+from app.audit.actions import ACTIONS, CHANGE_RULE_SET
 from app.audit.record import insert_operator_event, stage
 from app.core.audit import note_patients, note_resource
 from app.core.deps import Services
 from app.core.errors import changes_of, conflict, not_found
 from app.core.security import Principal, hash_password
 from app.patients.models import Patient
+from app.rules.ruleset import RuleSet, rule_set
 from app.staff.models import Clinic, StaffUser
 from app.staff.schemas import ClinicOut, ClinicUpdate, Me, StaffCreate
 
@@ -107,11 +108,21 @@ async def describe_caller(services: Services, caller: Principal) -> Me:
         )
 
 
-async def _clinic(session: AsyncSession, caller: Principal) -> Clinic:
-    clinic = await session.get(Clinic, caller.clinic_id)
+async def _clinic(session: AsyncSession, caller: Principal, *, for_update: bool = False) -> Clinic:
+    clinic = await session.get(Clinic, caller.clinic_id, with_for_update=for_update)
     if clinic is None:
         raise not_found("clinic")
     return clinic
+
+
+async def clinic_rule_set(session: AsyncSession, clinic_id: uuid.UUID) -> RuleSet:
+    """The rule set the clinic runs now (404 "clinic" for none): the one read of
+    `clinics.rule_set_version` for everything that is not already reading the clinic's row
+    (report judging and the clock read it with the block, in one statement)."""
+    version = await session.scalar(select(Clinic.rule_set_version).where(Clinic.id == clinic_id))
+    if version is None:
+        raise not_found("clinic")
+    return rule_set(version)
 
 
 async def get_clinic(services: Services, caller: Principal) -> ClinicOut:
@@ -125,8 +136,16 @@ async def update_clinic(services: Services, caller: Principal, body: ClinicUpdat
         required=("escalate_emergency_minutes", "escalate_urgent_minutes", "rule_set_version"),
     )
     async with services.db.write() as session:
-        clinic = await _clinic(session, caller)
+        # Locked: of two admins switching at once, the second sees the first's version.
+        clinic = await _clinic(session, caller, for_update=True)
+        action = None
+        new_version = changes.get("rule_set_version", clinic.rule_set_version)
+        if new_version != clinic.rule_set_version:
+            # A safety event of its own: its own action, and the version moved to as the
+            # event's resource (a rule set, by version: no patient data).
+            action = CHANGE_RULE_SET
+            note_resource(str(new_version))
         for field, value in changes.items():
             setattr(clinic, field, value)
-        await stage(session, services.clock.now())
+        await stage(session, services.clock.now(), action=action)
         return ClinicOut.model_validate(clinic)
