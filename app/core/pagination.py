@@ -83,26 +83,34 @@ def newer_first_after(at_column: Any, id_column: Any, cursor: str) -> ColumnElem
     return or_(at_column < at, and_(at_column == at, id_column < last_id))
 
 
+Bound = datetime | uuid.UUID | ColumnElement[Any]  # a value, or a bound parameter for it
+
+
 def newer_first_within(
     at: Any,
     row_id: Any,
     *,
-    since: datetime | None,
-    until: datetime | None,
-    after: tuple[datetime, uuid.UUID] | None,
+    since: Bound | None,
+    until: Bound | None,
+    after: tuple[Bound, Bound] | None,
 ) -> list[ColumnElement[bool]]:
     """A newest-first page's bounds: `since` inclusive, `until` exclusive, and rows after the
     last one shown. A row comparison (not OR/AND) is an index range condition on both
-    databases, so a page of (at, id) is one range scan from the cursor on."""
+    databases, so a page of (at, id) is one range scan from the cursor on. Values may be bound
+    parameters, for a statement built once and run with each request's values."""
     where: list[ColumnElement[bool]] = []
     if after is not None:
-        bound = tuple_(literal(after[0], at.type), literal(after[1], row_id.type))
+        bound = tuple_(*(_sql(v, c) for v, c in zip(after, (at, row_id), strict=True)))
         where.append(tuple_(at, row_id) < bound)
     if since is not None:
         where.append(at >= since)
     if until is not None:
         where.append(at < until)
     return where
+
+
+def _sql(value: Bound, column: Any) -> ColumnElement[Any]:
+    return value if isinstance(value, ColumnElement) else literal(value, column.type)
 
 
 def cut_page(
