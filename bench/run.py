@@ -98,6 +98,11 @@ class Target:
     # With --blocks N > 1: every (report path, patient token); wrk spreads requests over them.
     pairs: tuple[tuple[str, str], ...] = ()
     root: Path = ROOT  # the tree whose code the server runs (another for --baseline-commit)
+    # What serves it: this uvicorn app factory, given the database URL in `url_variable`; or,
+    # if `command` is set, that command (given --host, --port and the same variable).
+    app_spec: str = "app.main:create_app"
+    url_variable: str = "AFTERCARE_DATABASE_URL"
+    command: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -105,16 +110,17 @@ class Target:
 
     @property
     def kind(self) -> str:
-        """report | timeline | minimal, whichever tree runs it."""
+        """report | timeline | minimal (or a bench/read.py endpoint), whichever tree runs it."""
         return self.endpoint.split("@", 1)[0]
 
     @property
     def method(self) -> str:
-        return "GET" if self.kind == "timeline" else "POST"
+        """The two write endpoints POST; every other one is a read."""
+        return "POST" if self.kind in ("report", "minimal") else "GET"
 
     @property
     def expect(self) -> int:
-        return 200 if self.kind == "timeline" else 201
+        return 201 if self.method == "POST" else 200
 
 
 @dataclass
@@ -236,6 +242,28 @@ def tree_env(root: Path) -> dict[str, str]:
 
 
 Seeded = tuple[list[tuple[str, str]], tuple[str, str] | None]  # report pairs, timeline
+# Migrates the database at argv[1] with whichever `app` comes first on the path.
+MIGRATE_IN_TREE = (
+    "import asyncio, sys; from app.core.migrations import upgrade; "
+    "asyncio.run(upgrade(sys.argv[1]))"
+)
+
+
+def run_in_tree(root: Path, what: str, command: list[str]) -> str:
+    """Runs `command` in another tree (a --baseline-commit worktree) with that tree's code
+    first on the path, so that `app` is its own; returns what it printed."""
+    done = subprocess.run(
+        command,
+        cwd=root,
+        env=tree_env(root),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"baseline {what} failed in {root}:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
 
 
 def prepare_baseline(
@@ -244,26 +272,14 @@ def prepare_baseline(
     """Migrates and seeds a database with the code of another tree (a --baseline-commit
     worktree), in subprocesses that import that tree's `app`. The seed script is this tree's
     bench/seed.py, which mints whichever kind of token that `app` knows."""
-    migrate = (
-        "import asyncio, sys; from app.core.migrations import upgrade; "
-        "asyncio.run(upgrade(sys.argv[1]))"
-    )
     seed_command = [sys.executable, str(SEED_SCRIPT), url, secret, str(blocks)]
     if timeline:
         seed_command += ["--timeline", str(TIMELINE_REPORTS)]
-    env = tree_env(root)
-    for what, command in (
-        ("migrate", [sys.executable, "-c", migrate, url]),
-        ("seed", seed_command),
-    ):
-        done = subprocess.run(
-            command, cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False
-        )
-        if done.returncode != 0:
-            raise BenchError(f"baseline {what} failed in {root}:\n{done.stdout}\n{done.stderr}")
+    run_in_tree(root, "migrate", [sys.executable, "-c", MIGRATE_IN_TREE, url])
+    stdout = run_in_tree(root, "seed", seed_command)
     pairs: list[tuple[str, str]] = []
     page: tuple[str, str] | None = None
-    for line in done.stdout.strip().splitlines():
+    for line in stdout.strip().splitlines():
         if not line.startswith(("[", "{")):
             continue  # anything else the tree's code printed
         parsed = json.loads(line)
@@ -326,7 +342,17 @@ def prepare(
     for driver in drivers:
         app_url, minimal_url = urls[driver]
         if "minimal" in endpoints:
-            targets.append(Target(database, "minimal", driver, minimal_url, minimal_app.PATH))
+            targets.append(
+                Target(
+                    database,
+                    "minimal",
+                    driver,
+                    minimal_url,
+                    minimal_app.PATH,
+                    app_spec="bench.minimal_app:create_app",
+                    url_variable=minimal_app.URL_VARIABLE,
+                )
+            )
         targets += app_targets("", driver, app_url, (pairs, page), ROOT)
     if baseline is not None:
         short, root, base_urls = baseline
@@ -351,6 +377,17 @@ def process_cpu(pid: int, *, reaped_children: bool = False) -> float:
     if reaped_children:
         ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
     return ticks / TICK
+
+
+def wait_idle(pid: int, limit: float = 30.0) -> None:
+    """Waits, at most `limit` seconds, until process `pid` uses under a tenth of a core for
+    0.2 s: a server has finished the work the last load left it."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = process_cpu(pid)
+        time.sleep(0.2)
+        if process_cpu(pid) - before < 0.02:
+            return
 
 
 def machine_busy_cpu() -> float:
@@ -472,14 +509,10 @@ class Server:
     def __init__(self, target: Target, env: dict[str, str], log_path: Path) -> None:
         self.target = target
         self.env = dict(env)
-        if target.endpoint != "minimal":
-            self.app_spec = "app.main:create_app"
-            self.env["AFTERCARE_DATABASE_URL"] = target.url
-            if target.root != ROOT:  # another tree's code, with this venv
-                self.env["PYTHONPATH"] = str(target.root)
-        else:
-            self.app_spec = "bench.minimal_app:create_app"
-            self.env[minimal_app.URL_VARIABLE] = target.url
+        self.env[target.url_variable] = target.url
+        if target.root != ROOT:  # another tree's code, with this venv
+            self.env["PYTHONPATH"] = str(target.root)
+        self.app_spec = shlex.join(target.command) if target.command else target.app_spec
         self.log_path = log_path
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -501,12 +534,15 @@ class Server:
         self.stop()
 
     def start(self) -> None:
-        command = [
-            *(sys.executable, "-m", "uvicorn", self.app_spec, "--factory"),
-            *("--host", HOST, "--port", str(self.port), "--workers", "1"),
-            *("--loop", "uvloop", "--http", "httptools", "--no-access-log"),
-            *("--log-level", "warning"),
-        ]
+        if self.target.command:
+            command = [*self.target.command, "--host", HOST, "--port", str(self.port)]
+        else:
+            command = [
+                *(sys.executable, "-m", "uvicorn", self.app_spec, "--factory"),
+                *("--host", HOST, "--port", str(self.port), "--workers", "1"),
+                *("--loop", "uvloop", "--http", "httptools", "--no-access-log"),
+                *("--log-level", "warning"),
+            ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command, cwd=self.target.root, env=self.env, stdout=log, stderr=subprocess.STDOUT
@@ -564,6 +600,9 @@ class Load:
     threads: int
     timeout: float
     quiet_wait: float
+    # After the warm-up, wait for the server to finish the requests wrk left in flight (their
+    # clients are gone): a slow endpoint must not start the measurement with that backlog.
+    drain: bool = False
 
 
 def run_wrk(
@@ -629,6 +668,8 @@ def measure(server: Server, run: Run, clients: int, rnd: int) -> Cell:
         probe.wait_for_quiet(load.quiet_wait)
     if load.warmup > 0:  # fills the pool, warms statement caches and the allocator
         run_wrk(server, body, clients, load.warmup, load)
+        if load.drain:
+            wait_idle(server.pid)
     before = probe.snapshot(server.pid)
     raw = run_wrk(server, body, clients, load.duration, load)
     after = probe.snapshot(server.pid)
@@ -707,8 +748,9 @@ def bench_target(target: Target, run: Run, rnd: int) -> list[Cell]:
 # --- report ------------------------------------------------------------------------------
 
 
-def best_cells(cells: list[Cell]) -> list[Cell]:
-    """Per target and concurrency, the round with the highest throughput; order kept."""
+def best_cells(cells: list[Cell], endpoints: tuple[str, ...] = ENDPOINTS) -> list[Cell]:
+    """Per target and concurrency, the round with the highest throughput, sorted by database,
+    driver, then the order of `endpoints` (endpoint names without "@REV")."""
     best: dict[tuple[str, str, str, int], Cell] = {}
     for cell in cells:
         if cell.key not in best or cell.rps > best[cell.key].rps:
@@ -719,7 +761,7 @@ def best_cells(cells: list[Cell]) -> list[Cell]:
         key=lambda c: (
             order[c.database],
             order[c.driver],
-            ENDPOINTS.index(c.endpoint.split("@", 1)[0]),
+            endpoints.index(c.endpoint.split("@", 1)[0]),
             0 if "@" in c.endpoint else 1,  # the baseline above the current code
             c.clients,
         ),
