@@ -91,12 +91,18 @@ def relief_of(report: ReportFacts, baseline_pain: int) -> int:
     expects; not Python's round-half-to-even), clamped to 0..100; 0 when baseline is 0.
     Computed in integers, so no floating-point error can move a half.
     """
-    if report.relief_percent is not None:
-        return report.relief_percent
+    return relief_from(report.pain_score, report.relief_percent, baseline_pain)
+
+
+def relief_from(pain_score: int, relief_percent: int | None, baseline_pain: int) -> int:
+    """relief_of() for a stored row, without building its ReportFacts (a block's summary
+    derives it for every one of its reports)."""
+    if relief_percent is not None:
+        return relief_percent
     if baseline_pain <= 0:
         return 0
     # floor(100 * (b - p) / b + 1/2) == (200 * (b - p) + b) // (2 * b)
-    derived = (200 * (baseline_pain - report.pain_score) + baseline_pain) // (2 * baseline_pain)
+    derived = (200 * (baseline_pain - pain_score) + baseline_pain) // (2 * baseline_pain)
     return max(0, min(100, derived))
 
 

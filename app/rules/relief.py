@@ -4,11 +4,9 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from app.rules.engine import relief_of
-from app.rules.facts import ReportFacts
+from app.rules.engine import relief_from
 from app.rules.thresholds import NEGATIVE_AFTER_HOURS, RELIEF_PERCENT
 
 RELIEF_THRESHOLD = RELIEF_PERCENT  # "relief" means at least half the pain gone
@@ -47,10 +45,15 @@ class Relief:
     pain_series: tuple[PainPoint, ...]
 
 
+_TENTH_HOUR_US = 360_000_000
+
+
 def hours_between(start: datetime, end: datetime) -> float:
-    """Hours to one decimal, rounded half up (as a clinician reads 2.25 h: 2.3)."""
-    seconds = Decimal(round((end - start).total_seconds() * 1_000_000)) / 1_000_000
-    return float((seconds / 3600).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+    """Hours to one decimal, rounded half up, away from zero (as a clinician reads 2.25 h:
+    2.3). In whole microseconds, so no floating-point error can move a half."""
+    us = (end - start) // timedelta(microseconds=1)
+    tenths = (2 * abs(us) + _TENTH_HOUR_US) // (2 * _TENTH_HOUR_US)
+    return (tenths if us >= 0 else -tenths) / 10
 
 
 def relief_summary(
@@ -67,7 +70,7 @@ def relief_summary(
         PainPoint(
             r.recorded_at,
             r.pain_score,
-            relief_of(ReportFacts(r.recorded_at, r.pain_score, r.relief_percent), baseline_pain),
+            relief_from(r.pain_score, r.relief_percent, baseline_pain),
         )
         for r in reports
     )
