@@ -87,8 +87,12 @@ def create_engine_for(
         url,
         echo=echo,
         hide_parameters=True,  # SQL parameters are patient data: never in logs.
-        pool_size=pool_size,
-        max_overflow=pool_size,
+        # The ceiling is twice pool_size, as with pool_size plus as many overflow, but a
+        # connection opened under load is kept when returned instead of closed: at 64
+        # concurrent reads the overflow opened and closed hundreds of connections in seconds,
+        # milliseconds of CPU each at both ends (bench/README.md, "Read path").
+        pool_size=2 * pool_size,
+        max_overflow=0,
         pool_pre_ping=pre_ping and not one_trip_ping,
         connect_args=connect_args,
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
