@@ -453,6 +453,21 @@ async def _check_list_reports(
     assert all(r["patient_id"] == scene.patient["id"] for r in body["items"])
 
 
+# POST /v1/rules/dry-run ------------------------------------------------------------------------
+
+
+def _dry_run_body(scene: Scene, caller: str) -> dict[str, Any]:
+    """Clinic A's patient, whoever asks: an admin of clinic B must not learn of them."""
+    return {"rule_set_version": 1, "patient_id": scene.patient["id"]}
+
+
+async def _check_dry_run(
+    api: Api, scene: Scene, caller: str, actor: Actor | None, body: Any
+) -> None:
+    assert body["patient_id"] == scene.patient["id"] and body["reports_judged"] == 1
+    assert {r["patient_id"] for r in body["changed_reports"]["items"]} <= {scene.patient["id"]}
+
+
 # The matrix ----------------------------------------------------------------------------------
 
 
@@ -543,6 +558,17 @@ ENDPOINTS = [
         "GET",
         lambda t: f"/v1/patients/{t.patient_id}/devices",
         _staff_on_patient(200),
+    ),
+    Endpoint(
+        "dry_run_rules",
+        "POST",
+        lambda t: "/v1/rules/dry-run",
+        statuses(staff_a=403, owner=403, other_patient_a=403, staff_b=403, patient_b=403)
+        | {"admin_a": 200, "admin_b": 404},
+        needs="report",
+        has_id=False,
+        body=_dry_run_body,
+        check=_check_dry_run,
     ),
     Endpoint(
         "get_patient_access_log",
