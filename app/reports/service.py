@@ -79,21 +79,21 @@ def _check_times(procedure: ProcedureRef, body: ReportIn, now: datetime) -> None
         )
 
 
+def _reading(value: float | None, unit: str | None, converted: str, to: float | None) -> Any:
+    """A measurement as the patient gave it, with the value the rules compare."""
+    return None if value is None else {"value": value, "unit": unit, converted: to}
+
+
 def report_out(report: Report) -> ReportOut:
-    temperature = None
-    if report.temperature_value is not None:
-        temperature = {
-            "value": report.temperature_value,
-            "unit": report.temperature_unit,
-            "celsius": report.temperature_c,
-        }
-    glucose = None
-    if report.blood_glucose_value is not None:
-        glucose = {
-            "value": report.blood_glucose_value,
-            "unit": report.blood_glucose_unit,
-            "mmol_per_l": report.blood_glucose_mmol,
-        }
+    temperature = _reading(
+        report.temperature_value, report.temperature_unit, "celsius", report.temperature_c
+    )
+    glucose = _reading(
+        report.blood_glucose_value,
+        report.blood_glucose_unit,
+        "mmol_per_l",
+        report.blood_glucose_mmol,
+    )
     return ReportOut.model_validate(
         {
             **{f: getattr(report, f) for f in ReportOut.model_fields if hasattr(report, f)},
