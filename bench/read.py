@@ -64,7 +64,6 @@ from app.core.migrations import upgrade  # noqa: E402
 from bench import bare_read  # noqa: E402
 from bench.read_seed import seed_clinic  # noqa: E402
 from bench.run import (  # noqa: E402
-    DEFAULT_PG_DSN,
     DISTURBED_PERCENT,
     HOST,
     MIGRATE_IN_TREE,
@@ -76,9 +75,11 @@ from bench.run import (  # noqa: E402
     Run,
     Server,
     Target,
+    add_load_options,
     baseline_tree,
     bench_target,
     best_cells,
+    check_load_options,
     check_loopback_dsn,
     machine,
     pg_databases,
@@ -371,21 +372,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="The clinician's read path vs a bare read of the same table (issue 11)."
     )
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per cell")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each")
-    parser.add_argument("--rounds", type=int, default=1, help="rounds; each cell keeps its best")
+    add_load_options(parser, rounds=1)
     parser.add_argument("--only", choices=("postgresql", "sqlite"), default="postgresql")
-    parser.add_argument("--clients", default="16,64", help="comma-separated connection counts")
     parser.add_argument("--patients", type=int, default=300, help="patients in the clinic")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--timeout", type=float, default=10.0, help="wrk per-request timeout")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="before each cell, wait up to this long for other load on the machine to pass",
-    )
     parser.add_argument(
         "--baseline-commit",
         metavar="REV",
@@ -397,30 +386,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="serve with `uvicorn app.main:create_app --factory` (as bench/run.py does) "
         "instead of `aftercare serve --no-worker`",
     )
-    parser.add_argument("--pg-dsn", default=DEFAULT_PG_DSN, help="a loopback PostgreSQL server")
-    parser.add_argument(
-        "--app-env",
-        action="append",
-        default=[],
-        metavar="AFTERCARE_X=V",
-        help="a setting for the real service, e.g. AFTERCARE_DB_POOL_SIZE=20 (repeatable)",
-    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
     args = parser.parse_args(argv)
-    if not (1 <= args.duration <= 120 and 0 <= args.warmup <= 30 and 1 <= args.rounds <= 5):
-        parser.error("--duration must be 1-120 s, --warmup 0-30 s, --rounds 1-5")
-    if not 0 <= args.quiet_wait <= 300:
-        parser.error("--quiet-wait must be 0-300 s")
+    check_load_options(parser, args)
     if not 10 <= args.patients <= 20000:
         parser.error("--patients must be between 10 and 20000")
-    try:
-        args.clients = [int(n) for n in args.clients.split(",")]
-    except ValueError:
-        parser.error("--clients takes numbers separated by commas")
-    if not all(1 <= n <= 1000 for n in args.clients):
-        parser.error("--clients must be between 1 and 1000")
-    if not all(re.fullmatch(r"AFTERCARE_[A-Z0-9_]+=.*", kv) for kv in args.app_env):
-        parser.error("--app-env takes AFTERCARE_NAME=value")
     return args
 
 

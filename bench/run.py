@@ -989,14 +989,13 @@ def machine() -> dict[str, Any]:
 # --- main --------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="POST report throughput and latency vs a minimal 3-row endpoint."
-    )
+def add_load_options(parser: argparse.ArgumentParser, *, rounds: int) -> None:
+    """The options of a wrk run that bench/run.py and bench/read.py share."""
     parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per cell")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds; each cell keeps its best")
-    parser.add_argument("--only", choices=("sqlite", "postgresql"), help="one database only")
+    parser.add_argument(
+        "--rounds", type=int, default=rounds, help="rounds; each cell keeps its best"
+    )
     parser.add_argument("--clients", default="16,64", help="comma-separated connection counts")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--timeout", type=float, default=10.0, help="wrk per-request timeout")
@@ -1007,6 +1006,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="SECONDS",
         help="before each cell, wait up to this long for other load on the machine to pass",
     )
+    parser.add_argument("--pg-dsn", default=DEFAULT_PG_DSN, help="a loopback PostgreSQL server")
+    parser.add_argument(
+        "--app-env",
+        action="append",
+        default=[],
+        metavar="AFTERCARE_X=V",
+        help="a setting for the real service, e.g. AFTERCARE_DB_POOL_SIZE=20 (repeatable)",
+    )
+
+
+def check_load_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuses out-of-range load options; turns --clients into a list of ints."""
+    if not (
+        1 <= args.duration <= 120
+        and 0 <= args.warmup <= 30
+        and 1 <= args.rounds <= 5
+        and 0 <= args.quiet_wait <= 300
+    ):
+        parser.error(
+            "--duration must be 1-120 s, --warmup 0-30 s, --rounds 1-5, --quiet-wait 0-300 s"
+        )
+    try:
+        args.clients = [int(n) for n in args.clients.split(",")]
+    except ValueError:
+        parser.error("--clients takes numbers separated by commas")
+    if not all(1 <= n <= 1000 for n in args.clients):
+        parser.error("--clients must be between 1 and 1000")
+    if not all(re.fullmatch(r"AFTERCARE_[A-Z0-9_]+=.*", kv) for kv in args.app_env):
+        parser.error("--app-env takes AFTERCARE_NAME=value")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="POST report throughput and latency vs a minimal 3-row endpoint."
+    )
+    add_load_options(parser, rounds=2)
+    parser.add_argument("--only", choices=("sqlite", "postgresql"), help="one database only")
     parser.add_argument(
         "--blocks",
         type=int,
@@ -1032,31 +1068,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=0.85,
         help="with --baseline-commit: the throughput each endpoint must keep of the baseline's",
     )
-    parser.add_argument("--pg-dsn", default=DEFAULT_PG_DSN, help="a loopback PostgreSQL server")
-    parser.add_argument(
-        "--app-env",
-        action="append",
-        default=[],
-        metavar="AFTERCARE_X=V",
-        help="a setting for the real service, e.g. AFTERCARE_DB_POOL_SIZE=20 (repeatable)",
-    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
     args = parser.parse_args(argv)
-    if not (
-        1 <= args.duration <= 120
-        and 0 <= args.warmup <= 30
-        and 1 <= args.rounds <= 5
-        and 0 <= args.quiet_wait <= 300
-    ):
-        parser.error(
-            "--duration must be 1-120 s, --warmup 0-30 s, --rounds 1-5, --quiet-wait 0-300 s"
-        )
-    try:
-        args.clients = [int(n) for n in args.clients.split(",")]
-    except ValueError:
-        parser.error("--clients takes numbers separated by commas")
-    if not all(1 <= n <= 1000 for n in args.clients):
-        parser.error("--clients must be between 1 and 1000")
+    check_load_options(parser, args)
     if not 1 <= args.blocks <= 10000:
         parser.error("--blocks must be between 1 and 10000")
     asked = set(args.endpoints.split(","))
@@ -1068,8 +1082,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.pg_drivers = tuple(d for d in ("asyncpg", "psycopg") if d in args.pg_drivers.split(","))
     if not args.pg_drivers:
         parser.error("--pg-drivers takes asyncpg, psycopg or both")
-    if not all(re.fullmatch(r"AFTERCARE_[A-Z0-9_]+=.*", kv) for kv in args.app_env):
-        parser.error("--app-env takes AFTERCARE_NAME=value")
     return args
 
 
