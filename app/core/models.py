@@ -2,10 +2,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, MetaData, Uuid
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import JSON, ColumnElement, DateTime, MetaData, Uuid, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names, so migrations can drop or alter them on both databases.
@@ -53,3 +53,13 @@ class Base(DeclarativeBase):
 
 def uuid_pk() -> Mapped[uuid.UUID]:
     return mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
+
+
+def id_in(column: InstrumentedAttribute[uuid.UUID], name: str, dialect: str) -> ColumnElement[bool]:
+    """`column` is one of the ids in parameter `name`, a list. On PostgreSQL `= ANY(array)`:
+    one SQL text whatever the list's length, so one prepared statement; an IN list is
+    rendered anew per request, and each length is another statement for asyncpg to
+    prepare and PostgreSQL to plan."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(Uuid())))
+    return column.in_(bindparam(name, expanding=True))

@@ -96,12 +96,19 @@ def report_out(report: Report) -> ReportOut:
     )
     return ReportOut.model_validate(
         {
-            **{f: getattr(report, f) for f in ReportOut.model_fields if hasattr(report, f)},
+            **{name: getattr(report, name) for name in _stored_fields()},
             "temperature": temperature,
             "blood_glucose": glucose,
             "entered_by": "staff" if report.entered_by_staff_id else "patient",
         }
     )
+
+
+@cache
+def _stored_fields() -> tuple[str, ...]:
+    """ReportOut's fields that are Report columns as they are (asked once, not per report:
+    a timeline page asked it of 50 reports, twice per field)."""
+    return tuple(name for name in ReportOut.model_fields if hasattr(Report, name))
 
 
 @cache

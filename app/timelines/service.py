@@ -19,6 +19,7 @@ from app.alerts.service import alert_out
 from app.checkins.models import Checkin
 from app.checkins.schemas import CheckinOut
 from app.core.deps import Services
+from app.core.models import id_in
 from app.core.pagination import cut_page, decode_time_id_cursor, newer_first_within
 from app.core.security import Principal
 from app.patients.service import load_patient
@@ -143,10 +144,10 @@ async def timeline(
 
 
 @cache
-def _by_ids(model: Any) -> Select[Any]:
+def _by_ids(model: Any, dialect: str) -> Select[Any]:
     """The rows of one kind by id (built once, like the page). A block is also checked to be
     the patient's."""
-    query = select(model).where(model.id.in_(bindparam("ids", expanding=True)))
+    query = select(model).where(id_in(model.id, "ids", dialect))
     if model is Procedure:
         query = query.where(Procedure.patient_id == _PATIENT)
     return query
@@ -158,16 +159,17 @@ async def _load_items(
     wanted: dict[str, list[uuid.UUID]] = {}
     for row in page:
         wanted.setdefault(row.type, []).append(row.id)
+    dialect = session.get_bind().dialect.name
     # Every item needs its block (the baseline for relief, the number for the text).
     procedure_ids = list({row.procedure_id for row in page})
     blocks = await session.scalars(
-        _by_ids(Procedure), {"ids": procedure_ids, "patient_id": patient_id}
+        _by_ids(Procedure, dialect), {"ids": procedure_ids, "patient_id": patient_id}
     )
     procedures = {p.id: p for p in blocks}
     loaded: dict[uuid.UUID, Any] = {}
     for model, kind in ((Report, "report"), (Alert, "alert"), (Checkin, "checkin")):
         if wanted.get(kind):
-            rows = await session.scalars(_by_ids(model), {"ids": wanted[kind]})
+            rows = await session.scalars(_by_ids(model, dialect), {"ids": wanted[kind]})
             loaded.update((row.id, row) for row in rows)
     items: list[TimelineItem] = []
     for row in page:

@@ -4,9 +4,8 @@ from app.alerts.models import Alert
 from app.checkins.models import Checkin
 from app.procedures.models import Procedure
 from app.reports.models import Report
-from app.rules.engine import relief_of
+from app.rules.engine import relief_from
 from app.rules.explain import glucose_text, hours_text, temperature_text, with_severity
-from app.rules.facts import ReportFacts
 from app.rules.thresholds import FEVER_CELSIUS
 from app.rules.vocabulary import Severity, SideEffectKind
 
@@ -22,8 +21,8 @@ def words(name: str) -> str:
 
 
 def report_summary(report: Report, baseline_pain: int) -> str:
-    facts = ReportFacts(report.recorded_at, report.pain_score, report.relief_percent)
-    parts = [f"Pain {report.pain_score}/10", f"relief {relief_of(facts, baseline_pain)} %"]
+    relief = relief_from(report.pain_score, report.relief_percent, baseline_pain)
+    parts = [f"Pain {report.pain_score}/10", f"relief {relief} %"]
     # The clinician's label of each kind (the rules' explanations use the same words).
     parts += [
         with_severity(SideEffectKind(e["kind"]), Severity(e["severity"]))
