@@ -35,7 +35,9 @@ def xml_text(content: str) -> str:
 
 def num(value: float) -> str:
     """A coordinate: at most one decimal, no trailing zeros (small, deterministic output)."""
-    text = f"{value:.1f}".rstrip("0").rstrip(".")
+    text = f"{value:.1f}"
+    if text.endswith(".0"):
+        text = text[:-2]
     return "0" if text == "-0" else text
 
 
@@ -45,8 +47,11 @@ def attrs(attributes: dict[str, Attr]) -> str:
     for name, value in attributes.items():
         if value is None:
             continue
-        text = num(value) if isinstance(value, float) else str(value)
-        parts.append(f" {_attribute_name(name)}={_quoted(text)}")
+        if isinstance(value, str):
+            text = _quoted(value)
+        else:  # a number's digits, sign and point need no escaping
+            text = f'"{num(value) if isinstance(value, float) else value}"'
+        parts.append(f" {_attribute_name(name)}={text}")
     return "".join(parts)
 
 
