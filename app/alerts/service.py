@@ -1,8 +1,11 @@
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Integer, Select, Table, Uuid, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.models import ACTIVE, Alert
@@ -11,6 +14,7 @@ from app.audit.record import stage
 from app.core.audit import note_patients
 from app.core.deps import Services
 from app.core.errors import Problem, conflict, not_found
+from app.core.models import column_fields, row_values
 from app.core.pagination import cursor_time, cursor_uuid, cut_page, decode_cursor
 from app.core.security import Principal
 from app.core.types import Page
@@ -132,28 +136,62 @@ async def list_alerts(
     cursor: str | None,
 ) -> Page[AlertOut]:
     """The worklist: emergency, urgent, routine; oldest first within a severity."""
-    query = select(Alert).where(Alert.clinic_id == caller.clinic_id, Alert.status.in_(statuses))
-    if severity is not None:
-        query = query.where(Alert.severity == severity)
-    if patient_id is not None:
-        query = query.where(Alert.patient_id == patient_id)
+    params: dict[str, Any] = {"clinic_id": caller.clinic_id, "statuses": list(statuses)}
+    params.update(severity=severity, patient_id=patient_id, limit=limit + 1)
     if cursor:
-        rank, at, last_id = _decode_worklist_cursor(cursor)
-        query = query.where(
-            or_(
-                Alert.severity_rank > rank,
-                and_(Alert.severity_rank == rank, Alert.created_at > at),
-                and_(Alert.severity_rank == rank, Alert.created_at == at, Alert.id > last_id),
-            )
-        )
-    query = query.order_by(Alert.severity_rank, Alert.created_at, Alert.id).limit(limit + 1)
+        params["rank"], params["at"], params["last_id"] = _decode_worklist_cursor(cursor)
+    shape = _Shape(severity is not None, patient_id is not None, cursor is not None)
     async with services.db.read() as session:
-        rows = list(await session.scalars(query))
+        rows = (await session.execute(_worklist_statement(shape), params)).all()
     page, next_cursor = cut_page(
         rows, limit, lambda a: (a.severity_rank, a.created_at.isoformat(), a.id)
     )
     note_patients(*(a.patient_id for a in page))
-    return Page[AlertOut](items=[alert_out(a) for a in page], next_cursor=next_cursor)
+    names = column_fields(AlertOut, _ALERTS)
+    items = [row_values(row, names) for row in page]
+    return Page[AlertOut].model_validate({"items": items, "next_cursor": next_cursor})
+
+
+_ALERTS = cast(Table, Alert.__table__)  # rows, not entities: a page is only read
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """Which optional filters a worklist request has: one statement is built per shape."""
+
+    severity: bool
+    patient: bool
+    after: bool
+
+
+@cache
+def _worklist_statement(shape: _Shape) -> Select[Any]:
+    """Built once per shape with every value a bound parameter, like the timeline's page."""
+    alerts = _ALERTS.c
+    query = select(_ALERTS).where(
+        alerts.clinic_id == bindparam("clinic_id", type_=Uuid()),
+        alerts.status.in_(bindparam("statuses", expanding=True)),
+    )
+    if shape.severity:
+        query = query.where(alerts.severity == bindparam("severity"))
+    if shape.patient:
+        query = query.where(alerts.patient_id == bindparam("patient_id", type_=Uuid()))
+    if shape.after:
+        rank = bindparam("rank", type_=Integer())
+        at = bindparam("at", type_=alerts.created_at.type)
+        query = query.where(
+            or_(
+                alerts.severity_rank > rank,
+                and_(alerts.severity_rank == rank, alerts.created_at > at),
+                and_(
+                    alerts.severity_rank == rank,
+                    alerts.created_at == at,
+                    alerts.id > bindparam("last_id", type_=Uuid()),
+                ),
+            )
+        )
+    order = (alerts.severity_rank, alerts.created_at, alerts.id)
+    return query.order_by(*order).limit(bindparam("limit"))
 
 
 def _decode_worklist_cursor(cursor: str) -> tuple[int, datetime, uuid.UUID]:
