@@ -21,6 +21,7 @@ from app.checkins.service import complete_checkin_for_report
 from app.core.audit import note_resource
 from app.core.deps import Services
 from app.core.errors import conflict, invalid_field
+from app.core.models import entity_values
 from app.core.pagination import cut_page, newer_first_after
 from app.core.security import Principal
 from app.core.types import Page
@@ -85,6 +86,11 @@ def _reading(value: float | None, unit: str | None, converted: str, to: float | 
 
 
 def report_out(report: Report) -> ReportOut:
+    return ReportOut.model_validate(report_values(report))
+
+
+def report_values(report: Report) -> dict[str, Any]:
+    """What ReportOut validates: a page of reports is validated in one pass."""
     temperature = _reading(
         report.temperature_value, report.temperature_unit, "celsius", report.temperature_c
     )
@@ -94,21 +100,12 @@ def report_out(report: Report) -> ReportOut:
         "mmol_per_l",
         report.blood_glucose_mmol,
     )
-    return ReportOut.model_validate(
-        {
-            **{name: getattr(report, name) for name in _stored_fields()},
-            "temperature": temperature,
-            "blood_glucose": glucose,
-            "entered_by": "staff" if report.entered_by_staff_id else "patient",
-        }
-    )
-
-
-@cache
-def _stored_fields() -> tuple[str, ...]:
-    """ReportOut's fields that are Report columns as they are (asked once, not per report:
-    a timeline page asked it of 50 reports, twice per field)."""
-    return tuple(name for name in ReportOut.model_fields if hasattr(Report, name))
+    return {
+        **entity_values(report, ReportOut),
+        "temperature": temperature,
+        "blood_glucose": glucose,
+        "entered_by": "staff" if report.entered_by_staff_id else "patient",
+    }
 
 
 @cache
