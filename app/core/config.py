@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,6 +52,24 @@ class Settings(BaseSettings):
     # Audit events older than this are deleted by the worker; the database refuses to delete
     # younger ones, and never less than six years (migration 0007).
     audit_retention_days: int = Field(default=2192, ge=2192)
+    # The edge (issue 12). Empty rate_limit_url: counters in this process's memory;
+    # redis://host:port/db shares them between instances.
+    rate_limit_url: str = ""
+    login_failures_per_account_per_minute: int = Field(default=5, ge=1)
+    auth_attempts_per_address_per_minute: int = Field(default=30, ge=1)
+    # Each argon2 hash holds 64 MiB: a flood of logins must queue, not exhaust memory.
+    password_hash_concurrency: int = Field(default=4, ge=1)
+    reports_per_caller_per_minute: int = Field(default=120, ge=1)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_batch_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    webhook_endpoints_per_clinic: int = Field(default=20, ge=1)
+    webhook_in_flight_per_endpoint: int = Field(default=2, ge=1)
+    webhook_disable_after_hours: float = Field(default=72.0, gt=0)
+    # A block is 14 days of follow-up: a patient reporting hourly makes about 340 reports.
+    reports_per_block_cap: int = Field(default=1000, ge=1)
+    chart_max_points: int = Field(default=400, ge=10)
+    # auto: a readable line on a terminal, JSON otherwise.
+    log_format: Literal["auto", "json", "console"] = "auto"
 
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> "Settings":
