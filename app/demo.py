@@ -3,12 +3,20 @@
 The first patient has had a series of three blocks, replayed on a simulated clock so that every
 report, check-in and alert gets the time it would have had: block 1 relieved the pain for 30 h,
 block 2 for 60 h, and block 3's relief is still going on; block 3 has an urgent alert and a
-missed check-in (closed by the same scheduler step the worker runs). docs/ shows its charts."""
+missed check-in (closed by the same scheduler step the worker runs). docs/ shows its charts.
+
+It seeds only a database without clinics, and is a no-op on one that holds just the demo clinic
+(the clinic of the staff user ADMIN_EMAIL, an address in the reserved .example domain that no
+real login has): a real clinic's database is refused, never given staff with known passwords.
+Each run makes its own random passwords and prints them once."""
 
 import dataclasses
+import secrets
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
+
+from sqlalchemy import func, inspect, select
 
 from app.alerts.scheduled import close_missed_checkins
 from app.checkins.service import DEFAULT_SCHEDULE
@@ -22,12 +30,19 @@ from app.procedures.schemas import ProcedureCreate
 from app.procedures.service import create_procedure
 from app.reports.schemas import ReportIn
 from app.reports.service import submit_report
+from app.staff.models import Clinic, StaffUser
 from app.staff.schemas import StaffCreate
 from app.staff.service import create_clinic_with_admin, create_staff
 
 ADMIN_EMAIL = "admin@demo.aftercare.example"
 CLINICIAN_EMAIL = "clinician@demo.aftercare.example"
-DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - printed for the user on purpose
+
+
+class NotADemoDatabase(Exception):
+    def __init__(self, clinics: int) -> None:
+        super().__init__(f"{clinics} clinics besides the demo clinic")
+        self.clinics = clinics
+
 
 SERIES_PATIENT = ("DEMO-0001", "Jordan Alvarez", "America/Chicago", "F")
 
@@ -88,18 +103,22 @@ _PATIENTS = [
 ]
 
 
-async def seed_demo(services: Services) -> dict[str, Any]:
+async def seed_demo(services: Services, base_url: str) -> dict[str, Any]:
+    """The demo clinic, its logins, patients and links under `base_url`; raises
+    NotADemoDatabase, having written nothing, when any other clinic exists."""
+    await refuse_unless_demo_database(services)
+    admin_password, clinician_password = _random_password(), _random_password()
     try:
         clinic, admin = await create_clinic_with_admin(
             services,
             clinic_name="Demo Pain Clinic",
             email=ADMIN_EMAIL,
-            password=DEMO_PASSWORD,
+            password=admin_password,
             name="Demo Admin",
         )
     except Problem as exc:
-        if exc.status == 409:
-            return {"already_seeded": True, "admin_email": ADMIN_EMAIL, "password": DEMO_PASSWORD}
+        if exc.status == 409:  # its passwords were printed when it was seeded
+            return {"already_seeded": True, "admin_email": ADMIN_EMAIL}
         raise
     admin_caller = Principal(admin.id, "admin", clinic.id)
     await create_staff(
@@ -107,13 +126,14 @@ async def seed_demo(services: Services) -> dict[str, Any]:
         admin_caller,
         StaffCreate(
             email=CLINICIAN_EMAIL,
-            password=DEMO_PASSWORD,
+            password=clinician_password,
             name="Dr Demo Clinician",
             role="clinician",
         ),
     )
     now = services.clock.now()
-    codes = {SERIES_PATIENT[0]: await _seed_series(services, admin_caller, now)}
+    series = await _seed_series(services, admin_caller, now)
+    codes, patient_ids = {SERIES_PATIENT[0]: series.code}, {SERIES_PATIENT[0]: series.patient_id}
     for mrn, name, tz, unit, baseline, reports in _PATIENTS:
         patient = await create_patient(
             services,
@@ -149,16 +169,53 @@ async def seed_demo(services: Services) -> dict[str, Any]:
                 ),
             )
         codes[mrn] = (await create_enrollment_code(services, admin_caller, patient.id)).code
+        patient_ids[mrn] = patient.id
     return {
         "clinic_id": str(clinic.id),
         "admin_email": ADMIN_EMAIL,
+        "admin_password": admin_password,
         "clinician_email": CLINICIAN_EMAIL,
-        "password": DEMO_PASSWORD,
+        "clinician_password": clinician_password,
+        "patient_ids": {mrn: str(patient_id) for mrn, patient_id in patient_ids.items()},
         "enrollment_codes": codes,
+        "links": _links(base_url.rstrip("/"), series),
     }
 
 
-async def _seed_series(services: Services, admin_caller: Principal, now: datetime) -> str:
+async def refuse_unless_demo_database(services: Services) -> None:
+    """Raises NotADemoDatabase if any clinic but the demo clinic exists. Reads only: run it
+    before migrating, so that a real clinic's database is not even upgraded."""
+    demo_clinic = select(StaffUser.clinic_id).where(StaffUser.email == ADMIN_EMAIL)
+    others = select(func.count()).select_from(Clinic).where(Clinic.id.not_in(demo_clinic))
+    async with services.db.read() as session:
+        connection = await session.connection()
+        if not await connection.run_sync(lambda sync: inspect(sync).has_table("clinics")):
+            return  # a new database
+        if count := int(await session.scalar(others) or 0):
+            raise NotADemoDatabase(count)
+
+
+def _random_password() -> str:
+    return secrets.token_urlsafe(15)  # 120 bits, 20 characters
+
+
+class _Series(NamedTuple):
+    patient_id: uuid.UUID
+    last_procedure_id: uuid.UUID
+    code: str
+
+
+def _links(base: str, series: _Series) -> dict[str, str]:
+    patient, procedure = f"{base}/v1/patients/{series.patient_id}", series.last_procedure_id
+    return {
+        "docs": f"{base}/docs",
+        "timeline": f"{patient}/timeline",
+        "outcomes_chart": f"{patient}/outcomes.svg",
+        "block_chart": f"{base}/v1/procedures/{procedure}/chart.svg",
+    }
+
+
+async def _seed_series(services: Services, admin_caller: Principal, now: datetime) -> _Series:
     """The first patient's three blocks, each entered shortly after it was performed and its
     reports sent as they were recorded, on a clock that walks through those moments."""
     clock = FixedClock(now - timedelta(days=_SERIES[0][0], hours=1))
@@ -212,4 +269,5 @@ async def _seed_series(services: Services, admin_caller: Principal, now: datetim
                     side_effects=[{"kind": k, "severity": s} for k, s in report.side_effects],
                 ),
             )
-    return (await create_enrollment_code(services, admin_caller, patient.id)).code
+    code = (await create_enrollment_code(services, admin_caller, patient.id)).code
+    return _Series(patient.id, procedure.id, code)

@@ -51,15 +51,6 @@ def test_create_admin_refuses_a_weak_password(fresh_url: str) -> None:
     assert result.exit_code == 2 and "password" in result.output
 
 
-def test_demo_seeds_once_and_says_how_to_log_in(fresh_url: str) -> None:
-    first = runner.invoke(cli, ["demo"])
-    assert first.exit_code == 0, first.output
-    seeded = json.loads(first.stdout[first.stdout.index("{") :])
-    assert seeded["admin_email"] and len(seeded["enrollment_codes"]) == 3
-    second = runner.invoke(cli, ["demo"])
-    assert json.loads(second.stdout[second.stdout.index("{") :])["already_seeded"] is True
-
-
 def test_migrate(fresh_url: str) -> None:
     result = runner.invoke(cli, ["migrate"])
     assert result.exit_code == 0 and "latest schema" in result.stdout

@@ -4,18 +4,30 @@ The session-wide check in conftest.py (`phi_hygiene`) searches every log line, a
 subprocess output of the run for every name, MRN and note stored in the test databases. Search
 strings, invalid input and path segments are stored nowhere, so these tests send unique
 markers of each kind through the API and look for them in what this test logged and in the
-audit trail."""
+audit trail. While they run, every logger (root, uvicorn's, SQLAlchemy's, aiosqlite's...) is at
+DEBUG and its records also go through the handler `aftercare serve` writes with
+(`production_log`); the main scenario is served by uvicorn with `serve`'s own options."""
 
+import asyncio
+import io
+import json
+import logging
+import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import event, func, or_, select
 
 import app.patients.service
 from app.audit.models import AuditEvent
+from app.cli import uvicorn_options
+from app.core.logsafe import RedactExceptionText, libraries_quiet, log_handler
 from tests.helpers import Actor, Api, report_body
 from tests.phi_guard import AUDIT_TEXT_COLUMNS, LogCapture
 
@@ -69,18 +81,101 @@ def log_start(captured_logs: LogCapture) -> Iterator[int]:
     yield len(captured_logs.lines)
 
 
+@pytest.fixture
+def production_log() -> Iterator[io.StringIO]:
+    """Every logger, root included, at DEBUG for the test, and every record also written as
+    `aftercare serve` writes it (core/logsafe.py's JSON handler) into the stream yielded. The
+    handlers already on the root logger (the session's capture) get the production handler's
+    filters for the while: they stand for what a deployment would write."""
+    stream = io.StringIO()
+    handler = log_handler("json", stream)
+    root = logging.getLogger()
+    loggers = [
+        root,
+        *(x for x in root.manager.loggerDict.values() if isinstance(x, logging.Logger)),
+    ]
+    levels = {logger: logger.level for logger in loggers}
+    filters: list[Any] = [RedactExceptionText(), libraries_quiet]
+    others = list(root.handlers)
+    for other in others:
+        for log_filter in filters:
+            other.addFilter(log_filter)
+    root.addHandler(handler)
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+    # A marker logged at DEBUG must be found: the capture works at that level.
+    canary = marker("Canary")
+    logging.getLogger("aftercare.test").debug("canary %s", canary)
+    assert canary in stream.getvalue()
+    yield stream
+    root.removeHandler(handler)
+    for other in others:
+        for log_filter in filters:
+            other.removeFilter(log_filter)
+    for logger, level in levels.items():
+        logger.setLevel(level)
+
+
+def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    """Each line of the stream, which must be one JSON object."""
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+@asynccontextmanager
+async def served_by_uvicorn(api: Api) -> AsyncIterator[Api]:
+    """The test's app behind a real uvicorn on 127.0.0.1, run with `aftercare serve`'s options
+    (its lifespan is the test's, already running)."""
+    app: FastAPI = api.app
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()  # connections wait in the backlog until uvicorn accepts them
+    port = listening.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", **uvicorn_options()))
+    serving = asyncio.create_task(server.serve(sockets=[listening]))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield Api(client, app, api.world, api.clock)
+    finally:
+        server.should_exit = True
+        await serving
+        listening.close()
+
+
 async def test_names_mrns_notes_and_searches_stay_out_of_logs_and_audit_events(
-    api: Api, captured_logs: LogCapture, log_start: int, monkeypatch: pytest.MonkeyPatch
+    api: Api,
+    captured_logs: LogCapture,
+    log_start: int,
+    production_log: io.StringIO,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    async with served_by_uvicorn(api) as served:
+        markers = await _names_mrns_notes_and_searches(
+            served, captured_logs, log_start, monkeypatch
+        )
+    logged = production_log.getvalue()
+    assert "simulated defect" not in logged
+    lines = json_lines(production_log)
+    # uvicorn's own record of the 500, redacted like everything else.
+    assert [x["message"] for x in lines if x["logger"] == "uvicorn.error" and x["level"] == "error"]
+    assert not [x for x in lines if x["logger"] == "uvicorn.access"]
+    assert any(x["logger"].startswith("sqlalchemy.engine") for x in lines), "no SQL was logged"
+    assert [m for m in markers if m.lower() in logged.lower()] == []
+
+
+async def _names_mrns_notes_and_searches(
+    api: Api, captured_logs: LogCapture, log_start: int, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """Requests carrying a marker of each kind; asserts none is in the session's capture or
+    the audit trail, and returns them."""
     clinic = await api.new_clinic()
     staff = Requests(api, clinic.clinician)
     name, mrn = marker("Name"), marker("Mrn")
     procedure_note, report_note = marker("ProcNote"), marker("ReportNote")
     ack_note, resolution_note = marker("AckNote"), marker("ResolveNote")
     search, invalid_mrn, invalid_note = marker("Search"), marker("BadMrn"), marker("BadNote")
-    crash_name = marker("CrashName")
+    crash_name, duplicate_name = marker("CrashName"), marker("DuplicateName")
     markers = [name, mrn, procedure_note, report_note, ack_note, resolution_note, search]
-    markers += [invalid_mrn, invalid_note, crash_name]
+    markers += [invalid_mrn, invalid_note, crash_name, duplicate_name]
 
     created = await staff.send(
         "POST", "/v1/patients",
@@ -89,6 +184,15 @@ async def test_names_mrns_notes_and_searches_stay_out_of_logs_and_audit_events(
     )  # fmt: skip
     assert created.status_code == 201, created.text
     patient = created.json()
+    same_mrn = {
+        "mrn": mrn,
+        "display_name": duplicate_name,
+        "timezone": "UTC",
+        "temperature_unit": "C",
+    }
+    duplicate = await staff.send("POST", "/v1/patients", json=same_mrn)
+    assert duplicate.status_code == 409, duplicate.text
+    assert mrn not in duplicate.text and duplicate_name not in duplicate.text
     procedure = await api.create_procedure(clinic.clinician, patient["id"], notes=procedure_note)
     patient_app = Requests(api, await api.patient_actor(patient))
     report = await patient_app.send(
@@ -151,7 +255,7 @@ async def test_names_mrns_notes_and_searches_stay_out_of_logs_and_audit_events(
     # The 500 is logged by type and place only: an exception's words may quote the request.
     assert "unhandled error: RuntimeError at defect" in logged, "the 500 was not logged"
     assert "simulated defect" not in logged
-    assert logged.count("aftercare.access POST /v1/patients ") == 3, logged  # INFO captured
+    assert logged.count("aftercare.access POST /v1/patients ") == 4, logged  # INFO captured
     assert logged_markers(captured_logs, log_start, markers) == []
 
     events = await audit_events(api, staff.ids + patient_app.ids)
@@ -166,10 +270,11 @@ async def test_names_mrns_notes_and_searches_stay_out_of_logs_and_audit_events(
     assert not [v for v in text_columns if "?" in v or "search" in v.lower()]
     held = await audit_rows_holding(api, markers)
     assert held == [], str(held)
+    return markers
 
 
 async def test_a_name_or_mrn_in_the_path_stays_out_of_the_audit_events(
-    api: Api, captured_logs: LogCapture, log_start: int
+    api: Api, captured_logs: LogCapture, log_start: int, production_log: io.StringIO
 ) -> None:
     clinic = await api.new_clinic()
     staff = Requests(api, clinic.clinician)
@@ -178,6 +283,7 @@ async def test_a_name_or_mrn_in_the_path_stays_out_of_the_audit_events(
     assert response.status_code == 422
     assert in_path not in response.text
     assert logged_markers(captured_logs, log_start, [in_path]) == []
+    assert in_path not in production_log.getvalue()
     held = await audit_rows_holding(api, [in_path])
     assert held == [], str(held)
 
@@ -216,7 +322,7 @@ async def test_a_database_error_does_not_log_the_row(
     captured_logs: LogCapture,
     log_start: int,
     null_received_at_for: list[str],
-    request: pytest.FixtureRequest,
+    production_log: io.StringIO,
 ) -> None:
     patient, procedure = await api.patient_with_procedure(await api.new_clinic())
     note = marker("DbErrorNote")
@@ -226,3 +332,8 @@ async def test_a_database_error_does_not_log_the_row(
     logged = captured_logs.text(log_start)
     assert "unhandled error" in logged and "received_at" in logged
     assert logged_markers(captured_logs, log_start, [note]) == []
+    (failure,) = [x for x in json_lines(production_log) if x["message"].startswith("unhandled")]
+    access = [x for x in json_lines(production_log) if x["logger"] == "aftercare.access"]
+    # The failure and the request's access line share its request id.
+    assert failure["request_id"] == access[-1]["request_id"] and access[-1]["status"] == 500
+    assert note not in production_log.getvalue()

@@ -5,7 +5,8 @@ request's event (reads, refusals, failures) is written here as the response star
 status it answers. If that write fails the client gets 503 instead of an unaudited answer.
 
 Also the access log: one line per request with the route template (never the raw path or
-query, which can hold names and MRNs), status, time, actor and request id.
+query, which can hold names and MRNs), status, time, actor and request id, the last five also
+as structured fields (core/logsafe.py prints them as JSON keys).
 """
 
 import logging
@@ -21,7 +22,7 @@ from app.audit.writer import AuditWriter
 from app.core.audit import AuditRecord, begin_record
 from app.core.clock import Clock
 from app.core.errors import PROBLEM_JSON
-from app.core.logsafe import log_failure
+from app.core.logsafe import FIELDS, log_failure
 
 access_log = logging.getLogger("aftercare.access")
 log = logging.getLogger("aftercare")
@@ -106,17 +107,21 @@ class AuditMiddleware:
 
     @staticmethod
     def _log(record: AuditRecord, status: int, started: float) -> None:
-        route = getattr(record.scope.get("route"), "path", None)
-        access_log.info(
-            "%s %s %d %.1fms actor=%s:%s request_id=%s",
-            record.method,
-            route or "(no route)",
-            status,
-            (time.perf_counter() - started) * 1000,
-            record.actor_type,
-            record.actor_id or "-",
-            record.request_id,
-        )
+        route = getattr(record.scope.get("route"), "path", None) or "(no route)"
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        actor_id = str(record.actor_id) if record.actor_id else None
+        fields = {
+            "request_id": record.request_id,
+            "method": record.method,
+            "route": route,
+            "status": status,
+            "duration_ms": duration_ms,
+            "actor_type": record.actor_type,
+            "actor_id": actor_id,
+        }
+        line = "%s %s %d %.1fms actor=%s:%s request_id=%s"
+        values = (record.method, route, status, duration_ms, record.actor_type, actor_id or "-")
+        access_log.info(line, *values, record.request_id, extra={FIELDS: fields})
 
 
 def _unavailable_start(request_id: str) -> dict[str, Any]:

@@ -6,6 +6,8 @@ after the response was sent).
 """
 
 import asyncio
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+log = logging.getLogger("aftercare")
 IMMEDIATE = "aftercare_sqlite_immediate"
 NO_TRANSACTION = "aftercare_sqlite_no_transaction"
 # Set in a session's `info` by whatever writes an outbox event (app/outbox/service.py).
@@ -30,6 +33,7 @@ OUTBOX_WRITTEN = "aftercare_outbox_written"
 # Set by app/audit/record.py `stage` to the request's audit record: once the transaction has
 # committed, the record is marked written and the audit middleware adds no other event.
 AUDIT_STAGED = "aftercare_audit_staged"
+_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def is_sqlite(url: str) -> bool:
@@ -61,6 +65,26 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool = True) -> None
         conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(IMMEDIATE) else "BEGIN")
 
 
+def _private_database_file(path: Path) -> None:
+    """The database holds patient data: its directory is made 0700 and the file 0600, and
+    SQLite gives the -wal, -shm and -journal files it makes beside it the file's mode. The file
+    is made here, empty (a valid empty database), so it never exists with the umask's mode. An
+    existing file is tightened; an existing directory is left as it is (it may be shared, such
+    as /tmp)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        for existing in (path, *(path.with_name(path.name + s) for s in _SIDE_FILES)):
+            try:
+                if existing.stat().st_mode & 0o077:
+                    existing.chmod(0o600)
+            except FileNotFoundError:
+                pass
+            except PermissionError:  # another user's file: theirs to tighten
+                log.warning("could not make %s private (mode 0600): not its owner", existing)
+
+
 def create_engine_for(
     url: str,
     *,
@@ -71,9 +95,10 @@ def create_engine_for(
     pre_ping: bool = True,
 ) -> AsyncEngine:
     if is_sqlite(url):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        sqlite_url = make_url(url)
+        database = sqlite_url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _private_database_file(Path(database))
         engine = create_async_engine(
             url, echo=echo, hide_parameters=True, json_deserializer=pydantic_core.from_json
         )

@@ -1,13 +1,35 @@
-"""Logging an exception without its words. An exception's message can carry patient data
-(PostgreSQL's "Failing row contains (... notes ...)", a validation error's input), and
-`hide_parameters` does not reach it. What a person debugging needs is the type, the database's
-error code and constraint, and where it happened: that is what is logged."""
+"""Logs without patient data.
 
+An exception's message can carry patient data (PostgreSQL's "Failing row contains (... notes
+...)", a validation error's input), and `hide_parameters` does not reach it. What a person
+debugging needs is the type, the database's error code and constraint, and where it happened:
+that is what is logged.
+
+The handler `aftercare serve|worker` writes through (`configure_logging`) prints one line per
+record, JSON for log collectors or a readable line on a terminal; it redacts exception text
+and drops what other libraries log below INFO, which is where they print their raw inputs.
+"""
+
+import json
 import logging
+import sys
 import traceback
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
 
+from app.core.audit import current_record
+
+LogFormat = Literal["auto", "json", "console"]
+# A record's structured fields (`logger.info(..., extra={FIELDS: {...}})`): ids, routes,
+# statuses and timings only. The JSON line carries them as keys of its own.
+FIELDS = "aftercare_fields"
 _FRAMES = 6
+# SQLAlchemy's DEBUG prints result rows, aiosqlite's every statement with its parameters,
+# python-multipart's the form fields (a password): none of it may reach a log.
+_SERVICE_LOGGERS = ("aftercare",)
+# httpx names every URL it requests at INFO: a webhook URL may hold the receiver's credentials,
+# and each attempt is kept in webhook_deliveries anyway.
+_QUIET_UNTIL_WARNING = ("httpx", "httpcore")
 
 
 def describe(exc: BaseException) -> str:
@@ -55,6 +77,63 @@ class RedactExceptionText(logging.Filter):
         return True
 
 
-def redact_exceptions_in(handlers: list[Any]) -> None:
-    for handler in handlers:
-        handler.addFilter(RedactExceptionText())
+def libraries_quiet(record: logging.LogRecord) -> bool:
+    """False for the records of other libraries that may print their raw inputs."""
+    top = record.name.partition(".")[0]
+    if top in _QUIET_UNTIL_WARNING:
+        return record.levelno >= logging.WARNING
+    return record.levelno >= logging.INFO or top in _SERVICE_LOGGERS
+
+
+class _Redacting(logging.Formatter):
+    """Never a traceback's text or a stack, even on a handler without RedactExceptionText."""
+
+    def formatException(self, ei: Any) -> str:
+        return describe(ei[1]) if ei and ei[1] is not None else ""
+
+    def formatStack(self, stack_info: str) -> str:
+        return ""
+
+
+class JsonFormatter(_Redacting):
+    """One JSON object per line: time (UTC), level, logger, message, the request id of the
+    request being served (if any) and the record's FIELDS."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        serving = current_record()
+        if serving is not None:
+            line["request_id"] = serving.request_id
+        line.update(getattr(record, FIELDS, None) or {})
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+class ConsoleFormatter(_Redacting):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s  %(message)s", "%H:%M:%S")
+
+
+def log_handler(log_format: LogFormat, stream: TextIO) -> logging.Handler:
+    """JSON unless a person is reading: `auto` gives a readable line when `stream` is a
+    terminal."""
+    handler = logging.StreamHandler(stream)
+    as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
+    handler.setFormatter(JsonFormatter() if as_json else ConsoleFormatter())
+    handler.addFilter(RedactExceptionText())
+    handler.addFilter(libraries_quiet)
+    return handler
+
+
+def configure_logging(log_format: LogFormat, stream: TextIO | None = None) -> logging.Handler:
+    """The root logger at INFO, through `log_handler` only (uvicorn runs with log_config=None,
+    so its records come here too)."""
+    handler = log_handler(log_format, stream or sys.stderr)
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    return handler
