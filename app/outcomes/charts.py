@@ -7,13 +7,13 @@ Output is deterministic: nothing in it but the data given."""
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from app.alerts.models import Alert
 from app.checkins.models import Checkin
-from app.outcomes.schemas import ProcedureSummary
+from app.outcomes.schemas import PainPointOut, ProcedureSummary
 from app.outcomes.svg import (
     BOLD,
     END,
@@ -46,6 +46,7 @@ from app.outcomes.svg import (
     title,
     vline,
 )
+from app.outcomes.thinning import crossings, thin
 from app.outcomes.wording import relief_words
 from app.procedures.models import Procedure
 from app.rules.relief import RELIEF_THRESHOLD, hours_between
@@ -163,8 +164,13 @@ def block_chart(
     summary: ProcedureSummary,
     checkins: Sequence[Checkin],
     alerts: Sequence[Alert],
+    *,
+    max_points: int | None = None,
+    alerted_at: Collection[datetime] = (),
 ) -> str:
-    """Pain and relief over the hours since one block, with its check-ins and alerts."""
+    """Pain and relief over the hours since one block, with its check-ins and alerts. With
+    more than `max_points` reports, only some are drawn (_drawn); `alerted_at`: the
+    recorded_at of the reports that raised an alert, which always are."""
     performed = procedure.performed_at
     checkins = sorted(checkins, key=lambda c: (c.due_at, str(c.id)))
     alerts = sorted(alerts, key=lambda a: (a.created_at, a.severity_rank, str(a.id)))
@@ -183,6 +189,7 @@ def block_chart(
         rows[row : row + 1] = [x]
         placed.append((alert, x, row))
     lay = _Layout(axis, max(1, len(rows)))
+    points = _drawn(summary.pain_series, axis, max_points, alerted_at)
 
     heading = f"Block {procedure.sequence_number}: pain and relief by hours since the block"
     where = f"{procedure.side} {', '.join(procedure.levels)}"
@@ -193,9 +200,13 @@ def block_chart(
         text(axis.left, 64, _relief_facts(summary), NOTE),
         _frame(lay, summary.baseline_pain),
         _relief_period(summary, lay, performed),
-        _reports(summary, lay),
-        _reference_labels(summary, lay),
+        _reports(points, lay),
+        _reference_labels(summary.baseline_pain, points, lay),
     ]
+    thinned = len(points) < len(summary.pain_series)
+    if thinned:  # said on the page too, so a printout does not pass for every report
+        drawn = f"{len(points)} of {len(summary.pain_series)} reports drawn"
+        body.append(text(WIDTH - 20, 26, drawn, END, NOTE, class_="thinned"))
     for checkin in checkins:  # the window as a faint line, the due time as the mark
         x = axis.x(_hours(performed, checkin.due_at))
         closes = axis.x(_hours(performed, checkin.closes_at))
@@ -216,7 +227,7 @@ def block_chart(
     if not checkins:
         body.append(text(axis.left + 4, lay.checkins + 4, "none scheduled", NONE))
     body.append(_block_legend(lay))
-    description = _block_description(summary, checkins, alerts)
+    description = _block_description(summary, checkins, alerts, len(points))
     return document(WIDTH, lay.legend + 66, heading, description, "".join(body))
 
 
@@ -256,20 +267,20 @@ def _frame(lay: _Layout, baseline_pain: int) -> str:
     return "".join(parts)
 
 
-def _reference_labels(summary: ProcedureSummary, lay: _Layout) -> str:
+def _reference_labels(baseline_pain: int, points: Sequence[PainPointOut], lay: _Layout) -> str:
     """Names of the baseline and 50 % lines, at an end of the line (or along it) and on the
     side of it where no report's mark lies, on a white halo so they read over a line too."""
     left, right = lay.axis.left + 6, lay.axis.right - 6
     marks = [
         (lay.axis.x(p.hours_since_block), y)
-        for p in summary.pain_series
+        for p in points
         for y in (lay.y_pain(p.pain_score), lay.y_relief(p.relief_percent))
     ]
     taken: list[tuple[float, float, float, float]] = []
     parts = []
     for words, line_y, colour in (
         (f"{RELIEF_THRESHOLD} % relief", lay.y_relief(RELIEF_THRESHOLD), RELIEF),
-        (f"baseline {summary.baseline_pain}/10", lay.y_pain(summary.baseline_pain), MUTED),
+        (f"baseline {baseline_pain}/10", lay.y_pain(baseline_pain), MUTED),
     ):
         width = text_width(words)
         xs = [right - width, left] + [left + (right - width - left) * k / 4 for k in (2, 3, 1)]
@@ -293,9 +304,24 @@ def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def _reports(summary: ProcedureSummary, lay: _Layout) -> str:
+def _drawn(
+    series: Sequence[PainPointOut],
+    axis: _TimeAxis,
+    max_points: int | None,
+    alerted_at: Collection[datetime],
+) -> Sequence[PainPointOut]:
+    """The reports to draw: all of them up to `max_points`, else thinned (outcomes/thinning.py)
+    where they lie on the time axis, keeping the reports that raised an alert."""
+    if max_points is None or len(series) <= max_points:
+        return series
+    xs = [axis.x(p.hours_since_block) for p in series]
+    pain, relief = [p.pain_score for p in series], [p.relief_percent for p in series]
+    alerted = {i for i, p in enumerate(series) if p.at in alerted_at}
+    return [series[i] for i in thin(xs, (pain, relief), alerted | crossings(relief), max_points)]
+
+
+def _reports(series: Sequence[PainPointOut], lay: _Layout) -> str:
     """Each report's pain (filled circle, solid line) and relief (open square, dashed line)."""
-    series = summary.pain_series
     if not series:
         mid = (lay.axis.left + lay.axis.right) / 2
         words = "No reports yet"
@@ -418,7 +444,7 @@ def _relief_facts(summary: ProcedureSummary) -> str:
 
 
 def _block_description(
-    summary: ProcedureSummary, checkins: Sequence[Checkin], alerts: Sequence[Alert]
+    summary: ProcedureSummary, checkins: Sequence[Checkin], alerts: Sequence[Alert], drawn: int
 ) -> str:
     performed = summary.performed_at
     parts = [
@@ -433,4 +459,11 @@ def _block_description(
     statuses = _counted(Counter(c.status for c in checkins), list(CHECKIN_STYLE))
     severities = _counted(Counter(a.severity for a in alerts), list(SEVERITY_STYLE))
     parts.append(f"Check-ins: {statuses}. Alerts: {severities}.")
+    if drawn < len(summary.pain_series):
+        parts.append(
+            f"Too many reports to draw each: {drawn} of {len(summary.pain_series)} are drawn "
+            "(the first and last, the highest and lowest pain and relief in each stretch of "
+            f"time, both reports around each crossing of {RELIEF_THRESHOLD} % relief, and every "
+            "report that raised an alert). Every alert is marked."
+        )
     return " ".join(parts)

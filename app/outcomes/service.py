@@ -3,6 +3,7 @@
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -186,13 +187,26 @@ async def patient_outcomes(
     return Outcomes(items=page, next_cursor=next_cursor)
 
 
+async def _alerted_at(session: AsyncSession, alerts: Sequence[Alert]) -> set[datetime]:
+    """When the reports that raised these alerts were recorded: a thinned chart keeps them."""
+    report_ids = {a.report_id for a in alerts if a.report_id is not None}
+    if not report_ids:
+        return set()
+    return set(await session.scalars(select(Report.recorded_at).where(Report.id.in_(report_ids))))
+
+
 async def block_chart(services: Services, caller: Principal, procedure_id: uuid.UUID) -> str:
+    max_points = services.settings.chart_max_points
     async with services.db.read() as session:
         procedure = await load_procedure(session, caller, procedure_id)
         alerts = await _alerts_of(session, procedure.id)
         summary = await _summary(session, procedure, alerts)
         checkins = (await checkins_by_procedure(session, [procedure.id]))[procedure.id]
-    return charts.block_chart(procedure, summary, checkins, alerts)
+        thinned = summary.report_count > max_points  # only then does a report's alert matter
+        alerted_at = await _alerted_at(session, alerts) if thinned else set()
+    return charts.block_chart(
+        procedure, summary, checkins, alerts, max_points=max_points, alerted_at=alerted_at
+    )
 
 
 async def outcomes_chart(services: Services, caller: Principal, patient_id: uuid.UUID) -> str:

@@ -6,7 +6,17 @@ from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import CompoundSelect, Uuid, bindparam, func, literal, select, union_all
+from sqlalchemy import (
+    CompoundSelect,
+    Integer,
+    Uuid,
+    bindparam,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.service import plan_alerts
@@ -156,16 +166,34 @@ def _neighbours_statement() -> CompoundSelect[Any]:
         .limit(1)
         .subquery()
     )
-    return union_all(previous, same_key, later)
+    # The block's report count rides along (in the version column) to save a round trip, and
+    # stops at `count_up_to`: the cap only asks whether the block is full.
+    counted = select(Report.id).where(Report.procedure_id == procedure_id)
+    counted = counted.limit(bindparam("count_up_to", type_=Integer()))
+    count = select(func.count()).select_from(counted.subquery()).scalar_subquery()
+    padding = [null()] * (len(_JUDGED_COLUMNS) - 3)
+    block_count = select(literal("count"), null(), null(), count, *padding)
+    return union_all(previous, same_key, later, block_count)
+
+
+class Neighbourhood(NamedTuple):
+    earlier: list[ReportFacts]  # the previous report(s)
+    same_key: uuid.UUID | None  # a report of the patient already holding the idempotency key
+    later: Neighbour | None  # the next report recorded after this one
+    block_reports: int  # reports the block holds, counted up to `count_up_to`
 
 
 async def neighbours(
-    session: AsyncSession, procedure: ProcedureRef, at: datetime, client_report_id: uuid.UUID
-) -> tuple[list[ReportFacts], uuid.UUID | None, Neighbour | None]:
+    session: AsyncSession,
+    procedure: ProcedureRef,
+    at: datetime,
+    client_report_id: uuid.UUID,
+    count_up_to: int,
+) -> Neighbourhood:
     """The previous report(s) (the latest recorded_at before this one: all the rules compare
-    with), a row of the patient already holding this idempotency key, and the next report
+    with), a row of the patient already holding this idempotency key, the next report
     recorded after this one, if any (then this one arrived late and that one is judged
-    again)."""
+    again), and how many reports the block holds (at most `count_up_to`)."""
     rows = await session.execute(
         _neighbours_statement(),
         {
@@ -173,16 +201,20 @@ async def neighbours(
             "patient_id": procedure.patient_id,
             "client_report_id": client_report_id,
             "at": at,
+            "count_up_to": count_up_to,
         },
     )
     earlier: list[ReportFacts] = []
     key_holder: uuid.UUID | None = None
     later: Neighbour | None = None
+    block_reports = 0
     for role, row_id, client_id, version, *judged in rows:
-        if client_id == client_report_id:  # may be another block's report: then a 409
+        if role == "count":
+            block_reports = version
+        elif client_id == client_report_id:  # may be another block's report: then a 409
             key_holder = row_id
         elif role == "later":
             later = Neighbour(row_id, version, facts_of(*judged))
         elif role == "previous":
             earlier.append(facts_of(*judged))
-    return earlier, key_holder, later
+    return Neighbourhood(earlier, key_holder, later, block_reports)

@@ -20,7 +20,7 @@ from app.audit.record import stage
 from app.checkins.service import complete_checkin_for_report
 from app.core.audit import note_resource
 from app.core.deps import Services
-from app.core.errors import conflict, invalid_field
+from app.core.errors import Problem, conflict, invalid_field
 from app.core.models import entity_values
 from app.core.pagination import cut_page, newer_first_after
 from app.core.security import Principal
@@ -34,6 +34,7 @@ from app.reports.judging import (
 )
 from app.reports.models import Report
 from app.reports.schemas import (
+    GuidanceLevel,
     ReportIn,
     ReportOut,
     ReportResult,
@@ -144,6 +145,45 @@ async def _replay(
     return "duplicate", _as_notices(existing.response)
 
 
+class ReportCapReached(Problem):
+    """The block holds as many reports as it may (AFTERCARE_REPORTS_PER_BLOCK_CAP): a 409, as
+    the block's state refuses it, not the request (422) nor the caller's pace (429, whose
+    Retry-After would have the app resend a report that can never be stored). The detail is
+    what the patient's app shows: the report was not saved, so what to do now."""
+
+    def __init__(self, level: GuidanceLevel) -> None:
+        issue = {"loc": ["path", "procedure_id"], "msg": "the block is full", "type": "report_cap"}
+        super().__init__(409, _CAP_WORDS[level], slug="report-cap-reached", errors=[issue])
+
+
+_NOT_SAVED = (
+    "This report was not saved and your care team has not been told: this block already "
+    "holds as many reports as it can."
+)
+_CAP_WORDS: dict[GuidanceLevel, str] = {
+    "emergency": f"{_NOT_SAVED} Call emergency services now. Do not wait for the clinic to "
+    "call you back. Tell them you had a spinal injection (lumbar sympathetic block).",
+    "contact_provider": f"{_NOT_SAVED} Call the clinic now about what you reported, or call "
+    "emergency services if it is an emergency.",
+    "expected": f"{_NOT_SAVED} Call the clinic to tell them how you are, or call emergency "
+    "services if it is an emergency.",
+}
+_CAP_WORDS["none"] = _CAP_WORDS["expected"]
+
+
+def red_flag_headroom(cap: int) -> int:
+    """Reports that raise an alert are stored past the cap, up to a tenth more: a full block
+    (an app gone wrong, most likely) must not keep a red flag from the clinic, and a flood of
+    them still stops somewhere."""
+    return max(1, cap // 10)
+
+
+def _check_room(stored: int, cap: int, raises_alert: bool, level: GuidanceLevel) -> None:
+    room = cap + red_flag_headroom(cap) if raises_alert else cap
+    if stored >= room:
+        raise ReportCapReached(level)
+
+
 async def store_report(
     session: AsyncSession,
     services: Services,
@@ -156,10 +196,11 @@ async def store_report(
     now = services.clock.now()
     _check_times(procedure, body, now)
     digest = request_digest(procedure.id, body)
-    earlier, same_key, later = await neighbours(
-        session, procedure, body.recorded_at, body.client_report_id
+    cap = services.settings.reports_per_block_cap
+    earlier, same_key, later, stored = await neighbours(
+        session, procedure, body.recorded_at, body.client_report_id, cap + red_flag_headroom(cap)
     )
-    if same_key is not None:
+    if same_key is not None:  # a replay answers as before, even in a full block
         return await _replay(session, same_key, digest)
 
     temperature, glucose = body.temperature, body.blood_glucose
@@ -193,12 +234,13 @@ async def store_report(
                      values["blood_glucose_mmol"])  # fmt: skip
     block = block_facts(procedure)
     findings = evaluate(facts, block, earlier, rules)
+    guidance = guidance_for(findings, facts, block, rules)
+    _check_room(stored, cap, bool(findings), guidance.level)
     alerts = await plan_alerts(
         session, clinic_id=procedure.clinic_id, patient_id=procedure.patient_id,
         procedure_id=procedure.id, report_id=values["id"], findings=findings,
         rule_set_version=rules.version, now=now,
     )  # fmt: skip
-    guidance = guidance_for(findings, facts, block, rules)
     result = ReportResult(
         report=report_out(Report(**values)),
         alerts=[AlertNotice.model_validate(a) for a in alerts],
