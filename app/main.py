@@ -17,6 +17,7 @@ from app.core.clock import Clock, SystemClock
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.deps import Services
+from app.core.edge import BodyGate, SafeHeaders
 from app.core.errors import install_problem_handlers
 from app.core.keyring import Keyring
 from app.core.logsafe import log_failure
@@ -103,7 +104,17 @@ def create_app(
     )
     app.state.services = services
     install_problem_handlers(app)
+    # Outermost last. The gate's refusals are raised inside the matched route, so the audit
+    # (and the problem handlers) see them as any other refusal wherever the gate sits; outside
+    # the audit, it also closes the connection on the audit's own 503 when a body was left
+    # unread. SafeHeaders goes outermost so that 503 carries the safe headers too.
     app.add_middleware(AuditMiddleware, writer=audit_writer, clock=services.clock)
+    app.add_middleware(
+        BodyGate,
+        default_limit=settings.max_body_bytes,
+        limits={"submit_report_batch": settings.max_batch_body_bytes},
+    )
+    app.add_middleware(SafeHeaders)
     for router in (
         health_router,
         auth_router,
