@@ -249,6 +249,9 @@ async def _names_mrns_notes_and_searches(
     )  # fmt: skip
     assert crashed.status_code == 500
     assert crash_name not in crashed.text
+    # Answered outside every middleware, it carries the safe headers itself.
+    assert crashed.headers["cache-control"] == "no-store"
+    assert crashed.headers["x-content-type-options"] == "nosniff"
     monkeypatch.undo()
 
     logged = captured_logs.text(log_start)

@@ -141,7 +141,18 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log_failure(log, "unhandled error", exc)
-        return problem_response(500, "An unexpected error occurred; it has been logged.")
+        # Starlette answers this from outside every middleware, SafeHeaders (core/edge.py)
+        # included, so the 500 carries its headers itself.
+        return problem_response(
+            500, "An unexpected error occurred; it has been logged.", headers=_SAFE_HEADERS
+        )
+
+
+_SAFE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
