@@ -123,9 +123,20 @@ def clock() -> FixedClock:
     return FixedClock(START)
 
 
+# Tests sign in, enrol and post reports far faster than people do, all from one address:
+# limits out of their way (tests/test_throttling.py checks the real ones).
+UNTHROTTLED = {
+    "login_failures_per_account_per_minute": 1000,
+    "auth_attempts_per_address_per_minute": 100_000,
+    "reports_per_caller_per_minute": 100_000,
+}
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, secret_key=TEST_SECRET, db_pool_size=5)
+    return Settings(
+        database_url=database_url, secret_key=TEST_SECRET, db_pool_size=5, **UNTHROTTLED
+    )
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from app.auth.schemas import (
     StaffSessionOut,
     StaffToken,
 )
-from app.core.deps import ServicesDep, StaffDep
+from app.core.deps import ClientAddressDep, ServicesDep, StaffDep
 from app.core.errors import Problem, problem_responses
 from app.core.types import storable
 
@@ -24,12 +24,16 @@ router = APIRouter(prefix="/v1", tags=["auth"])
     summary="Staff sign-in (OAuth2 password grant); starts a session",
     description="Each sign-in is a server-side session: it ends at logout, when the user's "
     "password changes, when an admin deactivates the user or ends their sessions, or when "
-    "the token expires.",
+    "the token expires. Throttled per client address and per account: after repeated wrong "
+    "passwords the account is refused (429, `Retry-After`) for a minute, then for twice as "
+    "long at each further failure. 503 with `Retry-After` while the server is checking too "
+    "many passwords at once.",
     response_model=StaffToken,
-    responses=problem_responses(400, 401, 422),
+    responses=problem_responses(400, 401, 422, 429, 503),
 )
 async def login_staff(
     services: ServicesDep,
+    address: ClientAddressDep,
     username: Annotated[str, Form(min_length=1, max_length=320, description="Staff email.")],
     password: Annotated[str, Form(min_length=1, max_length=256)],
     grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
@@ -38,7 +42,7 @@ async def login_staff(
         storable(username), storable(password)
     except ValueError as exc:
         raise Problem(400, str(exc)) from exc
-    return await service.login_staff(services, username, password)
+    return await service.login_staff(services, username, password, address)
 
 
 @router.post(
@@ -71,7 +75,7 @@ async def list_my_sessions(services: ServicesDep, caller: StaffDep) -> list[Staf
     summary="Change the caller's password; ends every other session of theirs",
     status_code=204,
     response_class=Response,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 422, 503),
 )
 async def change_password(
     services: ServicesDep, caller: StaffDep, body: PasswordChange
@@ -85,20 +89,27 @@ async def change_password(
     operation_id="enroll_patient_app",
     summary="Exchange a one-time enrollment code for the patient app's tokens",
     description="The phone becomes one of the patient's devices. Enrolling with a new code "
-    "signs out every phone enrolled before (that is how a lost phone is cut off).",
+    "signs out every phone enrolled before (that is how a lost phone is cut off). Throttled "
+    "per client address (429 with `Retry-After`), longer after repeated wrong codes.",
     response_model=PatientTokens,
-    responses=problem_responses(400, 422),
+    responses=problem_responses(400, 422, 429),
 )
-async def enroll(services: ServicesDep, body: EnrollRequest) -> PatientTokens:
-    return await service.enroll(services, body)
+async def enroll(
+    services: ServicesDep, address: ClientAddressDep, body: EnrollRequest
+) -> PatientTokens:
+    return await service.enroll(services, body, address)
 
 
 @router.post(
     "/auth/refresh",
     operation_id="refresh_patient_tokens",
     summary="Rotate the patient app's refresh token",
+    description="Throttled per client address (429 with `Retry-After`), longer after "
+    "repeated invalid tokens.",
     response_model=PatientTokens,
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 422, 429),
 )
-async def refresh(services: ServicesDep, body: RefreshRequest) -> PatientTokens:
-    return await service.refresh(services, body.refresh_token)
+async def refresh(
+    services: ServicesDep, address: ClientAddressDep, body: RefreshRequest
+) -> PatientTokens:
+    return await service.refresh(services, body.refresh_token, address)

@@ -31,7 +31,12 @@ class EnrollRequest(RequestModel):
 
 class PasswordChange(RequestModel):
     current_password: Text = Field(min_length=1, max_length=256)
-    new_password: Text = Field(min_length=12, max_length=256)
+    new_password: Text = Field(
+        min_length=12,
+        max_length=256,
+        description="As for a new staff user: at least 12 characters, not blank, not "
+        "containing the e-mail, and not weak by the zxcvbn strength estimator.",
+    )
 
 
 class StaffSessionOut(ResponseModel):

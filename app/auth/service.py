@@ -8,6 +8,7 @@ from app.audit.record import stage
 from app.auth.models import EnrollmentCode, PatientDevice, RefreshToken, StaffSession
 from app.auth.revocation import end_sessions, revoke_devices
 from app.auth.schemas import EnrollmentCodeOut, EnrollRequest, PatientTokens, StaffToken
+from app.auth.throttling import SignInThrottle
 from app.core.audit import (
     current_record,
     note_actor,
@@ -24,13 +25,20 @@ from app.core.security import (
     new_enrollment_code,
     new_refresh_token,
     normalize_enrollment_code,
+    refuse_when_hashing_is_full,
     verify_password,
 )
 from app.patients.models import Patient
 from app.staff.models import StaffUser
 
 
-async def login_staff(services: Services, email: str, password: str) -> StaffToken:
+async def login_staff(services: Services, email: str, password: str, address: str) -> StaffToken:
+    async with SignInThrottle(services, "token", address, account=email).attempt():
+        return await _login_staff(services, email, password)
+
+
+async def _login_staff(services: Services, email: str, password: str) -> StaffToken:
+    refuse_when_hashing_is_full()  # a flood's overflow costs no database read
     async with services.db.read() as session:
         user = await session.scalar(select(StaffUser).where(StaffUser.email == email.lower()))
     session_id = uuid.uuid4()
@@ -104,17 +112,28 @@ def _bad_code() -> Problem:
     return Problem(400, "the enrollment code is unknown, used or expired", slug="invalid-code")
 
 
-async def enroll(services: Services, body: EnrollRequest) -> PatientTokens:
+async def enroll(services: Services, body: EnrollRequest, address: str) -> PatientTokens:
+    async with SignInThrottle(services, "enroll", address).attempt():
+        return await _enroll(services, body)
+
+
+async def _enroll(services: Services, body: EnrollRequest) -> PatientTokens:
     now = services.clock.now()
+    usable = (
+        EnrollmentCode.code_digest == digest(normalize_enrollment_code(body.code)),
+        EnrollmentCode.used_at.is_(None),
+        EnrollmentCode.expires_at > now,
+    )
+    # A wrong code is refused after a read: guesses never queue for the write lock that
+    # patients' reports need (on SQLite one writer at a time).
+    async with services.db.read() as session:
+        if await session.scalar(select(EnrollmentCode.id).where(*usable)) is None:
+            raise _bad_code()
     async with services.db.write() as session:
         # Claiming with a conditional UPDATE makes a code single-use under concurrency too.
         claimed = await session.execute(
             update(EnrollmentCode)
-            .where(
-                EnrollmentCode.code_digest == digest(normalize_enrollment_code(body.code)),
-                EnrollmentCode.used_at.is_(None),
-                EnrollmentCode.expires_at > now,
-            )
+            .where(*usable)
             .values(used_at=now)
             .returning(EnrollmentCode.patient_id)
         )
@@ -137,7 +156,12 @@ async def enroll(services: Services, body: EnrollRequest) -> PatientTokens:
         return await _issue_patient_tokens(session, services, patient, device.id)
 
 
-async def refresh(services: Services, refresh_token: str) -> PatientTokens:
+async def refresh(services: Services, refresh_token: str, address: str) -> PatientTokens:
+    async with SignInThrottle(services, "refresh", address).attempt():
+        return await _refresh(services, refresh_token)
+
+
+async def _refresh(services: Services, refresh_token: str) -> PatientTokens:
     now = services.clock.now()
     async with services.db.write() as session:
         token = await session.scalar(

@@ -4,6 +4,7 @@ from sqlalchemy import select
 
 from app.audit.record import stage
 from app.auth.models import StaffSession
+from app.auth.password_policy import password_weakness
 from app.auth.revocation import end_sessions
 from app.auth.schemas import PasswordChange, StaffSessionOut
 from app.core.audit import note_resource
@@ -43,6 +44,9 @@ async def change_password(services: Services, caller: Principal, body: PasswordC
         raise invalid_field(["body", "current_password"], "the current password is wrong")
     if body.new_password == body.current_password:
         raise invalid_field(["body", "new_password"], "must differ from the current password")
+    weakness = password_weakness(body.new_password, email=user.email, name=user.name)
+    if weakness:
+        raise invalid_field(["body", "new_password"], weakness)
     new_hash = await hash_password(body.new_password)
     now = services.clock.now()
     async with services.db.write() as session:

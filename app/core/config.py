@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     login_failures_per_account_per_minute: int = Field(default=5, ge=1)
     auth_attempts_per_address_per_minute: int = Field(default=30, ge=1)
     # Each argon2 hash holds 64 MiB: a flood of logins must queue, not exhaust memory.
-    password_hash_concurrency: int = Field(default=4, ge=1)
+    # Two: about 240 MB at the peak of a flood, and the CPU of both cores of a small machine.
+    password_hash_concurrency: int = Field(default=2, ge=1)
     reports_per_caller_per_minute: int = Field(default=120, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_batch_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
@@ -70,6 +71,12 @@ class Settings(BaseSettings):
     chart_max_points: int = Field(default=400, ge=10)
     # auto: a readable line on a terminal, JSON otherwise.
     log_format: Literal["auto", "json", "console"] = "auto"
+
+    @model_validator(mode="after")
+    def _rate_limit_url_is_redis(self) -> "Settings":
+        if self.rate_limit_url and not self.rate_limit_url.startswith(("redis://", "rediss://")):
+            raise ValueError("AFTERCARE_RATE_LIMIT_URL must be empty or a redis:// URL")
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> "Settings":

@@ -1,7 +1,7 @@
 """FastAPI dependencies. None of them owns a transaction: services do (see core/db.py).
 All are `async def`: a plain `def` dependency costs a thread-pool hop on every request."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
@@ -13,7 +13,8 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import forbidden, unauthorized
 from app.core.keyring import Keyring
-from app.core.security import InvalidToken, Principal
+from app.core.ratelimit import Throttle, per_minute
+from app.core.security import InvalidToken, Principal, bound_password_hashing
 
 
 class Authenticator(Protocol):
@@ -29,6 +30,12 @@ class Services:
     clock: Clock
     keyring: Keyring
     authenticator: Authenticator
+    # Made from the settings: counters in memory, or shared through AFTERCARE_RATE_LIMIT_URL.
+    throttle: Throttle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.throttle = Throttle.connect(self.settings.rate_limit_url)
+        bound_password_hashing(self.settings.password_hash_concurrency)
 
 
 async def get_services(request: Request) -> Services:
@@ -80,3 +87,20 @@ async def require_patient(caller: CallerDep) -> Principal:
 StaffDep = Annotated[Principal, Depends(require_staff)]
 PatientDep = Annotated[Principal, Depends(require_patient)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+async def client_address(request: Request) -> str:
+    """The peer's address: behind a reverse proxy, run uvicorn with --proxy-headers and
+    --forwarded-allow-ips so this is the client's and not the proxy's."""
+    return request.client.host if request.client else "unknown"
+
+
+ClientAddressDep = Annotated[str, Depends(client_address)]
+
+
+async def charge_report_writes(services: Services, caller: Principal, reports: int) -> None:
+    """Counts reports against the caller's per-minute allowance (429 past it). A batch
+    counts each of its reports, but never more than the whole allowance, so one full batch
+    always fits in an empty minute."""
+    limit = per_minute(services.settings.reports_per_caller_per_minute)
+    await services.throttle.take(limit, "reports", str(caller.subject_id), cost=reports)

@@ -1,17 +1,22 @@
 """Passwords, tokens and one-time secrets. Hashing runs off the event loop."""
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
+import os
 import secrets
+import threading
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, TypeVar
 
-import anyio.to_thread
 import jwt
 from pwdlib import PasswordHash
 
@@ -27,13 +32,88 @@ _CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ENROLLMENT_CODE_LENGTH = 12  # 60 bits: not guessable within its 72-hour life
 
 
+_T = TypeVar("_T")
+# How many hashes may wait per slot before more are refused: a full queue drains in a few
+# seconds, and a client told to come back soon does better than one left hanging.
+WAITING_PER_SLOT = 8
+# argon2 spends ~0.3 s of CPU a hash on threads of its own: at a lower priority, a flood of
+# sign-ins takes the CPU the event loop leaves over instead of starving every other request.
+HASHING_NICENESS = 19
+
+
+def _lower_priority() -> None:
+    if hasattr(os, "setpriority"):  # per thread on Linux; argon2's own threads inherit it
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+
+
+class _HashingPool:
+    """At most `concurrency` argon2 computations at once in this process, whoever asks (a
+    sign-in, a password change, a new staff user): each holds 64 MiB while it runs, so a
+    flood of logins queues here instead of exhausting memory, and past a queue of
+    WAITING_PER_SLOT a slot it is refused (503) rather than left to wait longer."""
+
+    def __init__(self) -> None:
+        self.concurrency = 0
+        self.queued = 0  # running or waiting
+        self._executor: ThreadPoolExecutor | None = None
+
+    def resize(self, concurrency: int) -> None:
+        if concurrency < 1:
+            raise ValueError("at least one password hash must be allowed at a time")
+        if concurrency != self.concurrency:
+            old, self.concurrency = self._executor, concurrency
+            self._executor = ThreadPoolExecutor(concurrency, "argon2", _lower_priority)
+            if old:
+                old.shutdown(wait=False)  # hashes under way finish on their threads
+
+    def refuse_when_full(self) -> None:
+        if self.queued >= self.concurrency * (1 + WAITING_PER_SLOT):
+            # Imported here: errors.py imports this module (through logsafe and audit).
+            from app.core.errors import Problem
+
+            # 503, not 429: the server is saturated, whoever the caller is. Retry roughly
+            # when the queue has drained: about half a second a hash under load.
+            retry_after = 1 + self.queued // (2 * self.concurrency)
+            raise Problem(
+                503,
+                "too many password checks at once; try again shortly",
+                slug="busy",
+                headers={"Retry-After": str(retry_after)},
+            )
+
+    async def run(self, work: Callable[..., _T], *args: str) -> _T:
+        self.refuse_when_full()
+        self.queued += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
+        finally:
+            self.queued -= 1
+
+
+_pool = _HashingPool()
+_pool.resize(4)
+
+
+def bound_password_hashing(concurrency: int) -> None:
+    """Sets how many hashes may run at once in this process (password_hash_concurrency)."""
+    _pool.resize(concurrency)
+
+
+def refuse_when_hashing_is_full() -> None:
+    """The 503 a password check would get, raised before the work that leads up to it."""
+    _pool.refuse_when_full()
+
+
 async def hash_password(password: str) -> str:
-    return await anyio.to_thread.run_sync(_passwords.hash, password)
+    return await _pool.run(_passwords.hash, password)
 
 
 async def verify_password(password: str, password_hash: str | None) -> bool:
+    # An unknown user costs one full verification too, in the same queue: neither the time
+    # nor a 503 tells whether an account exists.
     target = password_hash or _DUMMY_HASH
-    ok = await anyio.to_thread.run_sync(_passwords.verify, password, target)
+    ok = await _pool.run(_passwords.verify, password, target)
     return ok and password_hash is not None
 
 

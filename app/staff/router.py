@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1", tags=["staff"])
     summary="Add a staff user to the caller's clinic",
     status_code=201,
     response_model=StaffOut,
-    responses=problem_responses(401, 403, 409, 422),
+    responses=problem_responses(401, 403, 409, 422, 503),
 )
 async def create_staff(services: ServicesDep, caller: AdminDep, body: StaffCreate) -> StaffOut:
     return StaffOut.model_validate(await service.create_staff(services, caller, body))

@@ -2,8 +2,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import ConfigDict, EmailStr, Field
+from pydantic import ConfigDict, EmailStr, Field, ValidationInfo, field_validator
 
+from app.auth.password_policy import password_weakness
 from app.core.types import RequestModel, ResponseModel, RuleSetVersion, Text
 
 StaffRole = Literal["admin", "clinician"]
@@ -11,9 +12,26 @@ StaffRole = Literal["admin", "clinician"]
 
 class StaffCreate(RequestModel):
     email: EmailStr = Field(max_length=320)
-    password: Text = Field(min_length=12, max_length=256)
     name: Text = Field(min_length=1, max_length=200)
+    # After the e-mail and name: the policy is checked against them.
+    password: Text = Field(
+        min_length=12,
+        max_length=256,
+        description="At least 12 characters, not blank, not containing the e-mail, and not "
+        "weak by the zxcvbn strength estimator (score 3 or more, judged with the e-mail and "
+        "name).",
+    )
     role: StaffRole
+
+    @field_validator("password")
+    @classmethod
+    def _strong_enough(cls, password: str, info: ValidationInfo) -> str:
+        reason = password_weakness(
+            password, email=str(info.data.get("email") or ""), name=info.data.get("name")
+        )
+        if reason:
+            raise ValueError(reason)
+        return password
 
     model_config = ConfigDict(
         json_schema_extra={

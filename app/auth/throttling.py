@@ -1,0 +1,57 @@
+"""Throttles on the sign-in endpoints (/v1/auth/token, /enroll and /refresh).
+
+Every attempt counts against its client address at once (so a burst cannot slip in before
+the first failure is recorded). Each failure also counts against the address and, for a
+staff sign-in, the account, on a back-off that grows while the failures go on: 5 failures a
+minute lock the account for a minute, each further one doubles it. A locked account is
+refused before its password is checked, so a lockout costs no argon2 hash. An account is
+keyed by the e-mail as typed, known or not: an unknown e-mail locks the same way, and the
+lockout tells no one which accounts exist. A successful sign-in clears the account's failures;
+the address keeps its own, since others may share it.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Literal
+
+from app.core.deps import Services
+from app.core.errors import Problem
+from app.core.ratelimit import backoff, opaque, per_minute
+
+Endpoint = Literal["token", "enroll", "refresh"]
+# What the endpoint answers when the credential itself is wrong (a code, a password, a token).
+_FAILURE_STATUSES = frozenset({400, 401})
+
+
+class SignInThrottle:
+    def __init__(
+        self, services: Services, endpoint: Endpoint, address: str, account: str | None = None
+    ) -> None:
+        settings = services.settings
+        self._throttle = services.throttle
+        self._address = (endpoint, "address", address)
+        self._account = ("account", opaque(account.lower())) if account is not None else None
+        self._attempts = per_minute(settings.auth_attempts_per_address_per_minute)
+        self._address_backoff = backoff(settings.auth_attempts_per_address_per_minute)
+        self._account_backoff = backoff(settings.login_failures_per_account_per_minute)
+
+    @asynccontextmanager
+    async def attempt(self) -> AsyncIterator[None]:
+        """Refuses (429) before the work when a limit is reached; counts the work's failure."""
+        await self._throttle.take(self._attempts, *self._address)
+        await self._throttle.check(self._address_backoff, *self._address, "failures")
+        if self._account:
+            await self._throttle.check(self._account_backoff, *self._account)
+        try:
+            yield
+        except Problem as exc:
+            if exc.status in _FAILURE_STATUSES:
+                await self._failed()
+            raise
+        if self._account:
+            await self._throttle.forget(self._account_backoff, *self._account)
+
+    async def _failed(self) -> None:
+        await self._throttle.record(self._address_backoff, *self._address, "failures")
+        if self._account:
+            await self._throttle.record(self._account_backoff, *self._account)
