@@ -3,8 +3,12 @@
 It records every request (path, headers, exact body bytes, when it arrived and finished) and
 answers with what the test asks: a fixed status, a queue of statuses, a delay, a redirect.
 It also notices the same `webhook-id` being received twice at the same time, which the
-worker must never cause."""
+worker must never cause, and counts the most requests it was answering at once.
 
+`BlackHole` is the receiver that never answers: it accepts connections and holds them."""
+
+import contextlib
+import socket
 import threading
 import time
 from collections import deque
@@ -35,6 +39,7 @@ class Receiver:
     headers: dict[str, str] = field(default_factory=dict)  # extra response headers
     received: list[Received] = field(default_factory=list)
     overlaps: list[str] = field(default_factory=list)  # webhook-ids received concurrently
+    most_at_once: int = 0  # the most requests under way together
     _in_flight: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -95,6 +100,7 @@ class Receiver:
             if self._in_flight.get(wid):
                 self.overlaps.append(wid)
             self._in_flight[wid] = self._in_flight.get(wid, 0) + 1
+            self.most_at_once = max(self.most_at_once, sum(self._in_flight.values()))
             self.received.append(record)
             return self.statuses.popleft() if self.statuses else self.status
 
@@ -115,3 +121,55 @@ class Receiver:
                 return True
             time.sleep(0.02)
         return False
+
+
+class BlackHole:
+    """A TCP server on 127.0.0.1 that accepts every connection and never answers: the
+    receiver a noisy clinic's dead endpoints point at. `stop` closes what it holds, so the
+    sends waiting on it end at once."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=256)
+        self.port: int = self._listener.getsockname()[1]
+        self._held: list[socket.socket] = []
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> "BlackHole":
+        self._thread.start()
+        return self
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:  # the listener was closed: stop
+                return
+            with self._changed:
+                self._held.append(conn)
+                self._changed.notify_all()
+
+    @property
+    def held(self) -> int:
+        with self._changed:
+            return len(self._held)
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> bool:
+        """Until it holds `count` connections; False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self._held) >= count, timeout)
+
+    def stop(self) -> None:
+        # shutdown() first: close() alone does not wake a thread blocked in accept().
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._thread.join(timeout=5)
+        with self._changed:
+            for conn in self._held:
+                conn.close()
+            self._held.clear()

@@ -22,7 +22,10 @@ from app.core.security import digest
 from app.main import create_app
 from app.models import Base
 from app.reports.schemas import ReportIn
+from app.webhooks.signing import new_secret
+from app.worker.loop import Worker
 from tests.helpers import TEST_SECRET, mint, procedure_body, report_body
+from tests.receiver import Receiver
 
 FIRST_REVISION = "20261121_0001"
 BEFORE_ESCALATION = "20261121_0004"
@@ -455,3 +458,121 @@ def test_upgrade_puts_existing_clinics_reports_and_alerts_on_rule_set_1(
             assert new.status_code == 201 and new.json()["report"]["rule_set_version"] == 1
 
     asyncio.run(use_it())
+
+
+BEFORE_FAILING_SINCE = "20261201_0008"
+_outbox = sa.table(
+    "outbox_events",
+    sa.column("id", sa.Uuid()),
+    sa.column("clinic_id", sa.Uuid()),
+    sa.column("type", sa.String()),
+    sa.column("created_at", UTCDateTime()),
+    sa.column("data", _json),
+    sa.column("dispatched_at", UTCDateTime()),
+)
+_endpoints = sa.table(
+    "webhook_endpoints",
+    *(sa.column(n, sa.Uuid()) for n in ("id", "clinic_id", "created_by")),
+    *(sa.column(n, sa.String()) for n in ("url", "secret", "description", "disabled_reason")),
+    sa.column("events", _json),
+    sa.column("enabled", sa.Boolean()),
+    *(sa.column(n, UTCDateTime()) for n in ("disabled_at", "created_at")),
+)
+_deliveries = sa.table(
+    "webhook_deliveries",
+    *(sa.column(n, sa.Uuid()) for n in ("id", "clinic_id", "endpoint_id", "event_id")),
+    *(sa.column(n, sa.String()) for n in ("event_type", "status", "last_error")),
+    *(sa.column(n, UTCDateTime()) for n in ("created_at", "next_attempt_at", "give_up_at")),
+    *(sa.column(n, UTCDateTime()) for n in ("last_attempt_at", "delivered_at")),
+    sa.column("lease_token", sa.Uuid()),
+    *(sa.column(n, sa.Integer()) for n in ("attempt_count", "last_status_code")),
+)
+
+
+def test_upgrade_keeps_webhook_endpoints_and_their_pending_deliveries(
+    backend: str, empty_database_factory: object
+) -> None:
+    """An endpoint registered before endpoints kept a failing stretch has none on record, and
+    the delivery it was owed goes out through the fair claim after the upgrade."""
+    url: str = empty_database_factory(backend)  # type: ignore[operator]
+    asyncio.run(upgrade(url, BEFORE_FAILING_SINCE))
+    ids = asyncio.run(_seed_first_revision(url))
+    receiver = Receiver().start()
+    ids |= {"hook": uuid.uuid4(), "event": uuid.uuid4(), "delivery": uuid.uuid4()}
+
+    async def seed_webhook() -> None:
+        engine = create_engine_for(url, pool_size=1)
+        async with engine.begin() as conn:
+            await conn.execute(
+                _endpoints.insert().values(
+                    id=ids["hook"],
+                    clinic_id=ids["clinic"],
+                    created_by=ids["staff"],
+                    url=receiver.url,
+                    secret=new_secret(),
+                    description=None,
+                    disabled_reason=None,
+                    events=["alert.created"],
+                    enabled=True,
+                    disabled_at=None,
+                    created_at=NOW,
+                )
+            )
+            await conn.execute(
+                _outbox.insert().values(
+                    id=ids["event"],
+                    clinic_id=ids["clinic"],
+                    type="alert.created",
+                    created_at=NOW,
+                    data={"links": {}},
+                    dispatched_at=NOW,
+                )
+            )
+            await conn.execute(
+                _deliveries.insert().values(
+                    id=ids["delivery"],
+                    clinic_id=ids["clinic"],
+                    endpoint_id=ids["hook"],
+                    event_id=ids["event"],
+                    event_type="alert.created",
+                    status="pending",
+                    last_error=None,
+                    created_at=NOW,
+                    next_attempt_at=NOW,
+                    give_up_at=NOW + timedelta(hours=24),
+                    last_attempt_at=None,
+                    delivered_at=None,
+                    lease_token=None,
+                    attempt_count=0,
+                    last_status_code=None,
+                )
+            )
+        await engine.dispose()
+
+    async def use_it() -> None:
+        settings = Settings(database_url=url, secret_key=TEST_SECRET, allow_private_webhooks=True)
+        app = create_app(settings, FixedClock(NOW))
+        token = await mint(app.state.services.db, "admin", ids["staff"], ids["clinic"], NOW)
+        staff = {"Authorization": f"Bearer {token}"}
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+        ):
+            hook = (await c.get(f"/v1/webhooks/{ids['hook']}", headers=staff)).json()
+            assert (hook["enabled"], hook["failing_since"]) == (True, None)
+            worker = Worker(app.state.services)
+            try:
+                await worker.run_until_idle()
+            finally:
+                await worker.aclose()
+            assert receiver.ids() == [str(ids["event"])]
+            hook = (await c.get(f"/v1/webhooks/{ids['hook']}", headers=staff)).json()
+            assert (hook["enabled"], hook["failing_since"]) == (True, None)
+
+    try:
+        asyncio.run(seed_webhook())
+        asyncio.run(upgrade(url))
+        assert asyncio.run(_schema_diff(url)) == []
+        asyncio.run(use_it())
+    finally:
+        receiver.stop()

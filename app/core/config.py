@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_batch_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     webhook_endpoints_per_clinic: int = Field(default=20, ge=1)
-    webhook_in_flight_per_endpoint: int = Field(default=2, ge=1)
+    # Per endpoint across all workers: one slow receiver holds at most this many send slots.
+    webhook_in_flight_per_endpoint: int = Field(default=8, ge=1)
     webhook_disable_after_hours: float = Field(default=72.0, gt=0)
     # A block is 14 days of follow-up: a patient reporting hourly makes about 340 reports.
     reports_per_block_cap: int = Field(default=1000, ge=1)

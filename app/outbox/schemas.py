@@ -7,5 +7,6 @@ EventType = Literal[
     "alert.acknowledged",
     "alert.resolved",
     "checkin.missed",
+    "webhook_endpoint.disabled",
 ]
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)

@@ -3,9 +3,8 @@
 At least once, never twice at the same time:
 - fan-out turns each outbox event into one delivery per subscribed endpoint and stamps the
   event, in one transaction;
-- a claim leases due deliveries (FOR UPDATE SKIP LOCKED on PostgreSQL, so workers take
-  different rows; SQLite's single writer serialises claims) by moving `next_attempt_at` past
-  the lease, which outlasts any one send;
+- a claim (claiming.py: fair across clinics and endpoints) leases due deliveries by moving
+  `next_attempt_at` past the lease, which outlasts any one send;
 - the outcome is recorded only under the same lease token. A worker that dies after claiming
   leaves the lease to run out and the delivery to be sent again; receivers dedupe on
   `webhook-id`, which is the event id.
@@ -24,6 +23,7 @@ from sqlalchemy import select, update
 from app.core.deps import Services
 from app.core.types import rfc3339
 from app.outbox.models import OutboxEvent
+from app.webhooks.endpoint_health import Attempted, is_about, note_endpoint_outcomes
 from app.webhooks.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 
 FIRST_RETRY = timedelta(seconds=10)
@@ -44,6 +44,7 @@ class Claim:
     delivery_id: uuid.UUID
     lease_token: uuid.UUID
     attempt_number: int
+    clinic_id: uuid.UUID
     endpoint_id: uuid.UUID
     url: str
     secret: str
@@ -113,7 +114,7 @@ async def fan_out(services: Services, now: datetime, *, batch: int = 500) -> int
             )
             for event in events
             for endpoint in endpoints[event.clinic_id]
-            if event.type in endpoint.events
+            if event.type in endpoint.events and not is_about(event.data, endpoint.id)
         )
         await session.execute(
             update(OutboxEvent)
@@ -121,50 +122,6 @@ async def fan_out(services: Services, now: datetime, *, batch: int = 500) -> int
             .values(dispatched_at=now)
         )
         return len(events)
-
-
-async def claim_due(services: Services, now: datetime, *, limit: int) -> list[Claim]:
-    if limit <= 0:
-        return []
-    lease = timedelta(seconds=services.settings.webhook_lease_seconds)
-    token = uuid.uuid4()
-    async with services.db.write() as session:
-        due = (
-            select(WebhookDelivery, WebhookEndpoint, OutboxEvent)
-            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-            .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
-            .where(
-                WebhookDelivery.status == "pending",
-                WebhookDelivery.next_attempt_at <= now,
-                WebhookEndpoint.enabled.is_(True),
-            )
-            .order_by(WebhookDelivery.next_attempt_at)
-            .limit(limit)
-        )
-        if not services.db.sqlite:
-            due = due.with_for_update(skip_locked=True, of=WebhookDelivery)
-        rows = (await session.execute(due)).tuples().all()
-        if not rows:
-            return []
-        await session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_([delivery.id for delivery, _, _ in rows]))
-            .values(lease_token=token, next_attempt_at=now + lease)
-        )
-        base_url = services.settings.public_base_url
-        return [
-            Claim(
-                delivery_id=delivery.id,
-                lease_token=token,
-                attempt_number=delivery.attempt_count + 1,
-                endpoint_id=endpoint.id,
-                url=endpoint.url,
-                secret=endpoint.secret,
-                event_id=event.id,
-                body=event_body(event, base_url),
-            )
-            for delivery, endpoint, event in rows
-        ]
 
 
 @dataclass(frozen=True)
@@ -188,7 +145,6 @@ async def record_outcomes(services: Services, results: list[Result], rng: random
                 .with_for_update()
             )
         }
-        gone: set[uuid.UUID] = set()
         for result in results:
             claim, outcome, now = result.claim, result.outcome, result.at
             session.add(
@@ -212,20 +168,15 @@ async def record_outcomes(services: Services, results: list[Result], rng: random
             delivery.last_error = outcome.error
             if outcome.delivered:
                 delivery.status, delivery.delivered_at = "delivered", now
-            elif outcome.status_code == 410:
-                delivery.status = "failed"
-                gone.add(claim.endpoint_id)
-            elif now >= delivery.give_up_at:
+            elif outcome.status_code == 410 or now >= delivery.give_up_at:
                 delivery.status = "failed"
             else:
                 delivery.next_attempt_at = now + retry_delay(claim.attempt_number, rng)
-        if gone:
-            await session.execute(
-                update(WebhookEndpoint)
-                .where(WebhookEndpoint.id.in_(gone), WebhookEndpoint.enabled.is_(True))
-                .values(
-                    enabled=False,
-                    disabled_at=max(r.at for r in results),
-                    disabled_reason="the receiver answered 410 Gone",
-                )
-            )
+        await note_endpoint_outcomes(
+            session,
+            [
+                Attempted(r.claim.endpoint_id, r.at, r.outcome.delivered, r.outcome.status_code)
+                for r in results
+            ],
+            disable_after=timedelta(hours=services.settings.webhook_disable_after_hours),
+        )

@@ -20,6 +20,9 @@ class WebhookEndpoint(Base):
     enabled: Mapped[bool]
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
     disabled_at: Mapped[datetime | None]
+    # The first failed attempt since the last one delivered; None while the receiver answers.
+    # The worker disables an endpoint that has failed every attempt for long enough.
+    failing_since: Mapped[datetime | None]
     created_at: Mapped[datetime]
     created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_users.id"))
 

@@ -22,9 +22,11 @@ SIGNING = (
     "Each event is POSTed as `{id, type, created_at, data}` with the Standard Webhooks headers "
     "`webhook-id` (the event id: dedupe on it), `webhook-timestamp` and `webhook-signature` "
     '(`v1,` + base64 HMAC-SHA256 of `"{id}.{timestamp}.{body}"` keyed by the secret). A non-2xx '
-    "answer or a timeout is retried with exponential backoff for at least 24 hours; 410 Gone "
-    "disables the endpoint. Redirects are not followed. Payloads hold ids, rule, severity, "
-    "times and links, never names or free text."
+    "answer or a timeout is retried with exponential backoff for at least 24 hours; 410 Gone, "
+    "or every attempt failing for 72 hours, disables the endpoint (with a reason, and a "
+    "`webhook_endpoint.disabled` event to the clinic's other endpoints). Redirects are not "
+    "followed. Payloads hold ids, rule, severity, times and links, never names or free text. "
+    "A clinic has at most 20 endpoints by default (409 beyond)."
 )
 
 
@@ -35,7 +37,7 @@ SIGNING = (
     description=SIGNING,
     status_code=201,
     response_model=WebhookCreated,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 409, 422),
 )
 async def create_webhook(
     services: ServicesDep, caller: AdminDep, body: WebhookCreate

@@ -54,8 +54,15 @@ class WebhookOut(ResponseModel):
     events: list[EventType]
     description: str | None
     enabled: bool
-    disabled_reason: str | None
+    disabled_reason: str | None = Field(
+        description="Why it is disabled: by an admin, a 410 Gone answer, or every attempt "
+        "failing for days (see `failing_since`)."
+    )
     disabled_at: datetime | None
+    failing_since: datetime | None = Field(
+        description="Since when every attempt has failed; null while the receiver answers. "
+        "The endpoint is disabled once this is older than the server's limit (72 h by default)."
+    )
     created_at: datetime
 
 

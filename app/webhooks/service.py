@@ -2,7 +2,7 @@ import uuid
 from collections import defaultdict
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.record import stage
@@ -12,6 +12,7 @@ from app.core.errors import conflict, invalid_field, not_found
 from app.core.pagination import cut_page, newer_first_after
 from app.core.security import Principal
 from app.core.types import Page
+from app.staff.models import Clinic
 from app.webhooks.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 from app.webhooks.schemas import (
     AttemptOut,
@@ -43,10 +44,29 @@ async def create_webhook(
         created_at=services.clock.now(), created_by=caller.subject_id,
     )  # fmt: skip
     async with services.db.write() as session:
+        await _check_room(session, caller.clinic_id, services.settings.webhook_endpoints_per_clinic)
         session.add(endpoint)
         note_resource(endpoint.id)
         await stage(session, endpoint.created_at)
     return WebhookCreated.model_validate(endpoint)
+
+
+async def _check_room(session: AsyncSession, clinic_id: uuid.UUID, cap: int) -> None:
+    """409, not 422: the body is valid, the clinic's state refuses it (as it would accept
+    the same body once an endpoint is freed). Disabled endpoints count: their deliveries
+    still queue for every event. The clinic's row is locked so that two registrations at
+    once cannot both take the last place (SQLite's single writer serialises them anyway)."""
+    await session.execute(select(Clinic.id).where(Clinic.id == clinic_id).with_for_update())
+    count = await session.scalar(
+        select(func.count())
+        .select_from(WebhookEndpoint)
+        .where(WebhookEndpoint.clinic_id == clinic_id)
+    )
+    if (count or 0) >= cap:
+        raise conflict(
+            f"the clinic already has {count} webhook endpoints, the most it may have ({cap}); "
+            "point an existing one at the new URL instead (PATCH /v1/webhooks/{id})"
+        )
 
 
 async def _load(session: AsyncSession, caller: Principal, webhook_id: uuid.UUID) -> WebhookEndpoint:
@@ -89,14 +109,16 @@ async def update_webhook(
         await _check_url(services, body.url)
     async with services.db.write() as session:
         endpoint = await _load(session, caller, webhook_id)
-        if body.url is not None:
-            endpoint.url = body.url
+        if body.url is not None and body.url != endpoint.url:
+            endpoint.url, endpoint.failing_since = body.url, None  # a new receiver, a new record
         if body.events is not None:
             endpoint.events = list(body.events)
         if "description" in body.model_fields_set:
             endpoint.description = body.description
         if body.enabled is True and not endpoint.enabled:
             endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = True, None, None
+            # A fresh start: the next failure must not disable it again at once.
+            endpoint.failing_since = None
         elif body.enabled is False and endpoint.enabled:
             endpoint.enabled, endpoint.disabled_at = False, services.clock.now()
             endpoint.disabled_reason = "disabled by an admin"

@@ -1,8 +1,9 @@
 """Where a webhook may point. Unless private targets are allowed (development and tests), a
-URL must be https, and every address its host resolves to must be public: no loopback,
-private, link-local (cloud metadata), shared, multicast or reserved address, IPv4-mapped forms
-included. Delivery resolves again and connects to the address it checked, so a DNS answer that
-changes after the check (rebinding) cannot redirect a request inside the network."""
+URL must be https, and every address its host resolves to must be global unicast: no loopback,
+private, link-local (cloud metadata), shared, multicast or reserved address, and no IPv6
+address that carries an IPv4 one (see EMBEDS_IPV4). Delivery resolves again and connects to
+the address it checked, so a DNS answer that changes after the check (rebinding) cannot
+redirect a request inside the network."""
 
 import asyncio
 import ipaddress
@@ -11,7 +12,24 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 MAX_URL_LENGTH = 2048
-NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the last 32 bits are an IPv4 address
+# IPv6 ranges whose addresses carry an IPv4 address that a host, a gateway or a tunnel may
+# turn into an IPv4 connection: [::7f00:1] can reach 127.0.0.1 and [::a9fe:a9fe] the cloud
+# metadata service. `ipaddress.is_global` calls several of them global (it follows the IANA
+# registry, not what a stack does with them), and which embedded IPv4 a gateway uses is
+# its own business, so they are refused outright, whatever address they carry. A real
+# receiver has a native IPv6 or an IPv4 address.
+EMBEDS_IPV4 = tuple(
+    ipaddress.IPv6Network(network)
+    for network in (
+        "::/96",  # IPv4-compatible (deprecated, RFC 4291 2.5.5.1)
+        "::ffff:0:0/96",  # IPv4-mapped (RFC 4291 2.5.5.2)
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT, RFC 2765)
+        "64:ff9b::/96",  # NAT64 well-known prefix (RFC 6052)
+        "64:ff9b:1::/48",  # NAT64 local-use prefix (RFC 8215)
+        "2002::/16",  # 6to4 (RFC 3056)
+        "2001::/32",  # Teredo (RFC 4380)
+    )
+)
 
 
 class UnsafeTarget(Exception):
@@ -56,13 +74,10 @@ def ascii_host(host: str) -> str:
 
 
 def is_public(address: str) -> bool:
+    """Global unicast, and for IPv6 in none of the ranges that carry an IPv4 address."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if ip in NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None and not is_public(str(embedded)):
-            return False
+    if isinstance(ip, ipaddress.IPv6Address) and any(ip in net for net in EMBEDS_IPV4):
+        return False
     return ip.is_global and not ip.is_multicast
 
 

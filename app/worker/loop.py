@@ -9,12 +9,15 @@ import asyncio
 import logging
 import random
 import time
+import uuid
+from collections import Counter
 
 from app.alerts.scheduled import close_missed_checkins, escalate_overdue_alerts, raise_no_relief
 from app.audit.retention import purge_expired_audit_events
 from app.core.deps import Services
 from app.core.logsafe import log_failure
-from app.webhooks.delivery import Claim, Result, claim_due, fan_out, record_outcomes
+from app.webhooks.claiming import claim_due
+from app.webhooks.delivery import Claim, Result, fan_out, record_outcomes
 from app.webhooks.sender import Sender
 
 log = logging.getLogger("aftercare.worker")
@@ -31,6 +34,10 @@ class Worker:
         self.sender = sender or Sender(services.settings)
         self.rng = rng or random.Random()  # noqa: S311 - retry jitter, not a secret
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._clinic_busy: Counter[uuid.UUID] = Counter()  # sends under way, per clinic
+        # Set when recorded outcomes free send slots: the loop claims again at once rather
+        # than after the poll interval (an endpoint may have only a couple in flight).
+        self._slots_freed = asyncio.Event()
         self._results: list[Result] = []
         self._recording: asyncio.Task[None] | None = None
         self._timers_ran_at = float("-inf")
@@ -56,8 +63,11 @@ class Worker:
         found = await self.run_timers() if timers else 0
         found += await fan_out(self.services, self.services.clock.now())
         free = self.settings.worker_concurrency - len(self._in_flight)
-        claims = await claim_due(self.services, self.services.clock.now(), limit=free)
+        claims = await claim_due(
+            self.services, self.services.clock.now(), limit=free, clinic_busy=self._clinic_busy
+        )
         for claim in claims:
+            self._clinic_busy[claim.clinic_id] += 1
             task = asyncio.create_task(self._deliver(claim))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
@@ -76,7 +86,12 @@ class Worker:
         await self.settle()
 
     async def _deliver(self, claim: Claim) -> None:
-        outcome = await self.sender.send(claim)
+        try:
+            outcome = await self.sender.send(claim)
+        finally:
+            self._clinic_busy[claim.clinic_id] -= 1
+            if self._clinic_busy[claim.clinic_id] <= 0:
+                del self._clinic_busy[claim.clinic_id]
         self._results.append(Result(claim, outcome, self.services.clock.now()))
         if self._recording is None or self._recording.done():
             self._recording = asyncio.create_task(self._record())
@@ -91,6 +106,7 @@ class Worker:
             except Exception as exc:
                 # The leases run out and the deliveries are sent again: late, never lost.
                 log_failure(log, f"could not record {len(batch)} delivery attempts", exc)
+            self._slots_freed.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set; then lets sends under way finish and returns."""
@@ -98,6 +114,7 @@ class Worker:
         written = self.services.db.outbox_written
         while not stop.is_set():
             written.clear()  # before the pass, which then sees whatever set it
+            self._slots_freed.clear()
             try:
                 timers_due = time.monotonic() - self._timers_ran_at >= poll
                 if timers_due:
@@ -111,7 +128,7 @@ class Worker:
                 while len(self._in_flight) > self.settings.worker_concurrency // 2:
                     await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
             elif not found:
-                await _first_of(stop, written, seconds=poll)
+                await _first_of(stop, written, self._slots_freed, seconds=poll)
         await self.settle()
 
     async def aclose(self) -> None:
