@@ -17,7 +17,7 @@ from app.core.clock import Clock, SystemClock
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.deps import Services
-from app.core.edge import BodyGate, SafeHeaders
+from app.core.edge import BodyGate, SafeHeaders, document_body_limit
 from app.core.errors import install_problem_handlers
 from app.core.keyring import Keyring
 from app.core.logsafe import log_failure
@@ -131,6 +131,7 @@ def create_app(
         audit_router,
     ):
         app.include_router(router)
+    document_body_limit(app)
     return app
 
 

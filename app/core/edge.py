@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.exceptions import HTTPException
@@ -203,3 +204,28 @@ def _safe(headers: Any, patient_data: bool) -> list[tuple[bytes, bytes]]:
         ours.append((b"content-security-policy", SVG_POLICY))
     names = {name for name, _ in ours}
     return [(k, v) for k, v in headers if k.lower() not in names] + ours
+
+
+def document_body_limit(app: FastAPI) -> None:
+    """Every operation that takes a body may answer 413 (BodyGate): declared in the OpenAPI
+    document here, once, as the gate covers every operation."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            for operations in build()["paths"].values():
+                for operation in operations.values():
+                    if "requestBody" in operation:
+                        operation["responses"].setdefault("413", _TOO_LARGE)
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_TOO_LARGE = {
+    "description": "Content Too Large",
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}},
+        "application/problem+json": {},
+    },
+}
