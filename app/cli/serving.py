@@ -59,13 +59,17 @@ def serve(
     asyncio.run(_prepare(settings))
     app = create_app(settings, run_worker=not no_worker)
     _freeze_startup_objects()
-    uvicorn.run(app, host=host, port=port, **uvicorn_options())
+    uvicorn.run(app, host=host, port=port, **uvicorn_options(settings.forwarded_allow_ips))
 
 
-def uvicorn_options() -> dict[str, Any]:
+def uvicorn_options(forwarded_allow_ips: str = "") -> dict[str, Any]:
     """How `serve` runs uvicorn (tests/test_phi_hygiene.py serves the app with the same)."""
     return {
-        "proxy_headers": False,
+        # Only behind a reverse proxy named in AFTERCARE_FORWARDED_ALLOW_IPS is the client's
+        # address taken from X-Forwarded-For: the throttles count per client, not per proxy,
+        # and nobody else can forge the address they are counted by.
+        "proxy_headers": bool(forwarded_allow_ips),
+        "forwarded_allow_ips": forwarded_allow_ips or None,
         # uvicorn's access log prints raw query strings (?search=<a patient's name>); the audit
         # middleware logs each request with its route template instead.
         "access_log": False,

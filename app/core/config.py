@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # A block is 14 days of follow-up: a patient reporting hourly makes about 340 reports.
     reports_per_block_cap: int = Field(default=1000, ge=1)
     chart_max_points: int = Field(default=400, ge=10)
+    # The reverse proxies (addresses, comma-separated) whose X-Forwarded-For is believed.
+    forwarded_allow_ips: str = ""
     # auto: a readable line on a terminal, JSON otherwise.
     log_format: Literal["auto", "json", "console"] = "auto"
 
