@@ -18,12 +18,15 @@ import httpx
 import pytest
 import time_machine
 from limits.aio.storage import MemoryStorage, RedisStorage
+from sqlalchemy import select
 
+from app.audit.models import AuditEvent
 from app.core import security
 from app.core.config import Settings
 from app.core.ratelimit import Throttle
 from app.main import create_app
 from tests.helpers import TEST_SECRET, WORLD_PASSWORD, Api, report_body
+from tests.phi_guard import LogCapture
 
 pytestmark = pytest.mark.anyio
 
@@ -226,3 +229,24 @@ async def test_two_instances_sharing_redis_share_the_counters(
         assert_throttled(await login(two, clinic.admin.email, "wrong-password-1"))
         assert_throttled(await login(one, clinic.admin.email, WORLD_PASSWORD))
         assert (await login(two, clinic.clinician.email, WORLD_PASSWORD)).status_code == 200
+
+
+async def test_a_throttled_request_is_logged_but_not_audited(
+    api: Api, captured_logs: LogCapture
+) -> None:
+    """A flood of refusals must not become as many rows of an append-only, six-year table;
+    the 401s before the lockout are audited as every refusal is."""
+    log_start = len(captured_logs.lines)
+    email = f"nobody-{uuid.uuid4().hex[:8]}@clinic.example"
+    request_ids = [uuid.uuid4().hex for _ in range(6)]
+    for request_id in request_ids:
+        headers = {"x-request-id": request_id}
+        data = {"username": email, "password": "wrong-password-1"}
+        response = await api.client.post("/v1/auth/token", data=data, headers=headers)
+    assert_throttled(response)
+    async with api.db.read() as session:
+        found = await session.scalars(
+            select(AuditEvent.status).where(AuditEvent.request_id.in_(request_ids))
+        )
+        assert sorted(found) == [401] * 5
+    assert f"request_id={request_ids[-1]}" in captured_logs.text(log_start)

@@ -2,7 +2,8 @@
 
 A change stages its event in its own transaction (app/audit/record.py, `stage`); any other
 request's event (reads, refusals, failures) is written here as the response starts, with the
-status it answers. If that write fails the client gets 503 instead of an unaudited answer.
+status it answers (a throttle's 429 is the one refusal not recorded: see `_persist`). If that
+write fails the client gets 503 instead of an unaudited answer.
 
 Also the access log: one line per request with the route template (never the raw path or
 query, which can hold names and MRNs), status, time, actor and request id, the last five also
@@ -13,6 +14,7 @@ import logging
 import re
 import time
 import uuid
+from http import HTTPStatus
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -96,6 +98,11 @@ class AuditMiddleware:
         if record.written or route is None or record.method not in methods:
             # Staged with its change, or no operation matched: nothing was read (a 404 for an
             # unknown path, a 405 for a method the path does not have).
+            return True
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
+            # Refused by a throttle before anything was read or changed. Auditing each one
+            # would turn a flood into as many writes to a table kept for six years (1,200 rows
+            # a second in bench/enroll_flood.py); the access log still has every one.
             return True
         try:
             await self.writer.write(event_rows(record, status, self.clock.now()))
