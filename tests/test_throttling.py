@@ -250,3 +250,19 @@ async def test_a_throttled_request_is_logged_but_not_audited(
         )
         assert sorted(found) == [401] * 5
     assert f"request_id={request_ids[-1]}" in captured_logs.text(log_start)
+
+
+async def test_wrong_current_passwords_lock_the_account_as_sign_in_failures_do(api: Api) -> None:
+    """A stolen token must not buy unlimited guesses at the password it cannot change."""
+    clinic = await api.new_clinic()
+    body = {"current_password": "wrong-password-1", "new_password": "a quite new password 2026"}
+    statuses = [
+        (
+            await api.client.post("/v1/me/password", json=body, headers=clinic.admin.headers)
+        ).status_code
+        for _ in range(6)
+    ]
+    assert statuses == [422] * 5 + [429]
+    # The same secret is being guessed: sign-in for the account is locked too.
+    assert_throttled(await login(api.client, clinic.admin.email, WORLD_PASSWORD))
+    assert (await login(api.client, clinic.clinician.email, WORLD_PASSWORD)).status_code == 200

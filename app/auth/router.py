@@ -75,7 +75,7 @@ async def list_my_sessions(services: ServicesDep, caller: StaffDep) -> list[Staf
     summary="Change the caller's password; ends every other session of theirs",
     status_code=204,
     response_class=Response,
-    responses=problem_responses(401, 403, 422, 503),
+    responses=problem_responses(401, 403, 422, 429, 503),
 )
 async def change_password(
     services: ServicesDep, caller: StaffDep, body: PasswordChange

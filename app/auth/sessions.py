@@ -7,6 +7,7 @@ from app.auth.models import StaffSession
 from app.auth.password_policy import password_weakness
 from app.auth.revocation import end_sessions
 from app.auth.schemas import PasswordChange, StaffSessionOut
+from app.auth.throttling import AccountLockout
 from app.core.audit import note_resource
 from app.core.deps import Services
 from app.core.errors import invalid_field, not_found
@@ -40,7 +41,10 @@ async def change_password(services: Services, caller: Principal, body: PasswordC
         user = await session.get(StaffUser, caller.subject_id)
     if user is None:
         raise not_found("user")
+    lockout = AccountLockout(services, user.email)
+    await lockout.check()
     if not await verify_password(body.current_password, user.password_hash):
+        await lockout.failed()
         raise invalid_field(["body", "current_password"], "the current password is wrong")
     if body.new_password == body.current_password:
         raise invalid_field(["body", "new_password"], "must differ from the current password")

@@ -30,7 +30,7 @@ class SignInThrottle:
         settings = services.settings
         self._throttle = services.throttle
         self._address = (endpoint, "address", address)
-        self._account = ("account", opaque(account.lower())) if account is not None else None
+        self._account = account_key(account) if account is not None else None
         self._attempts = per_minute(settings.auth_attempts_per_address_per_minute)
         self._address_backoff = backoff(settings.auth_attempts_per_address_per_minute)
         self._account_backoff = backoff(settings.login_failures_per_account_per_minute)
@@ -55,3 +55,24 @@ class SignInThrottle:
         await self._throttle.record(self._address_backoff, *self._address, "failures")
         if self._account:
             await self._throttle.record(self._account_backoff, *self._account)
+
+
+def account_key(email: str) -> tuple[str, str]:
+    return ("account", opaque(email.lower()))
+
+
+class AccountLockout:
+    """The account's failure back-off of sign-in, for a password checked elsewhere: a wrong
+    current password on a password change is one more guess at the same secret (with a
+    stolen token, say), so it counts, and is refused, the same way."""
+
+    def __init__(self, services: Services, email: str) -> None:
+        self._throttle = services.throttle
+        self._key = account_key(email)
+        self._limits = backoff(services.settings.login_failures_per_account_per_minute)
+
+    async def check(self) -> None:
+        await self._throttle.check(self._limits, *self._key)
+
+    async def failed(self) -> None:
+        await self._throttle.record(self._limits, *self._key)
