@@ -283,3 +283,12 @@ def loopback_webhook_settings(database_url: str) -> Settings:
         database_url=database_url, secret_key=TEST_SECRET, db_pool_size=5,
         allow_private_webhooks=True, webhook_timeout_seconds=2,
     )  # fmt: skip
+
+
+async def emergency_report(api: Api, clinic: ClinicActors) -> dict[str, Any]:
+    """A report that raises an emergency alert, on a new patient's block of `clinic`."""
+    patient, procedure = await api.patient_with_procedure(clinic)
+    body = report_body(side_effects=[{"kind": "breathing_difficulty", "severity": "mild"}])
+    response = await api.post_report(patient, procedure["id"], body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())

@@ -19,7 +19,12 @@ from app.main import create_app
 from app.webhooks.claiming import clinic_room
 from app.webhooks.delivery import fan_out
 from app.worker.loop import Worker
-from tests.helpers import Api, ClinicActors, loopback_webhook_settings, report_body
+from tests.helpers import (
+    Api,
+    ClinicActors,
+    emergency_report,
+    loopback_webhook_settings,
+)
 from tests.receiver import BlackHole, Receiver
 
 pytestmark = pytest.mark.anyio
@@ -63,14 +68,6 @@ async def disable_all(api: Api, clinic: ClinicActors) -> None:
             f"/v1/webhooks/{hook['id']}", json={"enabled": False}, headers=clinic.admin.headers
         )
         assert response.status_code == 200, response.text
-
-
-async def emergency_report(api: Api, clinic: ClinicActors) -> dict[str, Any]:
-    patient, procedure = await api.patient_with_procedure(clinic)
-    body = report_body(side_effects=[{"kind": "breathing_difficulty", "severity": "mild"}])
-    response = await api.post_report(patient, procedure["id"], body)
-    assert response.status_code == 201, response.text
-    return dict(response.json())
 
 
 async def test_a_clinics_dead_endpoints_do_not_delay_another_clinics_alert(

@@ -18,7 +18,13 @@ from app.core.deps import Services
 from app.main import create_app
 from app.webhooks.sender import Sender
 from app.worker.loop import Worker
-from tests.helpers import TEST_SECRET, Api, ClinicActors, loopback_webhook_settings, report_body
+from tests.helpers import (
+    TEST_SECRET,
+    Api,
+    ClinicActors,
+    emergency_report,
+    loopback_webhook_settings,
+)
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.anyio
@@ -71,14 +77,6 @@ async def register(
     )
     assert response.status_code == 201, response.text
     _registered.append((clinic.admin.headers, response.json()["id"]))
-    return dict(response.json())
-
-
-async def emergency_report(api: Api, clinic: ClinicActors) -> dict[str, Any]:
-    patient, procedure = await api.patient_with_procedure(clinic)
-    body = report_body(side_effects=[{"kind": "breathing_difficulty", "severity": "mild"}])
-    response = await api.post_report(patient, procedure["id"], body)
-    assert response.status_code == 201, response.text
     return dict(response.json())
 
 
