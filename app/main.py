@@ -13,6 +13,7 @@ from app.audit.router import router as audit_router
 from app.audit.writer import AuditWriter
 from app.auth.identity import Authenticator
 from app.auth.router import router as auth_router
+from app.auth.throttling import SignInGate
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings
 from app.core.db import Database
@@ -109,6 +110,9 @@ def create_app(
     # the audit, it also closes the connection on the audit's own 503 when a body was left
     # unread. SafeHeaders goes outermost so that 503 carries the safe headers too.
     app.add_middleware(AuditMiddleware, writer=audit_writer, clock=services.clock)
+    # Outside the audit (its refusals are throttles' 429s, not audited) and inside the gate
+    # (which closes a connection whose body was left unread).
+    app.add_middleware(SignInGate)
     app.add_middleware(
         BodyGate,
         default_limit=settings.max_body_bytes,

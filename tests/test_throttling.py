@@ -133,6 +133,23 @@ async def test_an_address_is_throttled_and_others_are_not(api: Api, endpoint: st
             assert (await quiet.post(path, json={"code": code.json()["code"]})).status_code == 200
 
 
+@pytest.mark.parametrize("limits", [{"auth_attempts_per_address_per_minute": 3}])
+async def test_a_throttled_address_is_refused_before_its_body_is_read(api: Api) -> None:
+    """SignInGate: once the address is refused, its requests are answered 429 before the
+    body is parsed (a body that is not even JSON is not a 422), and the quiet address still
+    gets the route's own answer."""
+    path, garbage = "/v1/auth/enroll", b"{not json"
+    headers = {"content-type": "application/json"}
+    async with (
+        client_at(api.app, "203.0.113.8") as noisy,
+        client_at(api.app, "198.51.100.10") as quiet,
+    ):
+        for _ in range(3):
+            assert (await noisy.post(path, json={"code": BAD_CODE})).status_code == 400
+        assert assert_throttled(await noisy.post(path, content=garbage, headers=headers)) >= 55
+        assert (await quiet.post(path, content=garbage, headers=headers)).status_code == 422
+
+
 @pytest.mark.parametrize("limits", [{"reports_per_caller_per_minute": 3}])
 async def test_reports_per_caller_are_limited(api: Api) -> None:
     patient, procedure = await api.patient_with_procedure(api.world.a)
