@@ -15,7 +15,9 @@ the PostgreSQL databases it creates are dropped at the end. Results also go to
 bench/results/latest.json. See bench/README.md.
 
 --blocks N seeds N patients, one block each, and spreads the reports round-robin over their
-blocks (default 1: every report to one block). --baseline-commit REV also measures the real
+blocks (default 50: a block holds at most AFTERCARE_REPORTS_PER_BLOCK_CAP reports, 1,000, and
+a run posts about 12,000 per server; before the cap the default was 1, every report to one
+block). --baseline-commit REV also measures the real
 service as it was at REV, side by side in the same run: a detached git worktree of REV in
 /tmp, served by this venv with that tree's code first on the path, against its own database
 migrated and seeded by that tree's code (rows "report@REV"); the worktree is removed at the
@@ -1046,7 +1048,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--blocks",
         type=int,
-        default=1,
+        default=50,
         help="patients (one block each) the reports are spread over, round-robin",
     )
     parser.add_argument(
