@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from app.core.config import Settings
+from app.core.errors import TYPE_BASE
 from tests.helpers import TEST_SECRET, Actor, Api, report_body
 
 pytestmark = pytest.mark.anyio
@@ -112,6 +113,7 @@ async def test_a_batch_past_the_cap_refuses_each_extra_item(api: Api) -> None:
     assert extra_result["status"] == "rejected"
     assert extra_result["error"]["status"] == 409
     assert extra_result["error"]["errors"][0]["type"] == "report_cap"
+    assert extra_result["error"]["type"] == f"{TYPE_BASE}report-cap-reached"
     assert "not saved" in extra_result["error"]["detail"]
     reports, _ = await stored(api, pid)
     assert len(reports) == CAP and extra_result["report"] is None

@@ -94,16 +94,20 @@ def problem_response(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    phrase = HTTPStatus(status).phrase
     body: dict[str, Any] = {
-        "type": TYPE_BASE + (slug or phrase.lower().replace(" ", "-")),
-        "title": phrase,
+        "type": problem_type(status, slug),
+        "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
     }
     if errors is not None:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_type(status: int, slug: str | None = None) -> str:
+    """The problem's `type` URI: its slug, or else its status phrase ("too-many-requests")."""
+    return TYPE_BASE + (slug or HTTPStatus(status).phrase.lower().replace(" ", "-"))
 
 
 def validation_issues(raw: list[Any]) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.core.deps import Services
-from app.core.errors import Problem, validation_issues
+from app.core.errors import Problem, problem_type, validation_issues
 from app.core.security import Principal
 from app.core.types import storable
 from app.procedures.service import load_procedure_ref
@@ -61,7 +61,10 @@ async def submit_batch(
             outcome, result = await submit_report(services, caller, procedure_id, body)
         except Problem as problem:  # each item stands alone
             error = BatchItemError(
-                status=problem.status, detail=problem.detail, errors=problem.errors
+                type=problem_type(problem.status, problem.slug),
+                status=problem.status,
+                detail=problem.detail,
+                errors=problem.errors,
             )
             results[index] = BatchItemResult(
                 client_report_id=client_id, status="rejected", error=error

@@ -166,6 +166,11 @@ class ReportResult(BaseModel):
 
 
 class BatchItemError(BaseModel):
+    type: str | None = Field(
+        default=None,
+        description="The problem type, as the single report's problem+json gives it "
+        "(e.g. .../problems/report-cap-reached).",
+    )
     status: int
     detail: str
     errors: list[dict[str, Any]] | None = None
