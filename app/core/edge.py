@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.deps import get_principal
+from app.core.errors import NO_STORE, SAFE_HEADERS
 
 # The compact form of a JWT: three base64url segments. Anything else cannot be one of our
 # access tokens, so it need not be verified to be refused.
@@ -195,10 +196,15 @@ class SafeHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode(), value.encode()) for name, value in headers.items()]
+
+
+_ALWAYS, _PATIENT_DATA = _encoded(SAFE_HEADERS), _encoded(SAFE_HEADERS | NO_STORE)
+
+
 def _safe(headers: Any, patient_data: bool) -> list[tuple[bytes, bytes]]:
-    ours = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
-    if patient_data:
-        ours.append((b"cache-control", b"no-store"))
+    ours = list(_PATIENT_DATA if patient_data else _ALWAYS)
     content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
     if content_type.lower().startswith(_SVG):
         ours.append((b"content-security-policy", SVG_POLICY))

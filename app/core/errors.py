@@ -148,15 +148,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         # Starlette answers this from outside every middleware, SafeHeaders (core/edge.py)
         # included, so the 500 carries its headers itself.
         return problem_response(
-            500, "An unexpected error occurred; it has been logged.", headers=_SAFE_HEADERS
+            500,
+            "An unexpected error occurred; it has been logged.",
+            headers=SAFE_HEADERS | NO_STORE,
         )
 
 
-_SAFE_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+# What every response carries (core/edge.py, SafeHeaders), and every /v1 response NO_STORE.
+SAFE_HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}
+NO_STORE = {"cache-control": "no-store"}
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
