@@ -10,7 +10,8 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -73,43 +74,39 @@ class Throttle:
     async def take(self, limit: RateLimitItem, *key: str, cost: int = 1) -> None:
         """Counts `cost` against the limit at once (so concurrent requests cannot all slip
         under it), or raises 429 when that would exceed it."""
-        try:
+        async with _letting_through_if_storage_fails():
             if await self._windows.hit(limit, *key, cost=min(cost, limit.amount)):
                 return
             raise throttled(await self._retry_after(limit, key))
-        except StorageError as exc:
-            _storage_failed(exc)
 
     async def check(self, limits: Sequence[RateLimitItem], *key: str) -> None:
         """Raises 429 while any of the limits is full; counts nothing."""
-        try:
+        async with _letting_through_if_storage_fails():
             full = [limit for limit in limits if not await self._windows.test(limit, *key)]
             if full:
                 waits = [await self._retry_after(limit, key) for limit in full]
                 raise throttled(max(waits))
-        except StorageError as exc:
-            _storage_failed(exc)
 
     async def record(self, limits: Sequence[RateLimitItem], *key: str) -> None:
-        try:
+        async with _letting_through_if_storage_fails():
             for limit in limits:
                 await self._windows.hit(limit, *key)
-        except StorageError as exc:
-            _storage_failed(exc)
 
     async def forget(self, limits: Sequence[RateLimitItem], *key: str) -> None:
-        try:
+        async with _letting_through_if_storage_fails():
             for limit in limits:
                 await self._windows.clear(limit, *key)
-        except StorageError as exc:
-            _storage_failed(exc)
 
     async def _retry_after(self, limit: RateLimitItem, key: tuple[str, ...]) -> int:
         stats = await self._windows.get_window_stats(limit, *key)
         return max(1, math.ceil(stats.reset_time - time.time()))
 
 
-def _storage_failed(exc: StorageError) -> None:
-    # Only the error's type: its text may quote a key, and keys name accounts and callers.
-    kind = type(exc.storage_error).__name__
-    log.warning("rate limit storage unavailable (%s); letting the request through", kind)
+@asynccontextmanager
+async def _letting_through_if_storage_fails() -> AsyncIterator[None]:
+    try:
+        yield
+    except StorageError as exc:
+        # Only the error's type: its text may quote a key, and keys name accounts and callers.
+        kind = type(exc.storage_error).__name__
+        log.warning("rate limit storage unavailable (%s); letting the request through", kind)
