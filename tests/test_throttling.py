@@ -283,3 +283,17 @@ async def test_wrong_current_passwords_lock_the_account_as_sign_in_failures_do(a
     # The same secret is being guessed: sign-in for the account is locked too.
     assert_throttled(await login(api.client, clinic.admin.email, WORLD_PASSWORD))
     assert (await login(api.client, clinic.clinician.email, WORLD_PASSWORD)).status_code == 200
+
+
+@pytest.mark.parametrize("limits", [{"rate_limit_url": "redis://127.0.0.1:1/0"}])
+async def test_a_counter_store_that_fails_lets_requests_through(
+    api: Api, captured_logs: LogCapture
+) -> None:
+    """Nothing answers on port 1: a sign-in and a report still go through (a red flag must
+    not depend on Redis), and the log says so by the error's type only."""
+    log_start = len(captured_logs.lines)
+    clinic = await api.new_clinic()
+    assert (await login(api.client, clinic.admin.email, WORLD_PASSWORD)).status_code == 200
+    patient, procedure = await api.patient_with_procedure(clinic)
+    assert (await api.post_report(patient, procedure["id"], report_body())).status_code == 201
+    assert "rate limit storage unavailable" in captured_logs.text(log_start)
