@@ -1018,6 +1018,18 @@ def add_load_options(parser: argparse.ArgumentParser, *, rounds: int) -> None:
     )
 
 
+def load_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The load options as a results document records them (add_load_options)."""
+    return {
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "rounds": args.rounds,
+        "clients": args.clients,
+        "wrk_threads": args.threads,
+        "quiet_wait_s": args.quiet_wait,
+    }
+
+
 def check_load_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuses out-of-range load options; turns --clients into a list of ints."""
     if not (
@@ -1240,12 +1252,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(elapsed, 1),
         "machine": info,
         "settings": {
-            "duration_s": args.duration,
-            "warmup_s": args.warmup,
-            "rounds": args.rounds,
-            "clients": args.clients,
-            "wrk_threads": args.threads,
-            "quiet_wait_s": args.quiet_wait,
+            **load_settings(args),
             "blocks": args.blocks,
             "endpoints": list(args.endpoints),
             "pg_drivers": list(args.pg_drivers),
