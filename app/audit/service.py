@@ -21,9 +21,10 @@ from app.audit.schemas import AccessLogActor, AccessLogEntry, AuditEventOut
 from app.auth.models import PatientDevice
 from app.core.audit import note_patients
 from app.core.deps import Services
+from app.core.models import entity_values
 from app.core.pagination import cut_page, decode_time_id_cursor, newer_first_within
 from app.core.security import Principal
-from app.core.types import Page, fields_of
+from app.core.types import Page
 from app.patients.service import load_patient
 from app.staff.models import StaffUser
 
@@ -104,7 +105,7 @@ async def _patients_of(
 
 def _event_out(event: AuditEvent, patient_ids: list[uuid.UUID]) -> AuditEventOut:
     return AuditEventOut.model_validate(
-        {**fields_of(event, AuditEventOut), "patient_ids": patient_ids}
+        {**entity_values(event, AuditEventOut), "patient_ids": patient_ids}
     )
 
 

@@ -18,8 +18,8 @@ from app.auth.revocation import revoke_devices
 from app.core.audit import note_patients
 from app.core.deps import Services
 from app.core.errors import not_found
+from app.core.models import entity_values
 from app.core.security import Principal
-from app.core.types import fields_of
 from app.patients.service import load_patient
 
 REVOKED_BY_STAFF = "revoked by staff"
@@ -55,7 +55,7 @@ async def list_my_devices(services: Services, caller: Principal) -> list[MyDevic
         rows = await session.scalars(_newest_first(_devices_of(caller.clinic_id, patient_id)))
         return [
             MyDeviceOut.model_validate(
-                {**fields_of(row, DeviceOut), "current": row.id == caller.session_id}
+                {**entity_values(row, DeviceOut), "current": row.id == caller.session_id}
             )
             for row in rows
         ]

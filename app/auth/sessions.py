@@ -11,8 +11,8 @@ from app.auth.throttling import AccountLockout
 from app.core.audit import note_resource
 from app.core.deps import Services
 from app.core.errors import invalid_field, not_found
+from app.core.models import entity_values
 from app.core.security import Principal, hash_password, verify_password
-from app.core.types import fields_of
 from app.staff.models import StaffUser
 
 SESSIONS_SHOWN = 50
@@ -29,7 +29,7 @@ async def list_sessions(services: Services, caller: Principal) -> list[StaffSess
         )
         return [
             StaffSessionOut.model_validate(
-                {**fields_of(row, StaffSessionOut), "current": row.id == caller.session_id}
+                {**entity_values(row, StaffSessionOut), "current": row.id == caller.session_id}
             )
             for row in rows
         ]

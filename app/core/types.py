@@ -138,9 +138,3 @@ class Page(BaseModel, Generic[T]):
 def rfc3339(moment: datetime) -> str:
     """UTC with a Z, the form every response and webhook gives times in."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def fields_of(row: object, model: type[BaseModel]) -> dict[str, Any]:
-    """The attributes of `row` that `model` has fields for (a response built from a row plus
-    values of its own)."""
-    return {name: getattr(row, name) for name in model.model_fields if hasattr(row, name)}
