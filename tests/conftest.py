@@ -106,6 +106,16 @@ def empty_database_factory(
         drop_pg_database(name)
 
 
+@pytest.fixture
+def fresh_url(backend: str, empty_database_factory: object, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty database of its own, named in the environment as the `aftercare` command
+    reads it (the CLI tests)."""
+    url: str = empty_database_factory(backend)  # type: ignore[operator]
+    monkeypatch.setenv("AFTERCARE_DATABASE_URL", url)
+    monkeypatch.setenv("AFTERCARE_SECRET_KEY", TEST_SECRET)
+    return url
+
+
 @pytest.fixture(scope="session")
 def database_url(backend: str, empty_database_factory: object) -> str:
     url: str = empty_database_factory(backend)  # type: ignore[operator]

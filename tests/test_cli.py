@@ -3,7 +3,6 @@ import json
 import uuid
 from pathlib import Path
 
-import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
@@ -14,14 +13,6 @@ from app.core.db import create_engine_for, is_sqlite
 from app.core.migrations import alembic_config, head_revision, upgrade
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def fresh_url(backend: str, empty_database_factory: object, monkeypatch: pytest.MonkeyPatch) -> str:
-    url: str = empty_database_factory(backend)  # type: ignore[operator]
-    monkeypatch.setenv("AFTERCARE_DATABASE_URL", url)
-    monkeypatch.setenv("AFTERCARE_SECRET_KEY", "cli-test-secret-key-0123456789-abcdefghij")
-    return url
 
 
 def test_create_admin_migrates_and_prints_ids(fresh_url: str) -> None:

@@ -29,14 +29,6 @@ runner = CliRunner()
 PASSWORD = "a-long-passphrase-for-the-admin-7"
 
 
-@pytest.fixture
-def fresh_url(backend: str, empty_database_factory: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    url: str = empty_database_factory(backend)
-    monkeypatch.setenv("AFTERCARE_DATABASE_URL", url)
-    monkeypatch.setenv("AFTERCARE_SECRET_KEY", TEST_SECRET)
-    return url
-
-
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
