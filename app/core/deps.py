@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword, OAuthFlows
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2
 
 from app.core.audit import note_actor
 from app.core.clock import Clock
@@ -15,6 +16,7 @@ from app.core.errors import forbidden, unauthorized
 from app.core.keyring import Keyring
 from app.core.ratelimit import Throttle, per_minute
 from app.core.security import InvalidToken, Principal, bound_password_hashing
+from app.integrations.scopes import SCOPES
 
 
 class Authenticator(Protocol):
@@ -44,15 +46,33 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-_bearer = HTTPBearer(
-    auto_error=False, description="An access token from /v1/auth/token or /v1/auth/enroll."
+TOKEN_URL = "/v1/auth/token"  # noqa: S105 (a path, not a secret)
+# Two ways to hold the same kind of bearer token, so the OpenAPI document says how to get one:
+# staff and integration clients through OAuth 2.0 at TOKEN_URL (Swagger's Authorize signs in
+# with it), the patient's app through enrolment. Either one is enough (OpenAPI: alternatives).
+_oauth2 = OAuth2(
+    flows=OAuthFlows(
+        password=OAuthFlowPassword(tokenUrl=TOKEN_URL, scopes={}),
+        clientCredentials=OAuthFlowClientCredentials(tokenUrl=TOKEN_URL, scopes=SCOPES),
+    ),
+    scheme_name="OAuth2",
+    description="Staff sign in with the password grant; integration clients use the "
+    "client credentials grant and are limited to the scopes they were given.",
+    auto_error=False,
+)
+_patient_bearer = HTTPBearer(
+    scheme_name="PatientToken",
+    description="The patient app's access token, from /v1/auth/enroll or /v1/auth/refresh.",
+    auto_error=False,
 )
 
 
 async def get_principal(
     services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_patient_bearer)],
+    _: Annotated[str | None, Depends(_oauth2)],
 ) -> Principal:
+    # Both schemes read the same Authorization header; the bearer one has already parsed it.
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("a bearer access token is required")
     try:
