@@ -11,6 +11,7 @@ from app.auth.models import (
 from app.checkins.models import Checkin
 from app.core.keyring import SigningKeyRecord
 from app.core.models import Base
+from app.integrations.models import IntegrationClient, UsedClientAssertion
 from app.outbox.models import OutboxEvent
 from app.patients.models import Patient
 from app.procedures.models import Procedure
@@ -27,6 +28,7 @@ __all__ = [
     "Clinic",
     "DeliveryAttempt",
     "EnrollmentCode",
+    "IntegrationClient",
     "OutboxEvent",
     "Patient",
     "PatientDevice",
@@ -36,6 +38,7 @@ __all__ = [
     "SigningKeyRecord",
     "StaffSession",
     "StaffUser",
+    "UsedClientAssertion",
     "WebhookDelivery",
     "WebhookEndpoint",
 ]

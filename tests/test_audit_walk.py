@@ -41,7 +41,8 @@ from tests.helpers import (
 pytestmark = pytest.mark.anyio
 
 COMMITTED = PROJECT_ROOT / "openapi" / "openapi.json"
-UNAUDITED = {"/healthz", "/readyz"}  # probes, not under /v1: no event
+# Probes and the OAuth metadata, not under /v1: no event.
+UNAUDITED = {"/healthz", "/readyz", "/.well-known/oauth-authorization-server"}
 HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
 PUBLIC = {"login_staff", "enroll_patient_app", "refresh_patient_tokens"}  # no token needed
 HOOK_URL = "http://127.0.0.1:9/aftercare-audit-walk"  # never called: no worker runs here
@@ -52,6 +53,8 @@ ADMIN_ONLY = {
     "create_staff_user", "list_staff", "update_staff_user", "end_staff_sessions",
     "update_clinic", "create_webhook", "list_webhooks", "get_webhook", "update_webhook",
     "list_webhook_deliveries", "retry_webhook_delivery", "list_audit_events", "dry_run_rules",
+    "create_integration_client", "list_integration_clients", "get_integration_client",
+    "update_integration_client", "revoke_integration_client",
 }  # fmt: skip
 STAFF_ONLY = {
     "logout", "list_my_sessions", "change_password", "list_patient_devices",
@@ -82,11 +85,12 @@ WALK = [
     "get_patient_outcomes", "get_patient_outcomes_chart", "list_alerts", "get_alert",
     "list_patient_devices", "list_my_devices", "get_patient_access_log", "get_my_access_log",
     "list_audit_events", "list_webhooks", "get_webhook", "list_webhook_deliveries",
-    "dry_run_rules", "create_patient", "update_patient", "create_enrollment_code", "create_procedure",
+    "list_integration_clients", "get_integration_client", "create_integration_client",
+    "update_integration_client", "dry_run_rules", "create_patient", "update_patient", "create_enrollment_code", "create_procedure",
     "submit_report", "submit_report_batch", "acknowledge_alert", "resolve_alert",
     "update_clinic", "create_staff_user", "retry_webhook_delivery", "create_webhook",
     "update_webhook", "enroll_patient_app", "refresh_patient_tokens", "revoke_patient_device",
-    "revoke_my_device", "end_staff_sessions", "update_staff_user", "change_password", "logout",
+    "revoke_my_device", "revoke_integration_client", "end_staff_sessions", "update_staff_user", "change_password", "logout",
 ]  # fmt: skip
 
 
@@ -395,6 +399,13 @@ async def build_scene(api: Api) -> Scene:
     )
     (delivery,) = deliveries["items"]
     user_id = await spare_staff_user(api, clinic)
+    client = expect(
+        await api.client.post(
+            "/v1/integrations/clients", json=body_for("create_integration_client"),
+            headers=admin.headers,
+        ),
+        201,
+    )  # fmt: skip
     return Scene(
         clinic=clinic,
         spare=spare,
@@ -411,6 +422,7 @@ async def build_scene(api: Api) -> Scene:
             "delivery_id": delivery["id"],
             "user_id": str(user_id),
             "device_id": str(token_sid(patient.token)),
+            "client_id": client["client_id"],
         },
         hooks=[hook["id"]],
     )
@@ -471,6 +483,8 @@ def body_for(op: str) -> Any:
         "resolve_alert": {"note": "Advised; settled."},
         "create_webhook": {"url": HOOK_URL},
         "update_webhook": {"enabled": False},
+        "create_integration_client": {"name": "Walk EHR", "scopes": ["patients:read"]},
+        "update_integration_client": {"scopes": ["alerts:read"]},
         "enroll_patient_app": {"code": "AAAA-BBBB-CCCC"},
         "refresh_patient_tokens": {"refresh_token": "not-a-refresh-token"},
     }.get(op)  # fmt: skip
@@ -533,7 +547,7 @@ async def plan(api: Api, scene: Scene, op: str, role: str) -> Plan:
         case "login_staff":
             if role == "patient":  # patients have no password: an unknown email
                 unknown = {"username": f"nobody-{uuid.uuid4().hex[:8]}@x.example", "password": "x"}
-                return Plan(me, 401, data=unknown, actor=ANONYMOUS)
+                return Plan(me, 400, data=unknown, actor=ANONYMOUS)  # OAuth invalid_grant
             assert me.actor and me.actor.email
             sign_in = {"username": me.actor.email, "password": WORLD_PASSWORD}
             return Plan(
@@ -581,6 +595,13 @@ async def plan(api: Api, scene: Scene, op: str, role: str) -> Plan:
                 me, 201, lambda r: frozenset({uuid.UUID(r.json()["id"])}), json=body,
                 resource_id=created_id,
             )  # fmt: skip
+        case "create_integration_client":
+            return Plan(
+                me, 201, json=body,
+                resource_id=lambda r: r.json()["client_id"] if r.is_success else None,
+            )  # fmt: skip
+        case "revoke_integration_client":
+            return Plan(me, 204)
         case "create_procedure" | "create_staff_user" | "create_webhook":
             return Plan(me, 201, patients, json=body, resource_id=created_id)
         case "submit_report":
@@ -660,7 +681,7 @@ async def test_failed_sign_ins(api: Api) -> None:
     ]  # fmt: skip
     for label, form, who in attempts:
         await walker.check(
-            label, "login_staff", method, route, Plan(ANONYMOUS, 401, data=form, actor=who)
+            label, "login_staff", method, route, Plan(ANONYMOUS, 400, data=form, actor=who)
         )
     walker.assert_clean()
 

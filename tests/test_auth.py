@@ -25,19 +25,21 @@ async def test_staff_login_gives_a_working_bearer_token(api: Api) -> None:
 
 
 @pytest.mark.parametrize("case", ["wrong_password", "unknown_email"])
-async def test_wrong_credentials_are_401_problem(api: Api, case: str) -> None:
+async def test_wrong_credentials_are_400_invalid_grant(api: Api, case: str) -> None:
     email = api.world.a.clinician.email if case == "wrong_password" else "nobody@clinic.example"
     response = await _login(
         api, email, "not-the-password" if case == "wrong_password" else WORLD_PASSWORD
     )
-    assert response.status_code == 401
-    assert response.headers["content-type"] == "application/problem+json"
+    # RFC 6749 5.2: a wrong resource owner password is invalid_grant, in application/json.
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"] == "invalid_grant"
     assert response.json()["detail"] == "wrong email or password"  # same words: no enumeration
 
 
-async def test_login_without_form_fields_is_422(api: Api) -> None:
+async def test_login_without_form_fields_is_400_invalid_request(api: Api) -> None:
     response = await api.client.post("/v1/auth/token", data={"username": "x@y.z"})
-    assert response.status_code == 422
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
 
 
 async def test_me_for_a_patient_holds_patient_id(api: Api) -> None:

@@ -170,7 +170,7 @@ async def test_a_deactivated_clinician_is_401_at_the_very_next_request(api: Api)
     relogin = await api.client.post(
         "/v1/auth/token", data={"username": clinic.clinician.email, "password": WORLD_PASSWORD}
     )
-    assert relogin.status_code == 401
+    assert relogin.status_code == 400 and relogin.json()["error"] == "invalid_grant"
     reactivated = await api.client.patch(
         f"/v1/staff/{clinic.clinician.id}", json={"active": True}, headers=clinic.admin.headers
     )

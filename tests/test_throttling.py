@@ -69,7 +69,7 @@ async def test_sixth_wrong_password_is_429_while_another_account_signs_in(api: A
     clinic = await api.new_clinic()
     target, other = clinic.admin.email, clinic.clinician.email
     for _ in range(5):
-        assert (await login(api.client, target, "wrong-password-1")).status_code == 401
+        assert (await login(api.client, target, "wrong-password-1")).status_code == 400
     assert 55 <= assert_throttled(await login(api.client, target, "wrong-password-1")) <= 60
     # Locked: even the right password is refused, unchecked, until the window has passed.
     assert_throttled(await login(api.client, target, WORLD_PASSWORD))
@@ -80,7 +80,7 @@ async def test_sixth_wrong_password_is_429_while_another_account_signs_in(api: A
 async def test_unknown_accounts_lock_as_known_ones_do(api: Api) -> None:
     nobody = f"nobody-{uuid.uuid4().hex[:8]}@clinic.example"
     statuses = [(await login(api.client, nobody, "wrong-password-1")).status_code for _ in range(6)]
-    assert statuses == [401] * 5 + [429]
+    assert statuses == [400] * 5 + [429]
 
 
 async def test_the_lockout_doubles_with_each_further_failure(api: Api) -> None:
@@ -89,7 +89,7 @@ async def test_the_lockout_doubles_with_each_further_failure(api: Api) -> None:
     with time_machine.travel(api.clock.now(), tick=False) as traveller:
         for attempts in (5, 1, 1, 1):
             for _ in range(attempts):
-                assert (await login(api.client, email, "wrong-password-1")).status_code == 401
+                assert (await login(api.client, email, "wrong-password-1")).status_code == 400
             wait = assert_throttled(await login(api.client, email, "wrong-password-1"))
             waits.append(wait)
             traveller.shift(wait + 1)
@@ -102,10 +102,10 @@ async def test_the_lockout_doubles_with_each_further_failure(api: Api) -> None:
 async def test_a_successful_sign_in_clears_the_accounts_failures(api: Api) -> None:
     email = (await api.new_clinic()).admin.email
     for _ in range(4):
-        assert (await login(api.client, email, "wrong-password-1")).status_code == 401
+        assert (await login(api.client, email, "wrong-password-1")).status_code == 400
     assert (await login(api.client, email, WORLD_PASSWORD)).status_code == 200
     for _ in range(4):
-        assert (await login(api.client, email, "wrong-password-1")).status_code == 401
+        assert (await login(api.client, email, "wrong-password-1")).status_code == 400
 
 
 @pytest.mark.parametrize("limits", [{"auth_attempts_per_address_per_minute": 3}])
@@ -199,7 +199,7 @@ async def test_password_hashes_queue_under_a_bound_and_the_overflow_is_503(
     # Unknown users cost a full verification each (no enumeration by timing), never more
     # than two at once; the queue holds 8 a slot, and the rest are told to come back.
     assert peak == 2
-    assert set(statuses) == {401, 503} and statuses.count(401) >= 2 + 2 * 8
+    assert set(statuses) == {400, 503} and statuses.count(400) >= 2 + 2 * 8
     busy = next(a for a in answers if a.status_code == 503)
     assert busy.headers["content-type"] == "application/problem+json"
     assert int(busy.headers["retry-after"]) >= 1
@@ -242,7 +242,7 @@ async def test_two_instances_sharing_redis_share_the_counters(
         client_at(second, address) as two,
     ):
         for client in (one, two, one, two, one):
-            assert (await login(client, clinic.admin.email, "wrong-password-1")).status_code == 401
+            assert (await login(client, clinic.admin.email, "wrong-password-1")).status_code == 400
         assert_throttled(await login(two, clinic.admin.email, "wrong-password-1"))
         assert_throttled(await login(one, clinic.admin.email, WORLD_PASSWORD))
         assert (await login(two, clinic.clinician.email, WORLD_PASSWORD)).status_code == 200
@@ -252,7 +252,7 @@ async def test_a_throttled_request_is_logged_but_not_audited(
     api: Api, captured_logs: LogCapture
 ) -> None:
     """A flood of refusals must not become as many rows of an append-only, six-year table;
-    the 401s before the lockout are audited as every refusal is."""
+    the 400s before the lockout are audited as every refusal is."""
     log_start = len(captured_logs.lines)
     email = f"nobody-{uuid.uuid4().hex[:8]}@clinic.example"
     request_ids = [uuid.uuid4().hex for _ in range(6)]
@@ -265,7 +265,7 @@ async def test_a_throttled_request_is_logged_but_not_audited(
         found = await session.scalars(
             select(AuditEvent.status).where(AuditEvent.request_id.in_(request_ids))
         )
-        assert sorted(found) == [401] * 5
+        assert sorted(found) == [400] * 5
     assert f"request_id={request_ids[-1]}" in captured_logs.text(log_start)
 
 

@@ -54,6 +54,13 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
     resolution_note: Mapped[str | None] = mapped_column(Text)
+    # Set instead of acknowledged_by / resolved_by when an integration client acted.
+    acknowledged_by_client_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("integration_clients.id")
+    )
+    resolved_by_client_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("integration_clients.id")
+    )
     # When the open alert escalates unless acknowledged first; cleared when it escalates (once)
     # or is acknowledged or resolved. Null for routine alerts.
     escalate_at: Mapped[datetime | None]

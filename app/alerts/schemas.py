@@ -31,6 +31,12 @@ class AlertOut(ResponseModel):
     resolved_at: datetime | None
     resolved_by: uuid.UUID | None
     resolution_note: str | None
+    acknowledged_by_client_id: uuid.UUID | None = Field(
+        default=None, description="The integration client that acknowledged it, if one did."
+    )
+    resolved_by_client_id: uuid.UUID | None = Field(
+        default=None, description="The integration client that resolved it, if one did."
+    )
     escalated_at: datetime | None = Field(
         default=None,
         description="When it escalated: open and unacknowledged past the clinic's delay.",

@@ -216,14 +216,21 @@ async def _load(session: AsyncSession, caller: Principal, alert_id: uuid.UUID) -
     return alert
 
 
+def _actor(verb: str, caller: Principal) -> dict[str, uuid.UUID | None]:
+    """Who moved the alert: a staff user, or an integration client (a column of its own)."""
+    if caller.is_client:
+        return {f"{verb}_by": None, f"{verb}_by_client_id": caller.subject_id}
+    return {f"{verb}_by": caller.subject_id}
+
+
 async def acknowledge(
     services: Services, caller: Principal, alert_id: uuid.UUID, note: str | None
 ) -> AlertOut:
     now = services.clock.now()
-    values = {
+    values: dict[str, object] = {
         "status": "acknowledged",
         "acknowledged_at": now,
-        "acknowledged_by": caller.subject_id,
+        **_actor("acknowledged", caller),
         "acknowledgement_note": note,
         "escalate_at": None,
     }
@@ -236,10 +243,10 @@ async def resolve(
     services: Services, caller: Principal, alert_id: uuid.UUID, note: str
 ) -> AlertOut:
     now = services.clock.now()
-    values = {
+    values: dict[str, object] = {
         "status": "resolved",
         "resolved_at": now,
-        "resolved_by": caller.subject_id,
+        **_actor("resolved", caller),
         "resolution_note": note,
         "escalate_at": None,
     }

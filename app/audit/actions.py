@@ -71,6 +71,21 @@ ACTIONS: dict[str, Action] = {
     "update_webhook": _a("webhook.update", "webhook", "changed a webhook endpoint"),
     "list_webhook_deliveries": _a("webhook.deliveries", "webhook", "viewed webhook deliveries"),
     "retry_webhook_delivery": _a("webhook.retry", "webhook_delivery", "retried a delivery"),
+    "create_integration_client": _a(
+        "integration_client.create", "integration_client", "registered an integration client"
+    ),
+    "list_integration_clients": _a(
+        "integration_client.list", "integration_client", "listed integration clients"
+    ),
+    "get_integration_client": _a(
+        "integration_client.read", "integration_client", "viewed an integration client"
+    ),
+    "update_integration_client": _a(
+        "integration_client.update", "integration_client", "changed an integration client"
+    ),
+    "revoke_integration_client": _a(
+        "integration_client.revoke", "integration_client", "revoked an integration client"
+    ),
     # The audit trail itself: reading it is an access too.
     "list_audit_events": _a("audit.list", "audit_event", "read the audit trail"),
     "get_patient_access_log": _a("access_log.read", "patient", "viewed the access log"),
@@ -84,6 +99,8 @@ RETIRE_KEY = _a("key.retire", "signing_key", "retired a token signing key")
 # PATCH /v1/clinic that moves the clinic to another clinical rule set; the event's resource id
 # is the version it moved to.
 CHANGE_RULE_SET = _a("clinic.rule_set_change", "rule_set", "changed the clinic's clinical rule set")
+# POST /v1/auth/token by an integration client (the client credentials grant).
+CLIENT_TOKEN = _a("auth.client_token", "integration_client", "obtained an access token")
 UNKNOWN = _a("unknown", None, "made a request")
 # Every action that is no operation's own: the access log has words for these too.
-OTHER_ACTIONS = (ROTATE_KEY, RETIRE_KEY, CHANGE_RULE_SET)
+OTHER_ACTIONS = (ROTATE_KEY, RETIRE_KEY, CHANGE_RULE_SET, CLIENT_TOKEN)

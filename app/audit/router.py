@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from app.audit import service
 from app.audit.schemas import AccessLogEntry, AuditEventOut
@@ -46,7 +46,8 @@ WindowDep = Annotated[service.Window, Depends(_window)]
         "Filters combine: `patient_id` (events that disclosed or changed that patient), "
         "`actor_id` (a staff user, or a patient's device), `action` (exact, e.g. "
         "`timeline.read`), `since` (inclusive) and `until` (exclusive). Reading the trail is "
-        "itself recorded (`audit.list`)."
+        "itself recorded (`audit.list`). For the clinic's admins. Paged with `limit` and "
+        "`cursor`."
     ),
     response_model=Page[AuditEventOut],
     responses=problem_responses(400, 401, 403, 422),
@@ -55,10 +56,25 @@ async def list_audit_events(
     services: ServicesDep,
     caller: AdminDep,
     window: WindowDep,
-    patient_id: uuid.UUID | None = None,
-    actor_id: uuid.UUID | None = None,
+    patient_id: Annotated[
+        uuid.UUID | None,
+        Query(description="Only events that disclosed or changed this patient's record."),
+    ] = None,
+    actor_id: Annotated[
+        uuid.UUID | None,
+        Query(
+            description="Only events by this actor: a staff user's or an integration "
+            "client's id, or for a patient the id of the enrolled phone the requests came from."
+        ),
+    ] = None,
     action: Annotated[
-        str | None, Query(max_length=60, pattern=r"^[a-z_.]+$", examples=["timeline.read"])
+        str | None,
+        Query(
+            max_length=60,
+            pattern=r"^[a-z_.]+$",
+            examples=["timeline.read"],
+            description="Only events with exactly this action.",
+        ),
     ] = None,
 ) -> Page[AuditEventOut]:
     filters = service.EventFilters(patient_id=patient_id, actor_id=actor_id, action=action)
@@ -73,7 +89,8 @@ async def list_audit_events(
         "Every request that disclosed or changed this patient's record, in plain words "
         '(e.g. "Dr A. Rivera (clinician) viewed the timeline"), including those of the '
         "patient's own app. A request that was refused or failed says so. Staff are shown "
-        "under their current name. `since` (inclusive) and `until` (exclusive) bound `at`."
+        "under their current name. `since` (inclusive) and `until` (exclusive) bound `at`. "
+        "For clinic staff; another clinic's patient is a 404. Paged with `limit` and `cursor`."
     ),
     response_model=Page[AccessLogEntry],
     responses=problem_responses(400, 401, 403, 404, 422),
@@ -81,7 +98,7 @@ async def list_audit_events(
 async def get_patient_access_log(
     services: ServicesDep,
     caller: StaffDep,
-    patient_id: uuid.UUID,
+    patient_id: Annotated[uuid.UUID, Path(description="The patient's id.")],
     window: WindowDep,
 ) -> Page[AccessLogEntry]:
     return await service.patient_access_log(services, caller, patient_id, window)
@@ -97,7 +114,8 @@ async def get_patient_access_log(
         "of the patient's own app (sending reports, reading their blocks, reading this log) "
         "are left out; its security events are kept: sign-ins, renewals and enrolments "
         "(`auth.*`) and listing or signing out phones (`device.*`). Staff get 403 here. "
-        "`since` (inclusive) and `until` (exclusive) bound `at`."
+        "`since` (inclusive) and `until` (exclusive) bound `at`. Paged with `limit` and "
+        "`cursor`."
     ),
     response_model=Page[AccessLogEntry],
     responses=problem_responses(400, 401, 403, 404, 422),

@@ -15,7 +15,8 @@ class AuditEventOut(ResponseModel):
     at: datetime
     actor_type: ActorType
     actor_id: uuid.UUID | None = Field(
-        description="The staff user, or for a patient the enrolled device the request came from."
+        description="The staff user, the integration client, or for a patient the enrolled "
+        "device the request came from."
     )
     role: str | None = Field(description="The actor's role when the request was made.")
     action: str = Field(examples=["timeline.read"])

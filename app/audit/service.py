@@ -180,6 +180,8 @@ def _actor_name(row: Any) -> str:
         return f"The patient's app ({name})" if name else "The patient's app"
     if row.actor_type == "operator":
         return "An operator"
+    if row.actor_type == "integration_client":
+        return "An integration client"
     return "Someone not signed in"
 
 

@@ -1,7 +1,8 @@
 """Who a bearer token belongs to, as the database says at this request.
 
 A token is only a pointer: the staff session or patient device it names must still be open,
-the staff user active, and the key that signed it not retired. Role and clinic come from the
+the staff user active (or the integration client not revoked), and the key that signed it not
+retired. Role and clinic come from the
 database, never from the token alone. One indexed lookup per request and no cache, so a
 deactivation, logout, device revocation or key retirement applies at the very next request.
 """
@@ -23,6 +24,7 @@ from app.core.security import (
     decode_access_token,
     token_key_id,
 )
+from app.integrations.models import IntegrationClient
 from app.staff.models import StaffUser
 
 
@@ -61,6 +63,17 @@ def _device_statement() -> Select[Any]:
     )
 
 
+@cache
+def _client_statement() -> Select[Any]:
+    return select(IntegrationClient.scopes).where(
+        IntegrationClient.id == bindparam("sid"),
+        IntegrationClient.id == bindparam("sub"),
+        IntegrationClient.clinic_id == bindparam("clinic"),
+        IntegrationClient.revoked_at.is_(None),
+        _key_in_service(),
+    )
+
+
 class Authenticator:
     def __init__(self, db: Database, keyring: Keyring, clock: Clock) -> None:
         self._db = db
@@ -75,12 +88,31 @@ class Authenticator:
         except UnknownKey as exc:
             raise InvalidToken("signed by a key this deployment does not hold") from exc
         claims = decode_access_token(token, key=key, now=now)
+        if claims.role == "integration":
+            return await self._client(claims)
         role = await self._current_role(claims, now)
         if role is None:
             raise InvalidToken("the session or device has ended")
         return Principal(
             claims.subject_id, role, claims.clinic_id, claims.patient_id, claims.session_id
         )
+
+    async def _client(self, claims: TokenClaims) -> Principal:
+        params = {
+            "sid": claims.session_id,
+            "sub": claims.subject_id,
+            "clinic": claims.clinic_id,
+            "kid": claims.kid,
+        }
+        granted = await self._db.lookup_scalar(_client_statement(), params)
+        if granted is None:
+            raise InvalidToken("the integration client is unknown or revoked")
+        # The token's scopes, less any the client has lost since it was issued.
+        scopes = (claims.scopes or frozenset()) & frozenset(granted)
+        return Principal(
+            claims.subject_id, "integration", claims.clinic_id, session_id=claims.session_id,
+            scopes=scopes,
+        )  # fmt: skip
 
     async def _current_role(self, claims: TokenClaims, now: Any) -> Role | None:
         params = {

@@ -1,19 +1,21 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Response
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import JSONResponse
 
-from app.auth import service, sessions
+from app.auth import grants, service, sessions
+from app.auth.oauth import OAuthProblem, oauth_error_responses
 from app.auth.schemas import (
+    AccessToken,
     EnrollRequest,
     PasswordChange,
     PatientTokens,
     RefreshRequest,
     StaffSessionOut,
-    StaffToken,
+    TokenRequest,
 )
 from app.core.deps import ClientAddressDep, ServicesDep, StaffDep
-from app.core.errors import Problem, problem_responses
-from app.core.types import storable
+from app.core.errors import problem_responses
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 
@@ -21,34 +23,47 @@ router = APIRouter(prefix="/v1", tags=["auth"])
 @router.post(
     "/auth/token",
     operation_id="login_staff",
-    summary="Staff sign-in (OAuth2 password grant); starts a session",
-    description="Each sign-in is a server-side session: it ends at logout, when the user's "
-    "password changes, when an admin deactivates the user or ends their sessions, or when "
-    "the token expires. Throttled per client address and per account: after repeated wrong "
-    "passwords the account is refused (429, `Retry-After`) for a minute, then for twice as "
+    summary="Get an access token (OAuth 2.0 password or client credentials grant)",
+    description="**Staff** use the password grant (`grant_type=password`, the default, with "
+    "`username` and `password`). Each sign-in is a server-side session: it ends at logout, "
+    "when the user's password changes, when an admin deactivates the user or ends their "
+    "sessions, or when the token expires.\n\n"
+    "**Integration clients** use `grant_type=client_credentials`, authenticated either with "
+    "HTTP Basic (`client_secret_basic`: the client id and secret) or with a signed client "
+    "assertion (`private_key_jwt`, as in SMART Backend Services: `client_assertion_type` "
+    "`urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and `client_assertion`, a JWT "
+    "signed RS384 or ES384 by a key of the client's JWK set, `aud` this endpoint's absolute "
+    "URL, `exp` at most 5 minutes ahead, a `jti` never used before). `scope` may narrow the "
+    "client's scopes. A client token lives 300 seconds (`expires_in`) and the response names "
+    "its `scope`. See `/.well-known/oauth-authorization-server`.\n\n"
+    "Errors of the grant itself are OAuth 2.0 errors (RFC 6749 section 5.2) in "
+    "`application/json`: `error` and `error_description`, with the problem members beside "
+    "them. Throttled per client address and per account or client: after repeated failures "
+    "the account or client is refused (429, `Retry-After`) for a minute, then for twice as "
     "long at each further failure. 503 with `Retry-After` while the server is checking too "
-    "many passwords at once.",
-    response_model=StaffToken,
-    responses=problem_responses(400, 401, 422, 429, 503),
+    "many passwords at once. 429 and 503 are problem+json, as elsewhere.",
+    response_model=AccessToken,
+    response_model_exclude_none=True,
+    responses={**oauth_error_responses(), **problem_responses(429, 503)},
 )
 async def login_staff(
+    request: Request,
     services: ServicesDep,
     address: ClientAddressDep,
-    username: Annotated[str, Form(min_length=1, max_length=320, description="Staff email.")],
-    password: Annotated[str, Form(min_length=1, max_length=256)],
-    grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
-) -> StaffToken:
+    form: Annotated[TokenRequest, Form()],
+) -> AccessToken | JSONResponse:
     try:
-        storable(username), storable(password)
-    except ValueError as exc:
-        raise Problem(400, str(exc)) from exc
-    return await service.login_staff(services, username, password, address)
+        return await grants.issue_token(services, form, request, address)
+    except OAuthProblem as exc:
+        return exc.response()
 
 
 @router.post(
     "/auth/logout",
     operation_id="logout",
     summary="End the current staff session; its token stops working at once",
+    description="Only the session this request's token belongs to; the user's other "
+    "sessions go on. Staff only.",
     status_code=204,
     response_class=Response,
     responses=problem_responses(401, 403),
@@ -62,6 +77,8 @@ async def logout(services: ServicesDep, caller: StaffDep) -> Response:
     "/me/sessions",
     operation_id="list_my_sessions",
     summary="The caller's staff sessions, newest first (the last 50)",
+    description="Open and ended ones, with when and why each ended and where it was "
+    "started from; `current` marks this request's own. Staff only.",
     response_model=list[StaffSessionOut],
     responses=problem_responses(401, 403),
 )
@@ -73,6 +90,10 @@ async def list_my_sessions(services: ServicesDep, caller: StaffDep) -> list[Staf
     "/me/password",
     operation_id="change_password",
     summary="Change the caller's password; ends every other session of theirs",
+    description="The current password must be given; a wrong one counts against the "
+    "account's sign-in lockout (429 with `Retry-After` once locked). The new one must pass "
+    "the password policy (422). 503 with `Retry-After` while the server is checking too "
+    "many passwords at once. Staff only.",
     status_code=204,
     response_class=Response,
     responses=problem_responses(401, 403, 422, 429, 503),

@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.types import RequestModel, ResponseModel, Text
 
@@ -11,6 +11,73 @@ class StaffToken(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a token type, not a secret
     expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class AccessToken(StaffToken):
+    scope: str | None = Field(
+        default=None,
+        description="The scopes granted, space-separated (client credentials grant only).",
+        examples=["patients:read alerts:read"],
+    )
+
+
+class TokenRequest(BaseModel):
+    """The token endpoint's form (application/x-www-form-urlencoded, RFC 6749). Every field
+    is optional here and checked by the endpoint, so a malformed request is answered as
+    OAuth 2.0 clients expect (400 `invalid_request`), not with a validation problem."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "grant_type": "password",
+                    "username": "clinician@example.org",
+                    "password": "correct-horse-battery-staple",
+                },
+                {"grant_type": "client_credentials", "scope": "patients:read alerts:read"},
+            ]
+        }
+    )
+
+    grant_type: str | None = Field(
+        default=None,
+        description="`password` (staff; the default) or `client_credentials` (integration "
+        "clients, authenticated with HTTP Basic or a client assertion).",
+        examples=["password"],
+    )
+    username: str | None = Field(
+        default=None,
+        description="Staff e-mail (password grant).",
+        examples=["clinician@example.org"],
+    )
+    password: str | None = Field(
+        default=None,
+        description="Staff password (password grant).",
+        examples=["correct-horse-battery-staple"],
+    )
+    scope: str | None = Field(
+        default=None,
+        description="Client credentials grant: the scopes wanted, space-separated; at most the "
+        "client's own, which is also the default.",
+        examples=["patients:read alerts:read"],
+    )
+    client_id: str | None = Field(
+        default=None,
+        description="Optional with a client assertion; if given it must be the assertion's.",
+        examples=["3f0c9a4e-5b1d-4c2a-9e8f-7a6b5c4d3e2f"],
+    )
+    client_assertion_type: str | None = Field(
+        default=None,
+        description="`urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (private_key_jwt).",
+        examples=["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"],
+    )
+    client_assertion: str | None = Field(
+        default=None,
+        description="A JWT signed with RS384 or ES384 by a key of the client's JWK set: `iss` "
+        "and `sub` the client id, `aud` this endpoint's URL, `exp` at most 5 minutes ahead, "
+        "a `jti` never used before.",
+        examples=["eyJhbGciOiJSUzM4NCIsImtpZCI6ImtleS0xIn0.eyJpc3MiOiIuLi4ifQ.c2lnbmF0dXJl"],
+    )
 
 
 class PatientTokens(StaffToken):

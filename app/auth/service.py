@@ -6,8 +6,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.record import stage
 from app.auth.models import EnrollmentCode, PatientDevice, RefreshToken, StaffSession
+from app.auth.oauth import OAuthProblem
 from app.auth.revocation import end_sessions, revoke_devices
-from app.auth.schemas import EnrollmentCodeOut, EnrollRequest, PatientTokens, StaffToken
+from app.auth.schemas import AccessToken, EnrollmentCodeOut, EnrollRequest, PatientTokens
 from app.auth.throttling import SignInThrottle
 from app.core.audit import (
     current_record,
@@ -32,12 +33,17 @@ from app.patients.models import Patient
 from app.staff.models import StaffUser
 
 
-async def login_staff(services: Services, email: str, password: str, address: str) -> StaffToken:
+def _wrong_password() -> OAuthProblem:
+    # RFC 6749 5.2: the resource owner's credentials are the grant, so invalid_grant (400).
+    return OAuthProblem("invalid_grant", "wrong email or password")
+
+
+async def login_staff(services: Services, email: str, password: str, address: str) -> AccessToken:
     async with SignInThrottle(services, "token", address, account=email).attempt():
         return await _login_staff(services, email, password)
 
 
-async def _login_staff(services: Services, email: str, password: str) -> StaffToken:
+async def _login_staff(services: Services, email: str, password: str) -> AccessToken:
     refuse_when_hashing_is_full()  # a flood's overflow costs no database read
     async with services.db.read() as session:
         user = await session.scalar(select(StaffUser).where(StaffUser.email == email.lower()))
@@ -48,7 +54,7 @@ async def _login_staff(services: Services, email: str, password: str) -> StaffTo
         note_actor(principal)
     password_ok = await verify_password(password, user.password_hash if user else None)
     if user is None or not password_ok or not user.active:
-        raise unauthorized("wrong email or password")
+        raise _wrong_password()
     now = services.clock.now()
     lifetime = timedelta(minutes=services.settings.staff_token_minutes)
     record = current_record()
@@ -66,13 +72,13 @@ async def _login_staff(services: Services, email: str, password: str) -> StaffTo
         # password change or deactivation also takes: a sign-in racing either cannot outlive it.
         current = await session.get_one(StaffUser, user.id, with_for_update=True)
         if current.password_hash != user.password_hash or not current.active:
-            raise unauthorized("wrong email or password")
+            raise _wrong_password()
         session.add(staff_session)
         key = await services.keyring.current(session)
         note_resource(staff_session.id)
         await stage(session, now)
     token = issue_access_token(principal, key=key, now=now, lifetime=lifetime)
-    return StaffToken(access_token=token, expires_in=int(lifetime.total_seconds()))
+    return AccessToken(access_token=token, expires_in=int(lifetime.total_seconds()))
 
 
 async def logout(services: Services, caller: Principal) -> None:

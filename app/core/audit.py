@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from app.core.security import Principal
 
-ActorType = Literal["staff", "patient_device", "anonymous", "operator"]
+ActorType = Literal["staff", "patient_device", "integration_client", "anonymous", "operator"]
 
 
 @dataclass
@@ -47,8 +47,10 @@ def note_actor(principal: Principal) -> None:
     record = _current.get()
     if record is not None:
         record.actor_type = principal.actor_type
-        # A patient acts through one enrolled device: the device is the actor.
-        record.actor_id = principal.subject_id if principal.is_staff else principal.session_id
+        # A patient acts through one enrolled device: the device is the actor. A staff user
+        # or an integration client is its own actor.
+        acts_itself = principal.is_staff or principal.is_client
+        record.actor_id = principal.subject_id if acts_itself else principal.session_id
         record.role = principal.role
         record.clinic_id = principal.clinic_id
 

@@ -16,7 +16,7 @@ from app.core.errors import forbidden, unauthorized
 from app.core.keyring import Keyring
 from app.core.ratelimit import Throttle, per_minute
 from app.core.security import InvalidToken, Principal, bound_password_hashing
-from app.integrations.scopes import SCOPES
+from app.integrations.scopes import SCOPES, scope_for
 
 
 class Authenticator(Protocol):
@@ -68,6 +68,7 @@ _patient_bearer = HTTPBearer(
 
 
 async def get_principal(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_patient_bearer)],
     _: Annotated[str | None, Depends(_oauth2)],
@@ -80,20 +81,33 @@ async def get_principal(
     except InvalidToken as exc:
         raise unauthorized("the access token is invalid, expired or revoked") from exc
     note_actor(principal)
+    if principal.is_client:
+        _check_scope(request, principal)
     return principal
+
+
+def _check_scope(request: Request, client: Principal) -> None:
+    """An integration client may call only what OPERATION_SCOPES lists, with that scope; the
+    role checks after this one let it through (they are about people)."""
+    operation_id = getattr(request.scope.get("route"), "operation_id", None)
+    needed = scope_for(operation_id)
+    if needed is None:
+        raise forbidden("integration clients may not do this")
+    if client.scopes is None or needed not in client.scopes:
+        raise forbidden(f"this needs the {needed} scope")
 
 
 CallerDep = Annotated[Principal, Depends(get_principal)]
 
 
 async def require_staff(caller: CallerDep) -> Principal:
-    if not caller.is_staff:
+    if not (caller.is_staff or caller.is_client):
         raise forbidden("only clinic staff may do this")
     return caller
 
 
 async def require_admin(caller: CallerDep) -> Principal:
-    if caller.role != "admin":
+    if caller.role != "admin" and not caller.is_client:
         raise forbidden("only a clinic admin may do this")
     return caller
 

@@ -20,7 +20,8 @@ from typing import Literal, TypeVar
 import jwt
 from pwdlib import PasswordHash
 
-Role = Literal["admin", "clinician", "patient"]
+Role = Literal["admin", "clinician", "patient", "integration"]
+ROLES: tuple[Role, ...] = ("admin", "clinician", "patient", "integration")
 ALGORITHM = "HS256"
 ISSUER = "aftercare"
 AUDIENCE = "aftercare-api"
@@ -162,15 +163,25 @@ class Principal:
     role: Role
     clinic_id: uuid.UUID
     patient_id: uuid.UUID | None = None
-    # The staff login session, or the patient's enrolled device, the token belongs to.
+    # The staff login session, or the patient's enrolled device, the token belongs to; for
+    # an integration client the client itself (it has no sessions: its tokens are short).
     session_id: uuid.UUID | None = None
+    # What an integration client's token may do (app/integrations/scopes.py); None for
+    # people, whose role decides.
+    scopes: frozenset[str] | None = None
 
     @property
     def is_staff(self) -> bool:
         return self.role in ("admin", "clinician")
 
     @property
-    def actor_type(self) -> Literal["staff", "patient_device"]:
+    def is_client(self) -> bool:
+        return self.role == "integration"
+
+    @property
+    def actor_type(self) -> Literal["staff", "patient_device", "integration_client"]:
+        if self.is_client:
+            return "integration_client"
         return "staff" if self.is_staff else "patient_device"
 
 
@@ -184,6 +195,7 @@ class TokenClaims:
     clinic_id: uuid.UUID
     session_id: uuid.UUID
     patient_id: uuid.UUID | None
+    scopes: frozenset[str] | None = None
 
 
 def issue_access_token(
@@ -204,6 +216,8 @@ def issue_access_token(
     }
     if principal.patient_id is not None:
         claims["pid"] = str(principal.patient_id)
+    if principal.scopes is not None:
+        claims["scope"] = " ".join(sorted(principal.scopes))
     return jwt.encode(claims, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
 
 
@@ -255,9 +269,10 @@ def _verified(token: str, key: SigningKey) -> tuple[TokenClaims, int]:
             },
         )
         role = claims["role"]
-        if role not in ("admin", "clinician", "patient"):
+        if role not in ROLES:
             raise InvalidToken("unknown role")
         patient_id = uuid.UUID(claims["pid"]) if role == "patient" else None
+        scopes = frozenset(str(claims["scope"]).split()) if role == "integration" else None
         verified = TokenClaims(
             kid=key.kid,
             subject_id=uuid.UUID(claims["sub"]),
@@ -265,6 +280,7 @@ def _verified(token: str, key: SigningKey) -> tuple[TokenClaims, int]:
             clinic_id=uuid.UUID(claims["clinic"]),
             session_id=uuid.UUID(claims["sid"]),
             patient_id=patient_id,
+            scopes=scopes,
         )
         return verified, int(claims["exp"])
     except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:

@@ -1,0 +1,84 @@
+"""The token endpoint's errors, as OAuth 2.0 clients expect them (RFC 6749 section 5.2):
+`error` and `error_description` in application/json. The problem+json members ride along, so a
+client that reads problems everywhere else reads these too. Everything else stays
+problem+json, the token endpoint's throttle (429) and busy (503) refusals included."""
+
+from http import HTTPStatus
+from typing import Any, Literal
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from app.core.errors import NO_STORE, Problem, problem_type
+
+ErrorCode = Literal[
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+]
+
+
+class OAuthProblem(Problem):
+    """Raised by the token endpoint. A Problem, so the sign-in throttle counts a 400 or 401
+    as a failed attempt like any other."""
+
+    def __init__(
+        self,
+        error: ErrorCode,
+        description: str,
+        *,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status, description, slug=error.replace("_", "-"), headers=headers)
+        self.error = error
+
+    def response(self) -> JSONResponse:
+        body = {
+            "error": self.error,
+            "error_description": self.detail,
+            "type": problem_type(self.status, self.slug),
+            "title": HTTPStatus(self.status).phrase,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        headers = {**NO_STORE, "pragma": "no-cache", **(self.headers or {})}
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+def invalid_client(description: str, *, basic: bool = False) -> OAuthProblem:
+    # RFC 6749 5.2: a client that tried HTTP Basic is told which scheme to use.
+    headers = {"WWW-Authenticate": 'Basic realm="aftercare"'} if basic else None
+    return OAuthProblem("invalid_client", description, status=401, headers=headers)
+
+
+class OAuthError(BaseModel):
+    """RFC 6749 section 5.2, with the RFC 9457 problem members beside it."""
+
+    error: ErrorCode
+    error_description: str = Field(examples=["the client credentials are not valid"])
+    type: str = Field(examples=["https://aftercare.example/problems/invalid-client"])
+    title: str = Field(examples=["Unauthorized"])
+    status: int = Field(examples=[401])
+    detail: str = Field(description="The same text as error_description.")
+
+
+def oauth_error_responses() -> dict[int | str, dict[str, Any]]:
+    return {
+        400: {
+            "model": OAuthError,
+            "description": "OAuth 2.0 error (RFC 6749 section 5.2): `invalid_request`, "
+            "`invalid_grant` (wrong staff e-mail or password), `unsupported_grant_type` or "
+            "`invalid_scope`.",
+        },
+        401: {
+            "model": OAuthError,
+            "description": "OAuth 2.0 `invalid_client`: unknown or revoked client, wrong "
+            "secret, or a client assertion that does not verify (wrong key, unknown `kid`, "
+            "wrong `aud`, expired, or a `jti` already used). After HTTP Basic the response "
+            "carries `WWW-Authenticate: Basic`.",
+        },
+    }

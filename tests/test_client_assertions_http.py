@@ -1,0 +1,64 @@
+"""private_key_jwt at the token endpoint, with real RS384 and ES384 key pairs (tests/keys.py):
+a valid assertion gets a token; a replayed jti, an expired assertion, a wrong `aud`, an unknown
+`kid` and a wrong key are all 401 invalid_client."""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from app.integrations.assertions import CLIENT_ASSERTION_TYPE
+from tests.helpers import Api
+from tests.keys import TestKey, make_ec_key, make_rsa_key, public_jwks, sign_assertion
+from tests.test_integrations import TOKEN, assert_oauth_error, new_client
+
+pytestmark = pytest.mark.anyio
+TOKEN_URL = "http://aftercare.test" + TOKEN
+
+KEYS = {"RS384": make_rsa_key("rsa-1"), "ES384": make_ec_key("ec-1")}
+# The same kid as the registered key but another key pair: its signature must not verify.
+IMPOSTORS = {"RS384": make_rsa_key("impostor-rsa"), "ES384": make_ec_key("impostor-ec")}
+
+
+async def _request(api: Api, assertion: str) -> Any:
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": CLIENT_ASSERTION_TYPE,
+        "client_assertion": assertion,
+        "scope": "patients:read",
+    }
+    return await api.client.post(TOKEN, data=form)
+
+
+@pytest.mark.parametrize("alg", ["RS384", "ES384"])
+async def test_a_valid_assertion_gets_a_token_once(api: Api, alg: str) -> None:
+    key = KEYS[alg]
+    client = await new_client(api, api.world.a.admin, ["patients:read"], jwks=public_jwks(key))
+    assert "client_secret" not in client and client["auth_methods"] == ["private_key_jwt"]
+    assertion = sign_assertion(key, client["client_id"], TOKEN_URL, api.clock.now())
+    response = await _request(api, assertion)
+    assert response.status_code == 200, response.text
+    assert response.json()["expires_in"] == 300
+    bearer = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    assert (await api.client.get("/v1/patients", headers=bearer)).status_code == 200
+    assert_oauth_error(await _request(api, assertion), 401, "invalid_client")  # replayed jti
+
+
+@pytest.mark.parametrize("alg", ["RS384", "ES384"])
+@pytest.mark.parametrize("case", ["expired", "too_long", "wrong_aud", "unknown_kid", "wrong_key"])
+async def test_a_bad_assertion_is_invalid_client(api: Api, alg: str, case: str) -> None:
+    key = KEYS[alg]
+    client = await new_client(api, api.world.a.admin, ["patients:read"], jwks=public_jwks(key))
+    client_id, now = client["client_id"], api.clock.now()
+    impostor = IMPOSTORS[alg]
+    signer: TestKey = {
+        "unknown_kid": impostor,
+        "wrong_key": TestKey(key.kid, impostor.alg, impostor.private_key),
+    }.get(case, key)
+    options: dict[str, Any] = {
+        "expired": {"exp_in": timedelta(seconds=-1)},
+        "too_long": {"exp_in": timedelta(minutes=6)},
+        "wrong_aud": {"aud": "https://elsewhere.example/v1/auth/token"},
+    }.get(case, {})
+    response = await _request(api, sign_assertion(signer, client_id, TOKEN_URL, now, **options))
+    assert_oauth_error(response, 401, "invalid_client")
