@@ -23,6 +23,7 @@ from app.core.security import (
 )
 from app.patients.models import Patient
 from app.staff.models import Clinic, StaffUser
+from app.worker.loop import Worker
 
 PG_ADMIN_DSN = os.environ.get(
     "AFTERCARE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -292,3 +293,13 @@ async def emergency_report(api: Api, clinic: ClinicActors) -> dict[str, Any]:
     response = await api.post_report(patient, procedure["id"], body)
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+async def drain(worker: Worker, passes: int = 200) -> None:
+    """`run_until_idle`, bounded: a timer that fires on every pass fails the test, not hangs it."""
+    for _ in range(passes):
+        if not await worker.run_once():
+            await worker.settle()
+            return
+        await worker.settle()
+    raise AssertionError(f"the worker still found work after {passes} passes")

@@ -18,7 +18,14 @@ from app.core.config import Settings
 from app.core.deps import Services
 from app.main import create_app
 from app.worker.loop import Worker
-from tests.helpers import Actor, Api, ClinicActors, loopback_webhook_settings, report_body
+from tests.helpers import (
+    Actor,
+    Api,
+    ClinicActors,
+    drain,
+    loopback_webhook_settings,
+    report_body,
+)
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.anyio
@@ -41,16 +48,6 @@ async def other_app(settings: Settings, clock: FixedClock) -> AsyncIterator[Serv
     async with app.router.lifespan_context(app):
         services: Services = app.state.services
         yield services
-
-
-async def drain(worker: Worker, passes: int = 200) -> None:
-    """`run_until_idle`, bounded: a timer that fires on every pass fails the test, not hangs it."""
-    for _ in range(passes):
-        if not await worker.run_once():
-            await worker.settle()
-            return
-        await worker.settle()
-    raise AssertionError(f"the worker still found work after {passes} passes")
 
 
 def when(text: str) -> datetime:

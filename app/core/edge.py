@@ -17,14 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.deps import get_principal
-from app.core.errors import NO_STORE, SAFE_HEADERS
+from app.core.errors import NO_STORE, SAFE_HEADERS, problem_response_doc
 
 # The compact form of a JWT: three base64url segments. Anything else cannot be one of our
 # access tokens, so it need not be verified to be refused.
@@ -212,26 +211,13 @@ def _safe(headers: Any, patient_data: bool) -> list[tuple[bytes, bytes]]:
     return [(k, v) for k, v in headers if k.lower() not in names] + ours
 
 
-def document_body_limit(app: FastAPI) -> None:
+def document_body_limit(document: dict[str, Any]) -> None:
     """Every operation that takes a body may answer 413 (BodyGate): declared in the OpenAPI
-    document here, once, as the gate covers every operation."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            for operations in build()["paths"].values():
-                for operation in operations.values():
-                    if "requestBody" in operation:
-                        operation["responses"].setdefault("413", _TOO_LARGE)
-        return app.openapi_schema or build()
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-_TOO_LARGE = {
-    "description": "Content Too Large",
-    "content": {
-        "application/json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}},
-        "application/problem+json": {},
-    },
-}
+    document here, once, as the gate covers every operation (app/core/openapi.py calls this
+    while it builds the document)."""
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            if "requestBody" in operation:
+                # Python 3.11 still names 413 by RFC 7231's phrase; RFC 9110 renamed it.
+                too_large = problem_response_doc(413, "Content Too Large")
+                operation["responses"].setdefault("413", too_large)

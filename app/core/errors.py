@@ -159,13 +159,19 @@ SAFE_HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "no-refe
 NO_STORE = {"cache-control": "no-store"}
 
 
+PROBLEM_DETAILS_REF = "#/components/schemas/ProblemDetails"
+
+
+def problem_response_doc(status: int, description: str | None = None) -> dict[str, Any]:
+    """An error response as the OpenAPI document declares it: ProblemDetails under the media
+    type the handlers above really send. Not `model=ProblemDetails`, which FastAPI would put
+    under application/json; app/core/openapi.py adds the component itself."""
+    return {
+        "description": description or HTTPStatus(status).phrase,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_DETAILS_REF}}},
+    }
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI declarations so clients (and schemathesis) know every error shape."""
-    return {
-        s: {
-            "description": HTTPStatus(s).phrase,
-            "model": ProblemDetails,
-            "content": {PROBLEM_JSON: {}},
-        }
-        for s in statuses
-    }
+    return {s: problem_response_doc(s) for s in statuses}
