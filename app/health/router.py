@@ -24,7 +24,12 @@ class Readiness(BaseModel):
 
 
 @router.get(
-    "/healthz", operation_id="healthz", summary="The process is running", response_model=Health
+    "/healthz",
+    operation_id="healthz",
+    summary="The process is running",
+    description="For liveness probes: 200 with `status` `ok` while the process serves "
+    "requests. It does not touch the database (`/readyz` does). No access token needed.",
+    response_model=Health,
 )
 async def healthz() -> Health:
     return Health(status="ok")
@@ -34,6 +39,10 @@ async def healthz() -> Health:
     "/readyz",
     operation_id="readyz",
     summary="The database answers and its schema is at the latest migration",
+    description="For readiness probes: 200 when the database answers and its schema is at the "
+    "migration this build expects; otherwise 503 with the same body, `database` saying why "
+    "(`unreachable`, or `behind` while migrations are still to run) and both revisions. "
+    "No access token needed.",
     response_model=Readiness,
     responses={503: {"description": "Not ready", "model": Readiness}},
 )

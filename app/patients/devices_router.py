@@ -1,8 +1,9 @@
 """A patient's enrolled phones: staff manage their patients' phones, a patient their own."""
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 
 from app.auth import devices
 from app.auth.device_schemas import DeviceOut, MyDeviceOut
@@ -10,6 +11,14 @@ from app.core.deps import PatientDep, ServicesDep, StaffDep
 from app.core.errors import problem_responses
 
 router = APIRouter(prefix="/v1", tags=["devices"])
+
+PatientIdPath = Annotated[
+    uuid.UUID, Path(description="The patient's id. Another clinic's patient is a 404.")
+]
+DeviceIdPath = Annotated[
+    uuid.UUID,
+    Path(description="The phone's id, from the device list. Another patient's phone is a 404."),
+]
 
 
 _REVOKE_DESCRIPTION = (
@@ -23,11 +32,14 @@ _REVOKE_DESCRIPTION = (
     "/patients/{patient_id}/devices",
     operation_id="list_patient_devices",
     summary="The patient's enrolled phones, newest first, revoked ones included",
+    description="For clinic staff. Each enrolment of the patient's app: the name and platform "
+    "the app gave, when it enrolled and last renewed its sign-in, and, once revoked, when "
+    "and why. Not paged.",
     response_model=list[DeviceOut],
     responses=problem_responses(401, 403, 404, 422),
 )
 async def list_patient_devices(
-    services: ServicesDep, caller: StaffDep, patient_id: uuid.UUID
+    services: ServicesDep, caller: StaffDep, patient_id: PatientIdPath
 ) -> list[DeviceOut]:
     return await devices.list_patient_devices(services, caller, patient_id)
 
@@ -42,7 +54,7 @@ async def list_patient_devices(
     responses=problem_responses(401, 403, 404, 422),
 )
 async def revoke_patient_device(
-    services: ServicesDep, caller: StaffDep, patient_id: uuid.UUID, device_id: uuid.UUID
+    services: ServicesDep, caller: StaffDep, patient_id: PatientIdPath, device_id: DeviceIdPath
 ) -> Response:
     await devices.revoke_patient_device(services, caller, patient_id, device_id)
     return Response(status_code=204)
@@ -52,6 +64,9 @@ async def revoke_patient_device(
     "/me/devices",
     operation_id="list_my_devices",
     summary="The calling patient's phones, newest first; `current` marks this one",
+    description="For the patient's app only (staff get 403): every phone enrolled for this "
+    "patient, revoked ones included, so the patient can spot one they do not recognise and "
+    "sign it out. Not paged.",
     response_model=list[MyDeviceOut],
     responses=problem_responses(401, 403),
 )
@@ -69,7 +84,7 @@ async def list_my_devices(services: ServicesDep, caller: PatientDep) -> list[MyD
     responses=problem_responses(401, 403, 404, 422),
 )
 async def revoke_my_device(
-    services: ServicesDep, caller: PatientDep, device_id: uuid.UUID
+    services: ServicesDep, caller: PatientDep, device_id: DeviceIdPath
 ) -> Response:
     await devices.revoke_my_device(services, caller, device_id)
     return Response(status_code=204)

@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from app.core.deps import ServicesDep, StaffDep
 from app.core.errors import invalid_field, problem_responses
@@ -32,8 +32,11 @@ def _types(raw: list[str] | None) -> list[ItemType]:
     operation_id="get_patient_timeline",
     summary="Blocks, reports, alerts and check-ins of a patient, newest first (staff)",
     description=(
+        "For clinic staff. "
         "`types` is a comma-separated subset of procedure, report, alert, checkin (default all). "
-        "`since` (inclusive) and `until` (exclusive) bound `at`. Check-ins appear once due."
+        "`since` (inclusive) and `until` (exclusive) bound `at`. Check-ins appear once due. "
+        "Paged: `limit` (default 50) and, for the next page, the previous page's `next_cursor` "
+        "as `cursor` (null on the last page), with the same `types`, `since` and `until`."
     ),
     response_model=Timeline,
     responses=problem_responses(400, 401, 403, 404, 422),
@@ -41,10 +44,25 @@ def _types(raw: list[str] | None) -> list[ItemType]:
 async def get_timeline(
     services: ServicesDep,
     caller: StaffDep,
-    patient_id: uuid.UUID,
-    since: Annotated[UtcDatetime | None, Query()] = None,
-    until: Annotated[UtcDatetime | None, Query()] = None,
-    types: Annotated[list[str] | None, Query(max_length=8)] = None,
+    patient_id: Annotated[
+        uuid.UUID, Path(description="The patient's id. Another clinic's patient is a 404.")
+    ],
+    since: Annotated[
+        UtcDatetime | None,
+        Query(description="Only items at or after this time (inclusive), with an offset."),
+    ] = None,
+    until: Annotated[
+        UtcDatetime | None,
+        Query(description="Only items before this time (exclusive), with an offset."),
+    ] = None,
+    types: Annotated[
+        list[str] | None,
+        Query(
+            max_length=8,
+            description="Item types to include, comma-separated or repeated: procedure, "
+            "report, alert, checkin. Default: all.",
+        ),
+    ] = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> Timeline:

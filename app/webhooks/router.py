@@ -1,6 +1,7 @@
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query
 
 from app.core.deps import AdminDep, ServicesDep
 from app.core.errors import problem_responses
@@ -29,6 +30,14 @@ SIGNING = (
     "A clinic has at most 20 endpoints by default (409 beyond)."
 )
 
+WebhookIdPath = Annotated[
+    uuid.UUID, Path(description="The endpoint's id. Another clinic's endpoint is a 404.")
+]
+PAGED = (
+    "Paged: `limit` (default 50) and, for the next page, the previous page's `next_cursor` as "
+    "`cursor` (null on the last page)."
+)
+
 
 @router.post(
     "/webhooks",
@@ -49,6 +58,9 @@ async def create_webhook(
     "/webhooks",
     operation_id="list_webhooks",
     summary="The clinic's webhook endpoints, newest first (admin)",
+    description="For the clinic's admins. Each endpoint's URL, the events it receives, and "
+    "its state: enabled, or disabled with when and why; `failing_since` warns before the "
+    "worker disables it. The signing secret is never shown again. " + PAGED,
     response_model=Page[WebhookOut],
     responses=problem_responses(400, 401, 403, 422),
 )
@@ -62,10 +74,14 @@ async def list_webhooks(
     "/webhooks/{webhook_id}",
     operation_id="get_webhook",
     summary="One webhook endpoint (admin)",
+    description="For the clinic's admins. As in the list: the URL, events and state, never "
+    "the signing secret.",
     response_model=WebhookOut,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def get_webhook(services: ServicesDep, caller: AdminDep, webhook_id: uuid.UUID) -> WebhookOut:
+async def get_webhook(
+    services: ServicesDep, caller: AdminDep, webhook_id: WebhookIdPath
+) -> WebhookOut:
     return await service.get_webhook(services, caller, webhook_id)
 
 
@@ -73,11 +89,16 @@ async def get_webhook(services: ServicesDep, caller: AdminDep, webhook_id: uuid.
     "/webhooks/{webhook_id}",
     operation_id="update_webhook",
     summary="Change an endpoint's URL, events or description, or disable / re-enable it (admin)",
+    description="For the clinic's admins. Send only what changes. A new `url` is checked as "
+    "at registration (422 when it is not allowed) and starts a fresh failure record. "
+    "`enabled: false` stops deliveries (pending ones wait); `enabled: true` resumes them, "
+    "also after the endpoint was disabled for a 410 or for failing. The signing secret does "
+    "not change.",
     response_model=WebhookOut,
     responses=problem_responses(401, 403, 404, 422),
 )
 async def update_webhook(
-    services: ServicesDep, caller: AdminDep, webhook_id: uuid.UUID, body: WebhookUpdate
+    services: ServicesDep, caller: AdminDep, webhook_id: WebhookIdPath, body: WebhookUpdate
 ) -> WebhookOut:
     return await service.update_webhook(services, caller, webhook_id, body)
 
@@ -86,14 +107,20 @@ async def update_webhook(
     "/webhooks/{webhook_id}/deliveries",
     operation_id="list_webhook_deliveries",
     summary="Deliveries to this endpoint, newest first, each with every attempt (admin)",
+    description="For the clinic's admins. One delivery per event owed to the endpoint: "
+    "`pending` (with its next attempt), `delivered`, or `failed` (given up: the retry window "
+    "passed, or the receiver answered 410), with every attempt's status code, latency and "
+    "error. `status` filters. " + PAGED,
     response_model=Page[DeliveryOut],
     responses=problem_responses(400, 401, 403, 404, 422),
 )
 async def list_deliveries(
     services: ServicesDep,
     caller: AdminDep,
-    webhook_id: uuid.UUID,
-    status: DeliveryStatus | None = None,
+    webhook_id: WebhookIdPath,
+    status: Annotated[
+        DeliveryStatus | None, Query(description="Only deliveries in this status.")
+    ] = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> Page[DeliveryOut]:
@@ -106,11 +133,22 @@ async def list_deliveries(
     "/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
     operation_id="retry_webhook_delivery",
     summary="Send a delivery again now, with a fresh 24-hour retry window (admin)",
+    description="For the clinic's admins. Whatever its status, the delivery becomes "
+    "`pending` with its next attempt due now and a fresh retry window: to retry a failure, "
+    "or to send again an event the receiver lost (it carries the same `webhook-id`). 202: "
+    "the worker sends it shortly; the response is the delivery as queued. 409 while the "
+    "endpoint is disabled (re-enable it first) or while an attempt is under way.",
     status_code=202,
     response_model=DeliveryOut,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def retry_delivery(
-    services: ServicesDep, caller: AdminDep, webhook_id: uuid.UUID, delivery_id: uuid.UUID
+    services: ServicesDep,
+    caller: AdminDep,
+    webhook_id: WebhookIdPath,
+    delivery_id: Annotated[
+        uuid.UUID,
+        Path(description="The delivery's id. A delivery to another endpoint is a 404."),
+    ],
 ) -> DeliveryOut:
     return await service.retry_delivery(services, caller, webhook_id, delivery_id)
