@@ -14,15 +14,20 @@ from app.audit.writer import AuditWriter
 from app.auth.identity import Authenticator
 from app.auth.router import router as auth_router
 from app.auth.throttling import SignInGate
+from app.core.api_tags import OPENAPI_TAGS
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.deps import Services
-from app.core.edge import BodyGate, SafeHeaders, document_body_limit
+from app.core.edge import BodyGate, SafeHeaders
 from app.core.errors import install_problem_handlers
 from app.core.keyring import Keyring
 from app.core.logsafe import log_failure
+from app.core.openapi import install_openapi
+from app.docs.router import router as docs_router
 from app.health.router import router as health_router
+from app.integrations.router import metadata_router
+from app.integrations.router import router as integrations_router
 from app.outcomes.router import router as outcomes_router
 from app.patients.devices_router import router as devices_router
 from app.patients.router import router as patients_router
@@ -101,7 +106,11 @@ def create_app(
         title="Aftercare API",
         version="1.0.0",
         description=API_DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
+        # Served by app/docs with vendored assets instead of FastAPI's CDN-loaded pages.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = services
     install_problem_handlers(app)
@@ -133,9 +142,12 @@ def create_app(
         timelines_router,
         outcomes_router,
         audit_router,
+        docs_router,
+        integrations_router,
+        metadata_router,
     ):
         app.include_router(router)
-    document_body_limit(app)
+    install_openapi(app)
     return app
 
 
