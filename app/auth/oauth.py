@@ -36,8 +36,8 @@ class OAuthProblem(Problem):
         super().__init__(status, description, slug=error.replace("_", "-"), headers=headers)
         self.error = error
 
-    def response(self) -> JSONResponse:
-        body = {
+    def body(self) -> dict[str, Any]:
+        return {
             "error": self.error,
             "error_description": self.detail,
             "type": problem_type(self.status, self.slug),
@@ -45,8 +45,10 @@ class OAuthProblem(Problem):
             "status": self.status,
             "detail": self.detail,
         }
+
+    def response(self) -> JSONResponse:
         headers = {**NO_STORE, "pragma": "no-cache", **(self.headers or {})}
-        return JSONResponse(body, status_code=self.status, headers=headers)
+        return JSONResponse(self.body(), status_code=self.status, headers=headers)
 
 
 def invalid_client(description: str, *, basic: bool = False) -> OAuthProblem:
@@ -59,23 +61,31 @@ class OAuthError(BaseModel):
     """RFC 6749 section 5.2, with the RFC 9457 problem members beside it."""
 
     error: ErrorCode
-    error_description: str = Field(examples=["the client credentials are not valid"])
-    type: str = Field(examples=["https://aftercare.example/problems/invalid-client"])
-    title: str = Field(examples=["Unauthorized"])
-    status: int = Field(examples=[401])
+    error_description: str
+    type: str
+    title: str
+    status: int
     detail: str = Field(description="The same text as error_description.")
+
+
+def _example(error: ErrorCode, status: int, description: str) -> dict[str, Any]:
+    """One whole example per status, so the documented 400 does not say 401."""
+    body = OAuthProblem(error, description, status=status).body()
+    return {"application/json": {"example": body}}
 
 
 def oauth_error_responses() -> dict[int | str, dict[str, Any]]:
     return {
         400: {
             "model": OAuthError,
+            "content": _example("invalid_grant", 400, "wrong email or password"),
             "description": "OAuth 2.0 error (RFC 6749 section 5.2): `invalid_request`, "
             "`invalid_grant` (wrong staff e-mail or password), `unsupported_grant_type` or "
             "`invalid_scope`.",
         },
         401: {
             "model": OAuthError,
+            "content": _example("invalid_client", 401, "the client credentials are not valid"),
             "description": "OAuth 2.0 `invalid_client`: unknown or revoked client, wrong "
             "secret, or a client assertion that does not verify (wrong key, unknown `kid`, "
             "wrong `aud`, expired, or a `jti` already used). After HTTP Basic the response "

@@ -8,7 +8,9 @@ from app.core.types import RequestModel, ResponseModel, Text
 
 
 class StaffToken(BaseModel):
-    access_token: str
+    access_token: str = Field(
+        examples=["eyJhbGciOiJIUzI1NiIsImtpZCI6Ii4uLiJ9.eyJzdWIiOiIuLi4ifQ.c2ln"]
+    )
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a token type, not a secret
     expires_in: int = Field(description="Seconds until the access token expires.")
 
@@ -24,7 +26,9 @@ class AccessToken(StaffToken):
 class TokenRequest(BaseModel):
     """The token endpoint's form (application/x-www-form-urlencoded, RFC 6749). Every field
     is optional here and checked by the endpoint, so a malformed request is answered as
-    OAuth 2.0 clients expect (400 `invalid_request`), not with a validation problem."""
+    OAuth 2.0 clients expect (400 `invalid_request`), not with a validation problem. Only the
+    password grant's fields carry an example: Swagger's "Try it out" fills every field that
+    has one, and a password grant sent with a client assertion is not a request anyone means."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -59,24 +63,20 @@ class TokenRequest(BaseModel):
         default=None,
         description="Client credentials grant: the scopes wanted, space-separated; at most the "
         "client's own, which is also the default.",
-        examples=["patients:read alerts:read"],
     )
     client_id: str | None = Field(
         default=None,
         description="Optional with a client assertion; if given it must be the assertion's.",
-        examples=["3f0c9a4e-5b1d-4c2a-9e8f-7a6b5c4d3e2f"],
     )
     client_assertion_type: str | None = Field(
         default=None,
         description="`urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (private_key_jwt).",
-        examples=["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"],
     )
     client_assertion: str | None = Field(
         default=None,
         description="A JWT signed with RS384 or ES384 by a key of the client's JWK set: `iss` "
         "and `sub` the client id, `aud` this endpoint's URL, `exp` at most 5 minutes ahead, "
         "a `jti` never used before.",
-        examples=["eyJhbGciOiJSUzM4NCIsImtpZCI6ImtleS0xIn0.eyJpc3MiOiIuLi4ifQ.c2lnbmF0dXJl"],
     )
 
 

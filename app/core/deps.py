@@ -47,17 +47,27 @@ async def get_services(request: Request) -> Services:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 TOKEN_URL = "/v1/auth/token"  # noqa: S105 (a path, not a secret)
-# Two ways to hold the same kind of bearer token, so the OpenAPI document says how to get one:
-# staff and integration clients through OAuth 2.0 at TOKEN_URL (Swagger's Authorize signs in
-# with it), the patient's app through enrolment. Either one is enough (OpenAPI: alternatives).
-_oauth2 = OAuth2(
+# Three ways to get the same kind of bearer token, so the OpenAPI document says how: staff
+# sign in at TOKEN_URL with the password grant (Swagger's Authorize does it), integration
+# clients use the client credentials grant there and are limited to their scopes, and the
+# patient's app gets one by enrolment. Any one is enough (OpenAPI: alternatives). Two OAuth2
+# schemes rather than one with both flows: a requirement's scopes belong to a scheme, and
+# staff tokens carry none.
+_staff_login = OAuth2(
+    flows=OAuthFlows(password=OAuthFlowPassword(tokenUrl=TOKEN_URL, scopes={})),
+    scheme_name="StaffLogin",
+    description="Clinic staff: the OAuth 2.0 password grant with their e-mail and password. "
+    "What a staff token may do is decided by the user's role.",
+    auto_error=False,
+)
+_integration_client = OAuth2(
     flows=OAuthFlows(
-        password=OAuthFlowPassword(tokenUrl=TOKEN_URL, scopes={}),
-        clientCredentials=OAuthFlowClientCredentials(tokenUrl=TOKEN_URL, scopes=SCOPES),
+        clientCredentials=OAuthFlowClientCredentials(tokenUrl=TOKEN_URL, scopes=SCOPES)
     ),
-    scheme_name="OAuth2",
-    description="Staff sign in with the password grant; integration clients use the "
-    "client credentials grant and are limited to the scopes they were given.",
+    scheme_name="IntegrationClient",
+    description="A clinic system's own credentials: the client credentials grant, with HTTP "
+    "Basic (client_secret_basic) or a signed client assertion (private_key_jwt). Limited to "
+    "the scopes the client was given; tokens live 5 minutes.",
     auto_error=False,
 )
 _patient_bearer = HTTPBearer(
@@ -71,9 +81,10 @@ async def get_principal(
     request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_patient_bearer)],
-    _: Annotated[str | None, Depends(_oauth2)],
+    _staff: Annotated[str | None, Depends(_staff_login)],
+    _client: Annotated[str | None, Depends(_integration_client)],
 ) -> Principal:
-    # Both schemes read the same Authorization header; the bearer one has already parsed it.
+    # Every scheme reads the same Authorization header; the bearer one has already parsed it.
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("a bearer access token is required")
     try:

@@ -133,16 +133,17 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
 
 def security_for(route: APIRoute) -> list[dict[str, list[str]]]:
     """Who may call the operation, as OpenAPI security requirements (any one is enough):
-    OAuth2 for staff and integration clients, with the scope a client needs
-    (app/integrations/scopes.py; none listed when no client may call it); PatientToken when a
-    patient's app may. Read from the operation's dependencies, as core/deps.py decides."""
+    StaffLogin for staff, IntegrationClient with the scope a client needs where a client may
+    (app/integrations/scopes.py), PatientToken where a patient's app may. Read from the
+    operation's dependencies, as core/deps.py decides."""
     calls = set(_calls(route.dependant))
     if get_principal not in calls:
         return []
     requirements: list[dict[str, list[str]]] = []
     if require_patient not in calls:
-        scope = scope_for(route.operation_id)
-        requirements.append({"OAuth2": [scope] if scope else []})
+        requirements.append({"StaffLogin": []})
+        if scope := scope_for(route.operation_id):
+            requirements.append({"IntegrationClient": [scope]})
     if not calls & {require_staff, require_admin}:
         requirements.append({"PatientToken": []})
     return requirements
