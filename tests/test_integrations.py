@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.webhooks.models import WebhookEndpoint
 from tests.helpers import WORLD_PASSWORD, Actor, Api
 
 pytestmark = pytest.mark.anyio
@@ -179,3 +180,16 @@ async def test_authorization_server_metadata(api: Api) -> None:
     assert metadata["token_endpoint_auth_signing_alg_values_supported"] == ["RS384", "ES384"]
     assert "alerts:write" in metadata["scopes_supported"]
     assert metadata["response_types_supported"] == []
+
+
+async def test_a_client_with_webhooks_manage_registers_an_endpoint_as_itself(api: Api) -> None:
+    clinic = await api.new_clinic()
+    actor, client_id = await client_actor(api, clinic.admin, ["webhooks:manage"])
+    created = await api.client.post(
+        "/v1/webhooks", json={"url": "https://8.8.8.8/hook"}, headers=actor.headers
+    )
+    assert created.status_code == 201, created.text
+    async with api.db.read() as session:
+        endpoint = await session.get(WebhookEndpoint, uuid.UUID(created.json()["id"]))
+    assert endpoint is not None
+    assert endpoint.created_by is None and str(endpoint.created_by_client_id) == client_id

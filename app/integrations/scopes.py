@@ -6,8 +6,7 @@ refused to every client (403), whatever its scopes. Left out on purpose: staff a
 sessions and passwords, the clinic's settings and rule sets, integration clients themselves
 (a client must not mint or widen clients), enrolment codes and patients' phones (they hand
 out or cut off a patient's access), the patient app's own operations, and the audit trail
-(it records people's accesses and is read by the clinic's admins). create_webhook too, for
-now: an endpoint records the staff user who registered it, and a client is none.
+(it records people's accesses and is read by the clinic's admins).
 """
 
 SCOPES: dict[str, str] = {
@@ -18,7 +17,7 @@ SCOPES: dict[str, str] = {
     "reports:read": "Read symptom reports.",
     "alerts:read": "Read the clinic's worklist of alerts and its red-flag rules.",
     "alerts:write": "Acknowledge and resolve alerts.",
-    "webhooks:manage": "Change the clinic's webhook endpoints and see and retry deliveries.",
+    "webhooks:manage": "Register and change webhook endpoints; see and retry deliveries.",
 }
 
 OPERATION_SCOPES: dict[str, str] = {
@@ -39,6 +38,7 @@ OPERATION_SCOPES: dict[str, str] = {
     "list_rules": "alerts:read",
     "acknowledge_alert": "alerts:write",
     "resolve_alert": "alerts:write",
+    "create_webhook": "webhooks:manage",
     "list_webhooks": "webhooks:manage",
     "get_webhook": "webhooks:manage",
     "update_webhook": "webhooks:manage",

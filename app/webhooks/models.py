@@ -24,7 +24,11 @@ class WebhookEndpoint(Base):
     # The worker disables an endpoint that has failed every attempt for long enough.
     failing_since: Mapped[datetime | None]
     created_at: Mapped[datetime]
-    created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_users.id"))
+    # Who registered it: a staff user, or an integration client with webhooks:manage.
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_users.id"))
+    created_by_client_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("integration_clients.id")
+    )
 
 
 class WebhookDelivery(Base):

@@ -41,7 +41,9 @@ async def create_webhook(
     endpoint = WebhookEndpoint(
         id=uuid.uuid4(), clinic_id=caller.clinic_id, url=body.url, secret=new_secret(),
         events=list(body.events), description=body.description, enabled=True,
-        created_at=services.clock.now(), created_by=caller.subject_id,
+        created_at=services.clock.now(),
+        created_by=None if caller.is_client else caller.subject_id,
+        created_by_client_id=caller.subject_id if caller.is_client else None,
     )  # fmt: skip
     async with services.db.write() as session:
         await _check_room(session, caller.clinic_id, services.settings.webhook_endpoints_per_clinic)

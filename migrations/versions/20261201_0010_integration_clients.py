@@ -1,7 +1,8 @@
 """Integration clients: a clinic system's own credentials (client credentials grant), the
 client assertions already used (replay refusal), and who acted on an alert when a client did.
 
-Existing alerts keep their staff actor; the new columns start empty.
+Existing alerts and webhook endpoints keep their staff actor; the new columns start empty.
+An endpoint registered by a client has no staff creator, so created_by becomes nullable.
 
 Revision ID: 20261201_0010
 Revises: 20261201_0009
@@ -23,6 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 _JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 _ALERT_ACTORS = ("acknowledged_by_client_id", "resolved_by_client_id")
+_ENDPOINT_CLIENT_FK = "fk_webhook_endpoints_created_by_client_id_integration_clients"
 
 
 def upgrade() -> None:
@@ -72,9 +74,21 @@ def upgrade() -> None:
                 [column],
                 ["id"],
             )
+    with op.batch_alter_table("webhook_endpoints", schema=None) as batch_op:
+        batch_op.alter_column("created_by", existing_type=sa.Uuid(), nullable=True)
+        batch_op.add_column(sa.Column("created_by_client_id", sa.Uuid(), nullable=True))
+        batch_op.create_foreign_key(
+            op.f(_ENDPOINT_CLIENT_FK), "integration_clients", ["created_by_client_id"], ["id"]
+        )
 
 
 def downgrade() -> None:
+    # Endpoints a client registered have no staff creator: they cannot go back.
+    op.execute("DELETE FROM webhook_endpoints WHERE created_by IS NULL")
+    with op.batch_alter_table("webhook_endpoints", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f(_ENDPOINT_CLIENT_FK), type_="foreignkey")
+        batch_op.drop_column("created_by_client_id")
+        batch_op.alter_column("created_by", existing_type=sa.Uuid(), nullable=False)
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         for column in _ALERT_ACTORS:
             batch_op.drop_constraint(
