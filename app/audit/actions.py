@@ -86,6 +86,37 @@ ACTIONS: dict[str, Action] = {
     "revoke_integration_client": _a(
         "integration_client.revoke", "integration_client", "revoked an integration client"
     ),
+    # FHIR (app/fhir): the same records as above, read as FHIR resources. A search notes
+    # every patient whose resource it returned, as the REST lists do.
+    "fhir_metadata": _a("fhir.metadata", None, "read the FHIR capability statement"),
+    "fhir_smart_configuration": _a("fhir.smart_configuration", None, "read the SMART config"),
+    "fhir_read_patient": _a("fhir.patient.read", "patient", "viewed the patient (FHIR)"),
+    "fhir_search_patient": _a("fhir.patient.search", "patient", "found the patient (FHIR)"),
+    "fhir_read_procedure": _a("fhir.procedure.read", "procedure", "viewed a block (FHIR)"),
+    "fhir_search_procedure": _a("fhir.procedure.search", "procedure", "listed blocks (FHIR)"),
+    "fhir_read_task": _a("fhir.task.read", "alert", "viewed an alert (FHIR)"),
+    "fhir_search_task": _a("fhir.task.search", "alert", "listed alerts (FHIR)"),
+    "fhir_read_questionnaire": _a("fhir.questionnaire.read", None, "read the questionnaire"),
+    "fhir_search_questionnaire": _a(
+        "fhir.questionnaire.search", None, "searched the questionnaires"
+    ),
+    "fhir_read_questionnaire_response": _a(
+        "fhir.questionnaire_response.read", "report", "viewed a symptom report (FHIR)"
+    ),
+    "fhir_search_questionnaire_response": _a(
+        "fhir.questionnaire_response.search", "report", "listed symptom reports (FHIR)"
+    ),
+    "fhir_read_observation": _a(
+        "fhir.observation.read", "report", "viewed a symptom measurement (FHIR)"
+    ),
+    "fhir_search_observation": _a(
+        "fhir.observation.search", "report", "listed symptom measurements (FHIR)"
+    ),
+    "fhir_export_patients": _a("fhir.export.start", "fhir_export", "started a bulk export"),
+    "fhir_export_group": _a("fhir.export.start", "fhir_export", "started a bulk export"),
+    "fhir_export_status": _a("fhir.export.status", "fhir_export", "checked a bulk export"),
+    "fhir_export_cancel": _a("fhir.export.cancel", "fhir_export", "cancelled a bulk export"),
+    "fhir_export_file": _a("fhir.export.file", "fhir_export", "downloaded a bulk export file"),
     # The audit trail itself: reading it is an access too.
     "list_audit_events": _a("audit.list", "audit_event", "read the audit trail"),
     "get_patient_access_log": _a("access_log.read", "patient", "viewed the access log"),

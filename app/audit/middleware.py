@@ -50,7 +50,8 @@ class AuditMiddleware:
         self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+        # /fhir (app/fhir) serves the same patient data as /v1 and is audited alike.
+        if scope["type"] != "http" or not scope["path"].startswith(("/v1/", "/fhir/")):
             await self.app(scope, receive, send)
             return
         given = _header(scope, b"x-request-id")

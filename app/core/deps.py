@@ -16,7 +16,7 @@ from app.core.errors import forbidden, unauthorized
 from app.core.keyring import Keyring
 from app.core.ratelimit import Throttle, per_minute
 from app.core.security import InvalidToken, Principal, bound_password_hashing
-from app.integrations.scopes import SCOPES, scope_for
+from app.integrations.scopes import SCOPES, scope_for, scope_satisfied
 
 
 class Authenticator(Protocol):
@@ -104,7 +104,7 @@ def _check_scope(request: Request, client: Principal) -> None:
     needed = scope_for(operation_id)
     if needed is None:
         raise forbidden("integration clients may not do this")
-    if client.scopes is None or needed not in client.scopes:
+    if client.scopes is None or not scope_satisfied(needed, client.scopes):
         raise forbidden(f"this needs the {needed} scope")
 
 

@@ -185,7 +185,7 @@ class SafeHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        patient_data = scope["path"].startswith("/v1/")
+        patient_data = scope["path"].startswith(("/v1/", "/fhir/"))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

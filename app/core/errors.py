@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -122,24 +122,44 @@ def validation_issues(raw: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _fhir_outcome(
+    request: Request, status: int, detail: str, headers: dict[str, str] | None
+) -> Response | None:
+    """On /fhir paths an error is a FHIR OperationOutcome, not problem+json."""
+    if not request.url.path.startswith("/fhir/"):
+        return None
+    # Imported here: app.fhir.common imports this module (through app.core.deps).
+    from app.fhir.common import issue_code, outcome_response
+
+    return outcome_response(status, issue_code(status), detail, headers)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
-    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+    async def _problem(request: Request, exc: Problem) -> Response:
+        if fhir := _fhir_outcome(request, exc.status, exc.detail, exc.headers):
+            return fhir
         return problem_response(
             exc.status, exc.detail, slug=exc.slug, headers=exc.headers, errors=exc.errors
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         issues = validation_issues(list(exc.errors()))
+        # FHIR answers a bad search parameter with 400; only the location is echoed.
+        where = ", ".join(".".join(str(p) for p in i["loc"]) for i in issues)
+        if fhir := _fhir_outcome(request, 400, f"not valid: {where}", None):
+            return fhir
         return problem_response(
             422, "The request is not valid; see errors.", slug="validation-error", errors=issues
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         headers = dict(exc.headers) if exc.headers else None
+        if fhir := _fhir_outcome(request, exc.status_code, detail, headers):
+            return fhir
         return problem_response(exc.status_code, detail, headers=headers)
 
     @app.exception_handler(Exception)

@@ -18,6 +18,14 @@ SCOPES: dict[str, str] = {
     "alerts:read": "Read the clinic's worklist of alerts and its red-flag rules.",
     "alerts:write": "Acknowledge and resolve alerts.",
     "webhooks:manage": "Register and change webhook endpoints; see and retry deliveries.",
+    # SMART on FHIR system scopes for the read-only FHIR API under /fhir/r4 (docs/fhir.md).
+    "system/Patient.read": "FHIR: read the clinic's patients (Patient).",
+    "system/Procedure.read": "FHIR: read blocks (Procedure).",
+    "system/Task.read": "FHIR: read alerts (Task).",
+    "system/Questionnaire.read": "FHIR: read the symptom questionnaire (Questionnaire).",
+    "system/QuestionnaireResponse.read": "FHIR: read symptom reports (QuestionnaireResponse).",
+    "system/Observation.read": "FHIR: read the measurements in symptom reports (Observation).",
+    "system/*.read": "FHIR: read every FHIR resource type; needed for bulk export ($export).",
 }
 
 OPERATION_SCOPES: dict[str, str] = {
@@ -44,9 +52,37 @@ OPERATION_SCOPES: dict[str, str] = {
     "update_webhook": "webhooks:manage",
     "list_webhook_deliveries": "webhooks:manage",
     "retry_webhook_delivery": "webhooks:manage",
+    # FHIR (app/fhir). metadata and smart-configuration are public: no token, no scope.
+    "fhir_read_patient": "system/Patient.read",
+    "fhir_search_patient": "system/Patient.read",
+    "fhir_read_procedure": "system/Procedure.read",
+    "fhir_search_procedure": "system/Procedure.read",
+    "fhir_read_task": "system/Task.read",
+    "fhir_search_task": "system/Task.read",
+    "fhir_read_questionnaire": "system/Questionnaire.read",
+    "fhir_search_questionnaire": "system/Questionnaire.read",
+    "fhir_read_questionnaire_response": "system/QuestionnaireResponse.read",
+    "fhir_search_questionnaire_response": "system/QuestionnaireResponse.read",
+    "fhir_read_observation": "system/Observation.read",
+    "fhir_search_observation": "system/Observation.read",
+    # Bulk export hands out every resource type at once.
+    "fhir_export_patients": "system/*.read",
+    "fhir_export_group": "system/*.read",
+    "fhir_export_status": "system/*.read",
+    "fhir_export_cancel": "system/*.read",
+    "fhir_export_file": "system/*.read",
 }
+ALL_FHIR_READ = "system/*.read"
 
 
 def scope_for(operation_id: str | None) -> str | None:
     """The scope a client needs for the operation; None when no client may call it."""
     return OPERATION_SCOPES.get(operation_id) if operation_id else None
+
+
+def scope_satisfied(needed: str, held: frozenset[str]) -> bool:
+    """Whether the scopes held grant the one needed: itself, or for any FHIR read
+    (system/<Type>.read) the wildcard system/*.read."""
+    if needed in held:
+        return True
+    return needed.startswith("system/") and needed.endswith(".read") and ALL_FHIR_READ in held

@@ -93,6 +93,10 @@ class ClinicOut(ResponseModel):
         description="The clinical rule set the clinic's reports are judged with "
         "(GET /v1/rules?version= lists it)."
     )
+    fhir_mrn_system: str | None = Field(
+        description="The identifier system of the clinic's MRNs in the FHIR API (the EHR's, "
+        "so records match there); null: Aftercare's own, one per clinic (docs/fhir.md)."
+    )
 
 
 class ClinicUpdate(RequestModel):
@@ -102,3 +106,7 @@ class ClinicUpdate(RequestModel):
     escalate_emergency_minutes: int | None = Field(default=None, ge=1, le=60, strict=True)
     escalate_urgent_minutes: int | None = Field(default=None, ge=1, le=1440, strict=True)
     rule_set_version: RuleSetVersion | None = Field(default=None, strict=True)
+    # A URI (FHIR Identifier.system); null goes back to Aftercare's own system.
+    fhir_mrn_system: str | None = Field(
+        default=None, min_length=4, max_length=255, pattern=r"^(https?://|urn:)[^\s|]+$"
+    )

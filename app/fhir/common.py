@@ -1,0 +1,248 @@
+"""What every FHIR route shares: the media type, OperationOutcome errors, searchset Bundles
+with keyset paging, references, deterministic ids and who may call.
+
+Errors on /fhir paths are OperationOutcomes, whoever raises them: FhirError here, and the
+API's own Problems (401 from authentication, 404 for unknown paths, validation errors) which
+app/core/errors.py renders through `outcome_response` for these paths.
+"""
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from app.core.deps import CallerDep
+from app.core.security import Principal
+
+FHIR_JSON = "application/fhir+json"
+FHIR_PREFIX = "/fhir/"
+FHIR_BASE_PATH = "/fhir/r4"
+FHIR_VERSION = "4.0.1"
+# Aftercare's own canonical URLs: CodeSystems, the Questionnaire, identifier systems.
+AFTERCARE_SYSTEM_BASE = "https://aftercare.example/fhir"
+DEFAULT_COUNT = 50
+MAX_COUNT = 200
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+# Parameters any search takes besides its own (the paging ones and the format).
+COMMON_SEARCH_PARAMS = frozenset({"_count", "_cursor", "_format"})
+_JSON_FORMATS = frozenset({"json", "application/json", FHIR_JSON})
+
+
+class FhirError(Exception):
+    """Raised anywhere in a FHIR request; rendered as an OperationOutcome with this status.
+    `code` is a FHIR issue type: not-found, invalid, forbidden, login, too-costly, ..."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        diagnostics: str,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(diagnostics)
+        self.status = status
+        self.code = code
+        self.diagnostics = diagnostics
+        self.headers = headers
+
+
+# The issue type an HTTP status stands for when the error did not say (a Problem).
+_ISSUE_BY_STATUS = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    406: "not-supported",
+    409: "conflict",
+    413: "too-costly",
+    422: "invalid",
+    429: "throttled",
+}
+
+
+def issue_code(status: int) -> str:
+    return _ISSUE_BY_STATUS.get(status, "exception" if status >= 500 else "processing")
+
+
+def operation_outcome(code: str, diagnostics: str, severity: str = "error") -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
+    }
+
+
+def outcome_response(
+    status: int, code: str, diagnostics: str, headers: dict[str, str] | None = None
+) -> Response:
+    return fhir_response(operation_outcome(code, diagnostics), status=status, headers=headers)
+
+
+def fhir_response(
+    resource: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return JSONResponse(resource, status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+def install_fhir_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FhirError)
+    async def _fhir_error(_: Request, exc: FhirError) -> Response:
+        return outcome_response(exc.status, exc.code, exc.diagnostics, exc.headers)
+
+
+def not_found(resource_type: str) -> FhirError:
+    # The same answer for "never existed" and "another clinic's": tenancy is not disclosed.
+    return FhirError(404, "not-found", f"{resource_type} not found")
+
+
+def invalid(diagnostics: str) -> FhirError:
+    return FhirError(400, "invalid", diagnostics)
+
+
+def reference(resource_type: str, id: uuid.UUID | str) -> dict[str, str]:
+    return {"reference": f"{resource_type}/{id}"}
+
+
+def fhir_id(*parts: object) -> str:
+    """A deterministic FHIR id from its parts ("<report id>-pain"). `_` is not allowed in a
+    FHIR id and becomes `.`; anything still not an id (too long, other characters) becomes a
+    name-based UUID of the parts, so the same parts always give the same id."""
+    text = "-".join(str(part) for part in parts).replace("_", ".")
+    if _FHIR_ID.fullmatch(text):
+        return text
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{AFTERCARE_SYSTEM_BASE}/id/{text}"))
+
+
+def parse_id(raw: str, resource_type: str) -> uuid.UUID:
+    """A path id as the uuid our resources use; anything else cannot exist (404, not 422)."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise not_found(resource_type) from exc
+
+
+def reference_id(raw: str, resource_type: str) -> uuid.UUID:
+    """A reference search value, `Patient/<id>` or a bare `<id>`. An id that cannot be ours
+    matches nothing; an unreadable one is an error (a typo should not look like "no data")."""
+    value = raw.removeprefix(f"{resource_type}/")
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise invalid(f"not a {resource_type} reference") from exc
+
+
+def instant(dt: datetime) -> str:
+    """A FHIR instant (also a valid dateTime): UTC with `Z`. A naive value is UTC (SQLite)."""
+    moment = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+# Strings, not ints: FastAPI would answer a non-number with 422, FHIR wants a 400 outcome.
+CountParam = Annotated[str | None, Query(alias="_count")]
+CursorParam = Annotated[str | None, Query(alias="_cursor")]
+
+
+def count_value(raw: str | None) -> int:
+    """The page size: 50 unless asked; more than 200 is served as 200 (FHIR lets a server
+    return fewer than _count); 0, negatives and non-numbers are refused."""
+    if raw is None:
+        return DEFAULT_COUNT
+    if not re.fullmatch(r"[0-9]{1,6}", raw) or int(raw) < 1:
+        raise invalid("_count must be a whole number from 1")
+    return min(int(raw), MAX_COUNT)
+
+
+def encode_cursor(values: tuple[Any, ...]) -> str:
+    raw = json.dumps([str(v) for v in values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[str, ...]:
+    """The values encode_cursor was given, as strings; anything else is a 400 outcome."""
+    try:
+        if len(token) > 512:
+            raise ValueError("too long")
+        values = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise invalid("the _cursor is not valid") from exc
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise invalid("the _cursor is not valid")
+    return tuple(values)
+
+
+def cursor_time_id(token: str) -> tuple[datetime, uuid.UUID]:
+    """A (timestamp, id) keyset cursor, the shape most searches page by."""
+    values = decode_cursor(token)
+    try:
+        at_text, id_text = values
+        at, row_id = datetime.fromisoformat(at_text), uuid.UUID(id_text)
+    except ValueError as exc:
+        raise invalid("the _cursor is not valid") from exc
+    if at.tzinfo is None:
+        raise invalid("the _cursor is not valid")
+    return at.astimezone(UTC), row_id
+
+
+def check_params(request: Request, allowed: frozenset[str] | set[str]) -> None:
+    """Refuses a parameter this search does not support rather than ignoring it: ignoring a
+    filter would answer with more patients' data than the caller asked for."""
+    for name in request.query_params:
+        if name not in allowed and name not in COMMON_SEARCH_PARAMS:
+            raise invalid(f"the search parameter {name} is not supported")
+    check_format(request)
+
+
+def check_format(request: Request) -> None:
+    """JSON only: `_format` may ask for it by any of its names, and nothing else."""
+    fmt = request.query_params.get("_format")
+    if fmt is not None and fmt not in _JSON_FORMATS:
+        raise FhirError(406, "not-supported", "only JSON is served")
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + FHIR_BASE_PATH
+
+
+def searchset(
+    request: Request,
+    resources: list[dict[str, Any]],
+    next_cursor: str | None,
+    total: int | None = None,
+) -> dict[str, Any]:
+    base = base_url(request)
+    links = [{"relation": "self", "url": str(request.url)}]
+    if next_cursor is not None:
+        links.append(
+            {"relation": "next", "url": str(request.url.include_query_params(_cursor=next_cursor))}
+        )
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if total is not None:
+        bundle["total"] = total
+    bundle["link"] = links
+    bundle["entry"] = [
+        {
+            "fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}",
+            "resource": resource,
+            "search": {"mode": "match"},
+        }
+        for resource in resources
+    ]
+    return bundle
+
+
+async def require_fhir_caller(caller: CallerDep) -> Principal:
+    """Staff and integration clients (whose scope get_principal has checked); the patient's
+    app has its own API."""
+    if not (caller.is_staff or caller.is_client):
+        raise FhirError(403, "forbidden", "the FHIR API is for clinic staff and systems")
+    return caller
+
+
+FhirCallerDep = Annotated[Principal, Depends(require_fhir_caller)]
