@@ -1,0 +1,276 @@
+"""Questionnaire, QuestionnaireResponse and Observation under /fhir/r4, read-only, computed
+from the reports table (docs/fhir.md).
+
+Searches page by keyset over a patient's (or a block's) reports, newest first, on the same
+(patient_id, recorded_at, id) and (procedure_id, recorded_at, id) indexes as the timeline.
+An Observation page may stop part-way through a report: its cursor is (recorded_at, report
+id, how many of that report's matching observations were already served), so no observation
+is served twice or skipped. Unknown search parameters are refused (400), as every FHIR search
+here does (common.check_params): ignoring a filter would disclose more than was asked."""
+
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import ColumnElement, Select, literal, select, tuple_
+
+from app.core.audit import note_patients, note_resource
+from app.core.deps import ServicesDep
+from app.fhir.common import (
+    CountParam,
+    CursorParam,
+    FhirCallerDep,
+    check_params,
+    count_value,
+    decode_cursor,
+    encode_cursor,
+    fhir_response,
+    invalid,
+    not_found,
+    parse_id,
+    reference_id,
+    searchset,
+)
+from app.fhir.observations import matches_code, observations, parse_observation_id
+from app.fhir.questionnaire import (
+    QUESTIONNAIRE,
+    QUESTIONNAIRE_CANONICAL,
+    QUESTIONNAIRE_ID,
+    QUESTIONNAIRE_URL,
+    questionnaire_response,
+)
+from app.reports.models import Report
+
+router = APIRouter(prefix="/fhir/r4", include_in_schema=False)
+Params = Annotated[list[str] | None, Query()]
+# Reports read per Observation search request at most: a code that matches rarely answers a
+# short (even empty) page with a next link instead of reading a patient's whole history.
+SCAN_LIMIT = 1000
+_DATE = re.compile(
+    r"(ge|gt|le|lt|eq)?(\d{4})(?:-(\d{2})(?:-(\d{2})"
+    r"(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?)?)?"
+)
+
+
+@router.get("/Questionnaire/{questionnaire_id}", operation_id="fhir_read_questionnaire")
+async def read_questionnaire(questionnaire_id: str, caller: FhirCallerDep) -> Response:
+    if questionnaire_id != QUESTIONNAIRE_ID:
+        raise not_found("Questionnaire")
+    return fhir_response(QUESTIONNAIRE)
+
+
+@router.get("/Questionnaire", operation_id="fhir_search_questionnaire")
+async def search_questionnaire(
+    request: Request, caller: FhirCallerDep, url: str | None = None, _id: str | None = None
+) -> Response:
+    check_params(request, {"url", "_id"})
+    found = url in (None, QUESTIONNAIRE_URL, QUESTIONNAIRE_CANONICAL) and _id in (
+        None,
+        QUESTIONNAIRE_ID,
+    )
+    resources = [QUESTIONNAIRE] if found else []
+    return fhir_response(searchset(request, resources, None, total=len(resources)))
+
+
+async def _report(
+    services: ServicesDep, caller: FhirCallerDep, report_id: uuid.UUID, resource_type: str
+) -> Report:
+    """The caller's clinic's report; another clinic's is as absent as one never made."""
+    query = select(Report).where(Report.id == report_id, Report.clinic_id == caller.clinic_id)
+    async with services.db.read() as session:
+        report = await session.scalar(query)
+    if report is None:
+        raise not_found(resource_type)
+    note_patients(report.patient_id)
+    note_resource(report.id)
+    return report
+
+
+@router.get("/QuestionnaireResponse/{response_id}", operation_id="fhir_read_questionnaire_response")
+async def read_questionnaire_response(
+    response_id: str, caller: FhirCallerDep, services: ServicesDep
+) -> Response:
+    report_id = parse_id(response_id, "QuestionnaireResponse")
+    report = await _report(services, caller, report_id, "QuestionnaireResponse")
+    return fhir_response(questionnaire_response(report, report.patient_id))
+
+
+@router.get("/Observation/{observation_id}", operation_id="fhir_read_observation")
+async def read_observation(
+    observation_id: str, caller: FhirCallerDep, services: ServicesDep
+) -> Response:
+    parsed = parse_observation_id(observation_id)
+    if parsed is None:
+        raise not_found("Observation")
+    report = await _report(services, caller, parsed[0], "Observation")
+    found = [o for o in observations(report, report.patient_id) if o["id"] == observation_id]
+    if not found:  # also a measure this report does not hold
+        raise not_found("Observation")
+    return fhir_response(found[0])
+
+
+def _date_bounds(column: Any, values: Sequence[str]) -> list[ColumnElement[bool]]:
+    """FHIR date search (ge/gt/le/lt/eq, repeatable for a range) on a timestamp column. A
+    value stands for the whole span of its precision: `eq2026-11-21` is that UTC day."""
+    where: list[ColumnElement[bool]] = []
+    for value in values:
+        match = _DATE.fullmatch(value)
+        if match is None:
+            raise invalid(f"not a FHIR date search value (prefix ge, gt, le, lt or eq): {value}")
+        prefix, year, month, day, hour, minute, second, fraction, zone = match.groups()
+        try:
+            start = datetime(int(year), int(month or 1), int(day or 1), tzinfo=UTC)
+            if hour is not None:
+                offset = datetime.fromisoformat(f"2000-01-01T00:00:00{zone.replace('Z', '+00:00')}")
+                local = start.replace(hour=int(hour), minute=int(minute), second=int(second or 0))
+                start = local.replace(tzinfo=offset.tzinfo).astimezone(UTC)
+                start += timedelta(microseconds=int((fraction or ".0")[1:].ljust(6, "0")))
+        except ValueError as exc:
+            raise invalid(f"not a date: {value}") from exc
+        if hour is not None:
+            span = timedelta(microseconds=1) if fraction else timedelta(seconds=1 if second else 60)
+            end = start + span
+        elif day is not None:
+            end = start + timedelta(days=1)
+        elif month is not None:
+            end = (start + timedelta(days=32)).replace(day=1)
+        else:
+            end = start.replace(year=start.year + 1)
+        low, high = literal(start, column.type), literal(end, column.type)
+        prefix = prefix or "eq"
+        if prefix in ("eq", "ge"):
+            where.append(column >= low)
+        if prefix in ("eq", "le"):
+            where.append(column < high)
+        if prefix == "gt":
+            where.append(column >= high)
+        if prefix == "lt":
+            where.append(column < low)
+    return where
+
+
+def _reports(
+    caller: FhirCallerDep, patient: str | None, part_of: str | None, dates: Sequence[str]
+) -> Select[tuple[Report]]:
+    """The caller's clinic's reports of one patient or block, newest first. One of the two is
+    required: each is an index range scan, a whole clinic's reports are bulk export's job."""
+    if patient is None and part_of is None:
+        raise invalid("search by patient (or for QuestionnaireResponse part-of): it is required")
+    query = select(Report).where(Report.clinic_id == caller.clinic_id)
+    if patient is not None:
+        query = query.where(Report.patient_id == reference_id(patient, "Patient"))
+    if part_of is not None:
+        query = query.where(Report.procedure_id == reference_id(part_of, "Procedure"))
+    query = query.where(*_date_bounds(Report.recorded_at, dates))
+    return query.order_by(Report.recorded_at.desc(), Report.id.desc())
+
+
+def _from(query: Select[tuple[Report]], at: datetime, row_id: uuid.UUID, *, inclusive: bool) -> Any:
+    key = tuple_(Report.recorded_at, Report.id)
+    bound = tuple_(literal(at, Report.recorded_at.type), literal(row_id, Report.id.type))
+    return query.where(key <= bound if inclusive else key < bound)
+
+
+def _cursor(raw: str, size: int) -> tuple[datetime, uuid.UUID, int]:
+    values = decode_cursor(raw)
+    try:
+        if len(values) != size:
+            raise ValueError("wrong size")
+        at = datetime.fromisoformat(values[0])
+        skip = int(values[2]) if size == 3 else 0
+        if at.tzinfo is None or skip < 0:
+            raise ValueError("naive or negative")
+        return at.astimezone(UTC), uuid.UUID(values[1]), skip
+    except ValueError as exc:
+        raise invalid("the _cursor is not valid") from exc
+
+
+@router.get("/QuestionnaireResponse", operation_id="fhir_search_questionnaire_response")
+async def search_questionnaire_response(
+    request: Request,
+    caller: FhirCallerDep,
+    services: ServicesDep,
+    patient: str | None = None,
+    part_of: Annotated[str | None, Query(alias="part-of")] = None,
+    authored: Params = None,
+    count: CountParam = None,
+    cursor: CursorParam = None,
+) -> Response:
+    check_params(request, {"patient", "part-of", "authored"})
+    limit = count_value(count)
+    query = _reports(caller, patient, part_of, authored or [])
+    if cursor is not None:
+        at, row_id, _ = _cursor(cursor, 2)
+        query = _from(query, at, row_id, inclusive=False)
+    async with services.db.read() as session:
+        rows = list(await session.scalars(query.limit(limit + 1)))
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = encode_cursor((page[-1].recorded_at.isoformat(), page[-1].id)) if more else None
+    note_patients(*{r.patient_id for r in page})
+    resources = [questionnaire_response(r, r.patient_id) for r in page]
+    return fhir_response(searchset(request, resources, next_cursor))
+
+
+def _code_tokens(values: Sequence[str]) -> list[list[tuple[str | None, str]]]:
+    """Each `code` parameter's tokens: within one, a comma is OR; repeated ones are AND."""
+    groups = []
+    for value in values:
+        tokens: list[tuple[str | None, str]] = []
+        for token in value.split(","):
+            system, bar, code = token.rpartition("|")
+            tokens.append((system if bar else None, code))
+        groups.append(tokens)
+    return groups
+
+
+@router.get("/Observation", operation_id="fhir_search_observation")
+async def search_observation(
+    request: Request,
+    caller: FhirCallerDep,
+    services: ServicesDep,
+    patient: str | None = None,
+    code: Params = None,
+    date: Params = None,
+    count: CountParam = None,
+    cursor: CursorParam = None,
+) -> Response:
+    check_params(request, {"patient", "code", "date"})
+    limit = count_value(count)
+    tokens = _code_tokens(code or [])
+    query = _reports(caller, patient, None, date or [])
+    # Where the page starts: a report (inclusive) and how many of its matches were served.
+    start = _cursor(cursor, 3) if cursor is not None else None
+    page: list[dict[str, Any]] = []
+    next_cursor: str | None = None
+    scanned = 0
+    async with services.db.read() as session:
+        while next_cursor is None and scanned < SCAN_LIMIT:
+            batch = query if start is None else _from(query, start[0], start[1], inclusive=True)
+            rows = list(await session.scalars(batch.limit(limit + 1)))
+            for row in rows:
+                skip = start[2] if start and (row.recorded_at, row.id) == start[:2] else 0
+                found = [
+                    o
+                    for o in observations(row, row.patient_id)
+                    if all(matches_code(o, group) for group in tokens)
+                ]
+                if len(page) + len(found) - skip > limit:  # the page ends inside this report
+                    served = skip + limit - len(page)
+                    page += found[skip:served]
+                    next_cursor = encode_cursor((row.recorded_at.isoformat(), row.id, served))
+                    break
+                page += found[skip:]
+                # Past this report: resume after all of it.
+                start = (row.recorded_at, row.id, len(found))
+            scanned += len(rows)
+            if len(rows) <= limit:  # the last batch: nothing more to read
+                break
+        else:
+            if next_cursor is None and start is not None:  # read enough for one request
+                next_cursor = encode_cursor((start[0].isoformat(), start[1], start[2]))
+    note_patients(*{uuid.UUID(o["subject"]["reference"].split("/")[1]) for o in page})
+    return fhir_response(searchset(request, page, next_cursor))
