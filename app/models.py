@@ -11,6 +11,7 @@ from app.auth.models import (
 from app.checkins.models import Checkin
 from app.core.keyring import SigningKeyRecord
 from app.core.models import Base
+from app.fhir.export_models import FhirExportJob
 from app.integrations.models import IntegrationClient, UsedClientAssertion
 from app.outbox.models import OutboxEvent
 from app.patients.models import Patient
@@ -28,6 +29,7 @@ __all__ = [
     "Clinic",
     "DeliveryAttempt",
     "EnrollmentCode",
+    "FhirExportJob",
     "IntegrationClient",
     "OutboxEvent",
     "Patient",

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = ""
     # auto: a readable line on a terminal, JSON otherwise.
     log_format: Literal["auto", "json", "console"] = "auto"
+    # FHIR bulk export files (patient data: made 0700/0600). Unset: "exports" beside the
+    # SQLite file, or var/exports in the project for PostgreSQL. Each API instance serving
+    # downloads and each worker must see the same directory.
+    export_dir: str = ""
+    export_retention_hours: float = Field(default=24.0, gt=0)
 
     @model_validator(mode="after")
     def _rate_limit_url_is_redis(self) -> "Settings":
@@ -106,6 +111,16 @@ class Settings(BaseSettings):
         if url.startswith(("postgresql://", "postgres://")):
             url = "postgresql+asyncpg://" + url.split("://", 1)[1]
         return url
+
+    def resolved_export_dir(self) -> Path:
+        if self.export_dir:
+            return Path(self.export_dir)
+        url = self.resolved_database_url()
+        if url.startswith("sqlite") and "///" in url:
+            database = url.split("///", 1)[1].split("?", 1)[0]
+            if database and database != ":memory:" and not database.startswith("file:"):
+                return Path(database).parent / "exports"
+        return PROJECT_ROOT / "var" / "exports"
 
 
 def weak_secret_reason(secret: str) -> str | None:

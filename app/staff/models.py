@@ -23,6 +23,9 @@ class Clinic(Base):
     rule_set_version: Mapped[int] = mapped_column(
         default=LATEST_RULE_SET_VERSION, server_default="1"
     )
+    # The identifier system of the clinic's MRNs in FHIR (Patient.identifier.system); unset,
+    # Aftercare's own (app/fhir). Migration 0011.
+    fhir_mrn_system: Mapped[str | None] = mapped_column(String(255))
 
 
 class StaffUser(Base):

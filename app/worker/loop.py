@@ -16,6 +16,7 @@ from app.alerts.scheduled import close_missed_checkins, escalate_overdue_alerts,
 from app.audit.retention import purge_expired_audit_events
 from app.core.deps import Services
 from app.core.logsafe import log_failure
+from app.fhir.export_worker import Exporter
 from app.webhooks.claiming import claim_due
 from app.webhooks.delivery import Claim, Result, fan_out, record_outcomes
 from app.webhooks.sender import Sender
@@ -42,6 +43,8 @@ class Worker:
         self._recording: asyncio.Task[None] | None = None
         self._timers_ran_at = float("-inf")
         self._retention_ran_at = float("-inf")
+        # FHIR bulk export: one batch per pass (app/fhir/export_worker.py).
+        self.exporter = Exporter(services)
 
     async def run_timers(self) -> int:
         now = self.services.clock.now()
@@ -49,6 +52,7 @@ class Worker:
         done = await close_missed_checkins(self.services, now, batch=batch)
         done += await raise_no_relief(self.services, now, batch=batch)
         done += await escalate_overdue_alerts(self.services, now, batch=batch)
+        done += await self.exporter.sweep(now)
         if time.monotonic() - self._retention_ran_at >= RETENTION_EVERY_SECONDS:
             self._retention_ran_at = time.monotonic()
             try:
@@ -62,6 +66,7 @@ class Worker:
         Returns how much work it found; sends go on in the background (see `settle`)."""
         found = await self.run_timers() if timers else 0
         found += await fan_out(self.services, self.services.clock.now())
+        found += await self.exporter.run_batch()
         free = self.settings.worker_concurrency - len(self._in_flight)
         claims = await claim_due(
             self.services, self.services.clock.now(), limit=free, clinic_busy=self._clinic_busy
