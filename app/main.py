@@ -25,6 +25,10 @@ from app.core.keyring import Keyring
 from app.core.logsafe import log_failure
 from app.core.openapi import install_openapi
 from app.docs.router import router as docs_router
+from app.fhir.common import install_fhir_handlers
+from app.fhir.export_router import router as fhir_export_router
+from app.fhir.report_router import router as fhir_report_router
+from app.fhir.router import router as fhir_router
 from app.health.router import router as health_router
 from app.integrations.router import metadata_router
 from app.integrations.router import router as integrations_router
@@ -114,6 +118,7 @@ def create_app(
     )
     app.state.services = services
     install_problem_handlers(app)
+    install_fhir_handlers(app)
     # Outermost last. The gate's refusals are raised inside the matched route, so the audit
     # (and the problem handlers) see them as any other refusal wherever the gate sits; outside
     # the audit, it also closes the connection on the audit's own 503 when a body was left
@@ -145,6 +150,10 @@ def create_app(
         docs_router,
         integrations_router,
         metadata_router,
+        # Before fhir_router: its /Patient/{id} would otherwise take /Patient/$export.
+        fhir_export_router,
+        fhir_router,
+        fhir_report_router,
     ):
         app.include_router(router)
     install_openapi(app)

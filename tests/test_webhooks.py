@@ -117,6 +117,11 @@ async def test_an_alert_reaches_the_receiver_signed_and_thin(
     assert event["data"]["alert_id"] == alert["id"]
     assert event["data"]["severity"] == "emergency"
     assert event["data"]["links"]["alert"] == f"/v1/alerts/{alert['id']}"
+    # An EHR follows the FHIR reference with the same token it uses for the REST API.
+    task = await api.client.get(
+        f"/fhir/r4/{event['data']['fhir_reference']}", headers=clinic.clinician.headers
+    )
+    assert task.status_code == 200 and task.json()["id"] == alert["id"], task.text
     text = json.dumps(event)
     assert "Alex Doe" not in text and "explanation" not in text and "notes" not in text
 

@@ -58,6 +58,8 @@ def add_alert_event(
         "acknowledged_at": _iso(alert.acknowledged_at),
         "resolved_at": _iso(alert.resolved_at),
         "escalated_at": _iso(alert.escalated_at),
+        # An EHR fetches the alert as a FHIR Task from /fhir/r4 (app/fhir/tasks.py).
+        "fhir_reference": f"Task/{alert.id}",
         "links": {
             "alert": f"/v1/alerts/{alert.id}",
             "patient": f"/v1/patients/{alert.patient_id}",
@@ -78,6 +80,8 @@ def add_checkin_missed_event(
         "due_at": _iso(window.due_at),
         "closes_at": _iso(window.closes_at),
         "status": window.status,
+        # A check-in has no FHIR resource of its own; the block it belongs to does.
+        "fhir_reference": f"Procedure/{window.procedure_id}",
         "links": {
             "patient": f"/v1/patients/{patient_id}",
             "procedure": f"/v1/procedures/{window.procedure_id}",

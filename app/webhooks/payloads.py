@@ -57,6 +57,11 @@ class AlertEventData(_Payload):
     acknowledged_at: datetime | None
     resolved_at: datetime | None
     escalated_at: datetime | None
+    fhir_reference: str = Field(
+        pattern=r"^Task/[0-9a-f-]{36}$",
+        description="The alert as a FHIR R4 Task, relative to `/fhir/r4`.",
+        examples=["Task/0b8f8f52-3c1e-4a55-9d0e-5d3f3b8e2a10"],
+    )
     links: AlertEventLinks
 
 
@@ -74,6 +79,12 @@ class CheckinMissedData(_Payload):
     due_at: datetime
     closes_at: datetime
     status: Literal["missed"]  # the window's status, which this event is about
+    fhir_reference: str = Field(
+        pattern=r"^Procedure/[0-9a-f-]{36}$",
+        description="The block as a FHIR R4 Procedure, relative to `/fhir/r4` (a check-in has "
+        "no FHIR resource of its own).",
+        examples=["Procedure/5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d"],
+    )
     links: CheckinEventLinks
 
 
