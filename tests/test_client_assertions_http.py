@@ -62,3 +62,48 @@ async def test_a_bad_assertion_is_invalid_client(api: Api, alg: str, case: str) 
     }.get(case, {})
     response = await _request(api, sign_assertion(signer, client_id, TOKEN_URL, now, **options))
     assert_oauth_error(response, 401, "invalid_client")
+
+
+async def test_with_a_public_base_url_the_aud_is_its_token_url(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a proxy the Host header is the caller's to choose: the configured public base
+    URL decides the token endpoint's URL, in the metadata and as the assertion's `aud`."""
+    services = api.app.state.services
+    public = "https://aftercare.example"
+    settings = services.settings.model_copy(update={"public_base_url": public + "/"})
+    monkeypatch.setattr(services, "settings", settings)
+    metadata = (await api.client.get("/.well-known/oauth-authorization-server")).json()
+    assert metadata["issuer"] == public
+    assert metadata["token_endpoint"] == public + TOKEN
+    smart = (await api.client.get("/fhir/r4/.well-known/smart-configuration")).json()
+    assert smart["token_endpoint"] == public + TOKEN
+    key = KEYS["ES384"]
+    client = await new_client(api, api.world.a.admin, ["patients:read"], jwks=public_jwks(key))
+    now = api.clock.now()
+    from_host = await _request(api, sign_assertion(key, client["client_id"], TOKEN_URL, now))
+    assert_oauth_error(from_host, 401, "invalid_client")
+    accepted = await _request(api, sign_assertion(key, client["client_id"], public + TOKEN, now))
+    assert accepted.status_code == 200, accepted.text
+
+
+async def test_assertion_failures_tell_nothing_about_the_client(api: Api) -> None:
+    """No keys, an unknown kid, a wrong key, an unknown client: one and the same answer."""
+    key = KEYS["RS384"]
+    with_keys = await new_client(api, api.world.a.admin, ["patients:read"], jwks=public_jwks(key))
+    without = await new_client(api, api.world.a.admin, ["patients:read"])
+    now = api.clock.now()
+    impostor = IMPOSTORS["RS384"]
+    answers = [
+        await _request(api, sign_assertion(signer, client_id, TOKEN_URL, now))
+        for signer, client_id in (
+            (key, without["client_id"]),
+            (impostor, with_keys["client_id"]),
+            (TestKey(key.kid, impostor.alg, impostor.private_key), with_keys["client_id"]),
+            (key, "00000000-0000-4000-8000-000000000000"),
+        )
+    ]
+    for response in answers:
+        assert_oauth_error(response, 401, "invalid_client")
+        assert response.json() == answers[0].json()
+    assert answers[0].json()["error_description"] == "client authentication failed"

@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from app.outbox.models import OutboxEvent
 from app.webhooks.models import WebhookEndpoint
 from tests.helpers import WORLD_PASSWORD, Actor, Api
 
@@ -193,3 +195,110 @@ async def test_a_client_with_webhooks_manage_registers_an_endpoint_as_itself(api
         endpoint = await session.get(WebhookEndpoint, uuid.UUID(created.json()["id"]))
     assert endpoint is not None
     assert endpoint.created_by is None and str(endpoint.created_by_client_id) == client_id
+
+
+async def test_failed_client_authentication_tells_nothing_about_the_client(api: Api) -> None:
+    """Authentication comes first: a wrong secret with a scope the client lacks is 401, not
+    400 invalid_scope, and an unknown client, a revoked one and a wrong secret read alike."""
+    clinic = await api.new_clinic()
+    client = await new_client(api, clinic.admin, ["patients:read"])
+    revoked = await new_client(api, clinic.admin, ["patients:read"])
+    gone = await api.client.delete(
+        f"{CLIENTS}/{revoked['client_id']}", headers=clinic.admin.headers
+    )
+    assert gone.status_code == 204
+    grant = {"grant_type": "client_credentials"}
+    lacking = await api.client.post(
+        TOKEN, data={**grant, "scope": "alerts:write"}, headers=basic(client["client_id"], "x")
+    )
+    assert_oauth_error(lacking, 401, "invalid_client")
+    answers = [
+        await api.client.post(TOKEN, data=grant, headers=basic(client_id, secret))
+        for client_id, secret in (
+            (str(uuid.uuid4()), "nope"),  # unknown
+            ("not-a-uuid", "nope"),  # unknown, and not even an id this server makes
+            (revoked["client_id"], revoked["client_secret"]),  # revoked, right secret
+            (client["client_id"], "nope"),  # wrong secret
+        )
+    ]
+    for response in answers:
+        assert_oauth_error(response, 401, "invalid_client")
+        assert response.json() == lacking.json()
+        assert response.headers["www-authenticate"] == lacking.headers["www-authenticate"]
+    assert lacking.json()["error_description"] == "client authentication failed"
+    # Authenticated, the same scope is what the client lacks: now that may be said.
+    beyond = await token_for(api, client, scope="alerts:write")
+    assert_oauth_error(beyond, 400, "invalid_scope")
+
+
+async def test_revoking_a_client_disables_the_endpoints_it_registered(api: Api) -> None:
+    clinic = await api.new_clinic()
+    actor, client_id = await client_actor(api, clinic.admin, ["webhooks:manage"])
+    mine = await api.client.post(
+        "/v1/webhooks", json={"url": "https://8.8.8.8/client-hook"}, headers=actor.headers
+    )
+    staffs = await api.client.post(
+        "/v1/webhooks", json={"url": "https://8.8.8.8/admin-hook"}, headers=clinic.admin.headers
+    )
+    assert mine.status_code == 201 and staffs.status_code == 201, (mine.text, staffs.text)
+    path = f"{CLIENTS}/{client_id}"
+    assert (await api.client.delete(path, headers=clinic.admin.headers)).status_code == 204
+    hooks = {
+        hook["id"]: (
+            await api.client.get(f"/v1/webhooks/{hook['id']}", headers=clinic.admin.headers)
+        ).json()
+        for hook in (mine.json(), staffs.json())
+    }
+    disabled, kept = hooks[mine.json()["id"]], hooks[staffs.json()["id"]]
+    assert disabled["enabled"] is False
+    assert disabled["disabled_reason"] == "the integration client that registered it was revoked"
+    assert kept["enabled"] is True and kept["disabled_reason"] is None
+    async with api.db.read() as session:
+        events = (
+            await session.scalars(
+                select(OutboxEvent).where(
+                    OutboxEvent.clinic_id == clinic.clinic_id,
+                    OutboxEvent.type == "webhook_endpoint.disabled",
+                )
+            )
+        ).all()
+    assert [e.data["webhook_id"] for e in events] == [mine.json()["id"]]
+    assert events[0].data["disabled_reason"] == disabled["disabled_reason"]
+    # Revoking again changes nothing and tells no one twice.
+    assert (await api.client.delete(path, headers=clinic.admin.headers)).status_code == 204
+    async with api.db.read() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(OutboxEvent)
+            .where(OutboxEvent.type == "webhook_endpoint.disabled")
+            .where(OutboxEvent.clinic_id == clinic.clinic_id)
+        )
+    assert count == 1
+
+
+async def test_a_client_with_the_fhir_wildcard_may_ask_for_one_type(api: Api) -> None:
+    clinic = await api.new_clinic()
+    client = await new_client(api, clinic.admin, ["system/*.read", "patients:read"])
+    narrowed = await token_for(api, client, scope="system/Patient.read")
+    assert narrowed.status_code == 200, narrowed.text
+    assert narrowed.json()["scope"] == "system/Patient.read"
+    bearer = {"Authorization": f"Bearer {narrowed.json()['access_token']}"}
+    # The narrowed scope holds at each request while the grant covers it...
+    assert (await api.client.get("/fhir/r4/Patient", headers=bearer)).status_code == 200
+    assert (await api.client.get("/fhir/r4/Task", headers=bearer)).status_code == 403
+    assert (await api.client.get("/v1/patients", headers=bearer)).status_code == 403
+    # ...and stops when it no longer does.
+    changed = await api.client.patch(
+        f"{CLIENTS}/{client['client_id']}",
+        json={"scopes": ["patients:read"]},
+        headers=clinic.admin.headers,
+    )
+    assert changed.status_code == 200, changed.text
+    assert (await api.client.get("/fhir/r4/Patient", headers=bearer)).status_code == 403
+    # Neither a made-up type under the wildcard nor the wildcard under one type is granted.
+    again = await new_client(api, clinic.admin, ["system/*.read"])
+    assert_oauth_error(
+        await token_for(api, again, scope="system/Nothing.read"), 400, "invalid_scope"
+    )
+    one = await new_client(api, clinic.admin, ["system/Patient.read"])
+    assert_oauth_error(await token_for(api, one, scope="system/*.read"), 400, "invalid_scope")

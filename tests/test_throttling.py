@@ -27,6 +27,7 @@ from app.core.ratelimit import Throttle
 from app.main import create_app
 from tests.helpers import TEST_SECRET, WORLD_PASSWORD, Api, report_body
 from tests.phi_guard import LogCapture
+from tests.test_integrations import TOKEN, basic, new_client
 
 pytestmark = pytest.mark.anyio
 
@@ -134,6 +135,29 @@ async def test_an_address_is_throttled_and_others_are_not(api: Api, endpoint: st
             )
             assert_throttled(await noisy.post(path, json={"code": code.json()["code"]}))
             assert (await quiet.post(path, json={"code": code.json()["code"]})).status_code == 200
+
+
+@pytest.mark.parametrize("limits", [{"auth_attempts_per_address_per_minute": 6}])
+async def test_client_failures_throttle_their_address_and_never_lock_out_the_client(
+    api: Api,
+) -> None:
+    """A client id is no secret: failures under it from one address must not lock the clinic's
+    integration out everywhere, nor count against a staff account spelt the same."""
+    client = await new_client(api, api.world.a.admin, ["patients:read"])
+    grant = {"grant_type": "client_credentials"}
+    wrong = basic(client["client_id"], "not-the-secret")
+    right = basic(client["client_id"], client["client_secret"])
+    with time_machine.travel(api.clock.now(), tick=False):
+        async with (
+            client_at(api.app, "203.0.113.7") as noisy,
+            client_at(api.app, "198.51.100.9") as quiet,
+        ):
+            failures = [(await noisy.post(TOKEN, data=grant, headers=wrong)) for _ in range(6)]
+            assert [r.status_code for r in failures] == [401] * 6
+            assert (await quiet.post(TOKEN, data=grant, headers=right)).status_code == 200
+            # The noisy address has used its attempts (6 a minute); the staff account lockout
+            # (5 failures) would have refused the sixth and the quiet address too.
+            assert_throttled(await noisy.post(TOKEN, data=grant, headers=right))
 
 
 @pytest.mark.parametrize("limits", [{"auth_attempts_per_address_per_minute": 3}])

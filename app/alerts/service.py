@@ -218,9 +218,7 @@ async def _load(session: AsyncSession, caller: Principal, alert_id: uuid.UUID) -
 
 def _actor(verb: str, caller: Principal) -> dict[str, uuid.UUID | None]:
     """Who moved the alert: a staff user, or an integration client (a column of its own)."""
-    if caller.is_client:
-        return {f"{verb}_by": None, f"{verb}_by_client_id": caller.subject_id}
-    return {f"{verb}_by": caller.subject_id}
+    return {f"{verb}_by": caller.staff_user_id, f"{verb}_by_client_id": caller.client_id}
 
 
 async def acknowledge(

@@ -4,14 +4,16 @@ credentials grant (integration clients, with HTTP Basic or a signed client asser
 import base64
 import binascii
 import hmac
+import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import unquote
 
 from fastapi import Request
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.actions import CLIENT_TOKEN
 from app.audit.record import stage
@@ -20,26 +22,22 @@ from app.auth.oauth import OAuthProblem, invalid_client
 from app.auth.schemas import AccessToken, TokenRequest
 from app.auth.throttling import SignInThrottle
 from app.core.audit import note_actor, note_resource
-from app.core.deps import TOKEN_URL, Services
+from app.core.deps import Services, token_url
+from app.core.logsafe import FIELDS
 from app.core.security import Principal, digest, issue_access_token
 from app.core.types import storable
 from app.integrations.assertions import (
     CLIENT_ASSERTION_TYPE,
+    MAX_CLIENT_ID_LENGTH,
     InvalidClientAssertion,
     unverified_client_id,
     verify_client_assertion,
 )
 from app.integrations.models import IntegrationClient, UsedClientAssertion
-from app.integrations.scopes import SCOPES
+from app.integrations.scopes import SCOPES, scope_satisfied
 
-# A stolen client token is good for minutes at most; a client asks again as often as it needs.
-CLIENT_TOKEN_LIFETIME = timedelta(seconds=300)
-_LIMITS = {"username": 320, "password": 256, "scope": 1000, "client_id": 255}
-
-
-def token_url(request: Request) -> str:
-    """The token endpoint's absolute URL: what a client assertion's `aud` must be."""
-    return str(request.base_url).rstrip("/") + TOKEN_URL
+log = logging.getLogger("aftercare.auth")
+_LIMITS = {"username": 320, "password": 256, "scope": 1000, "client_id": MAX_CLIENT_ID_LENGTH}
 
 
 async def issue_token(
@@ -56,9 +54,12 @@ async def issue_token(
         return await service.login_staff(services, form.username, form.password, address)
     if grant == "client_credentials":
         credentials = _credentials(form, request.headers.get("authorization"))
-        account = f"client:{credentials.client_id}"
-        async with SignInThrottle(services, "token", address, account=account).attempt():
-            return await _client_token(services, credentials, form.scope, token_url(request))
+        # By address only: a client id is no secret, so a per-client back-off would let
+        # anyone lock a clinic's integration out; a 256-bit secret or a signed assertion is
+        # not guessed a few tries at a time anyway.
+        aud = token_url(request, services.settings)
+        async with SignInThrottle(services, "token", address).attempt():
+            return await _client_token(services, credentials, form.scope, aud)
     raise OAuthProblem(
         "unsupported_grant_type", "grant_type must be password or client_credentials"
     )
@@ -111,73 +112,97 @@ def _credentials(form: TokenRequest, authorization: str | None) -> _Credentials:
     return _Credentials(claimed, assertion=form.client_assertion)
 
 
+# The one answer to every failed client authentication: which step failed (no such client,
+# a revoked one, a wrong secret, no keys, an assertion that does not verify, a jti used
+# before) would tell an outsider who knows or guesses a client id what exists and how it
+# signs in. The step is logged, by kind only.
+CLIENT_AUTHENTICATION_FAILED = "client authentication failed"
+
+
+class _Refused(Exception):
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
 async def _client_token(
     services: Services, credentials: _Credentials, scope: str | None, aud: str
 ) -> AccessToken:
     now = services.clock.now()
-    client = await _live_client(services, credentials)
-    scopes = _granted(scope, client.scopes)
-    principal = Principal(
-        client.id, "integration", client.clinic_id, session_id=client.id, scopes=scopes
-    )
-    note_actor(principal)  # a failed attempt on a known client is that client's, as for staff
-    used: UsedClientAssertion | None = None
-    if credentials.assertion is not None:
-        used = _verified_assertion(client, credentials.assertion, aud, now)
-    elif not _secret_matches(client.secret_hash, credentials.secret or ""):
-        raise invalid_client("the client credentials are not valid", basic=True)
+    lifetime = timedelta(seconds=services.settings.client_token_seconds)
     try:
+        # One read of the client, in the transaction that records the token; no row lock: a
+        # revocation that commits meanwhile stops the token at its first request anyway
+        # (app/auth/identity.py checks the client on every request).
         async with services.db.write() as session:
-            current = await session.get_one(IntegrationClient, client.id, with_for_update=True)
-            if current.revoked_at is not None:
-                raise invalid_client("the client is unknown or revoked", basic=credentials.basic)
+            client = await _client(session, credentials)
+            principal = Principal(
+                client.id, "integration", client.clinic_id, session_id=client.id, scopes=None
+            )
+            note_actor(principal)  # a failed attempt on a known client is that client's
+            if client.revoked_at is not None:
+                raise _Refused("revoked_client")
+            used: UsedClientAssertion | None = None
+            if credentials.assertion is not None:
+                used = _verified_assertion(client, credentials.assertion, aud, now)
+            elif not _secret_matches(client.secret_hash, credentials.secret or ""):
+                raise _Refused("wrong_secret")
+            # Authenticated: only now may the answer depend on what the client holds.
+            scopes = _granted(scope, client.scopes)
+            principal = replace(principal, scopes=scopes)
             if used is not None:
-                await session.execute(
-                    delete(UsedClientAssertion).where(
-                        UsedClientAssertion.client_id == client.id,
-                        UsedClientAssertion.expires_at <= now,
-                    )
-                )
-                session.add(used)
-                await session.flush()  # a jti already used fails here, on its primary key
+                await _spend(session, used, now)
             key = await services.keyring.current(session)
             note_resource(client.id)
             await stage(session, now, action=CLIENT_TOKEN)
-    except IntegrityError:
-        raise invalid_client("the client assertion was already used (jti)") from None
-    token = issue_access_token(principal, key=key, now=now, lifetime=CLIENT_TOKEN_LIFETIME)
+    except _Refused as refused:
+        log.info(CLIENT_AUTHENTICATION_FAILED, extra={FIELDS: {"reason": refused.kind}})
+        raise invalid_client(CLIENT_AUTHENTICATION_FAILED, basic=credentials.basic) from None
+    token = issue_access_token(principal, key=key, now=now, lifetime=lifetime)
     return AccessToken(
         access_token=token,
-        expires_in=int(CLIENT_TOKEN_LIFETIME.total_seconds()),
+        expires_in=int(lifetime.total_seconds()),
         scope=" ".join(sorted(scopes)),
     )
 
 
-async def _live_client(services: Services, credentials: _Credentials) -> IntegrationClient:
+async def _client(session: AsyncSession, credentials: _Credentials) -> IntegrationClient:
     try:
         client_id = uuid.UUID(credentials.client_id)
     except ValueError:
-        client_id = None
-    client = None
-    if client_id is not None:
-        async with services.db.read() as session:
-            client = await session.get(IntegrationClient, client_id)
-    if client is None or client.revoked_at is not None:
-        raise invalid_client("the client is unknown or revoked", basic=credentials.basic)
+        raise _Refused("unknown_client") from None
+    client = await session.get(IntegrationClient, client_id)
+    if client is None:
+        raise _Refused("unknown_client")
     return client
+
+
+async def _spend(session: AsyncSession, used: UsedClientAssertion, now: datetime) -> None:
+    """Records the assertion's jti; one already recorded (a replay) is refused."""
+    await session.execute(
+        delete(UsedClientAssertion).where(
+            UsedClientAssertion.client_id == used.client_id,
+            UsedClientAssertion.expires_at <= now,
+        )
+    )
+    session.add(used)
+    try:
+        await session.flush()  # only the jti is pending: its primary key is what can fail
+    except IntegrityError:
+        raise _Refused("assertion_replayed") from None
 
 
 def _verified_assertion(
     client: IntegrationClient, assertion: str, aud: str, now: datetime
 ) -> UsedClientAssertion:
     if not client.jwks:
-        raise invalid_client("the client has no keys for client assertions")
+        raise _Refused("no_client_keys")
     try:
         claims = verify_client_assertion(
             assertion, jwks=client.jwks, client_id=str(client.id), token_url=aud, now=now
         )
-    except InvalidClientAssertion as exc:
-        raise invalid_client(str(exc)) from None
+    except InvalidClientAssertion:
+        raise _Refused("assertion_invalid") from None
     return UsedClientAssertion(client_id=client.id, jti=claims.jti, expires_at=claims.expires_at)
 
 
@@ -191,6 +216,7 @@ def _granted(scope: str | None, allowed: list[str]) -> frozenset[str]:
     if not scope or not scope.strip():
         return held
     wanted = frozenset(scope.split())
-    if not wanted <= held:
+    # system/*.read also grants each system/<Type>.read: a client may ask for less.
+    if not all(one in SCOPES and scope_satisfied(one, held) for one in wanted):
         raise OAuthProblem("invalid_scope", "the scope asks for more than the client was given")
     return wanted

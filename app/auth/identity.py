@@ -25,6 +25,7 @@ from app.core.security import (
     token_key_id,
 )
 from app.integrations.models import IntegrationClient
+from app.integrations.scopes import scope_satisfied
 from app.staff.models import StaffUser
 
 
@@ -107,8 +108,11 @@ class Authenticator:
         granted = await self._db.lookup_scalar(_client_statement(), params)
         if granted is None:
             raise InvalidToken("the integration client is unknown or revoked")
-        # The token's scopes, less any the client has lost since it was issued.
-        scopes = (claims.scopes or frozenset()) & frozenset(granted)
+        # The token's scopes, less any the client has lost since it was issued. A narrowed
+        # scope stays while the client's grant still covers it (system/Patient.read under
+        # system/*.read: app/integrations/scopes.py).
+        held = frozenset(granted)
+        scopes = frozenset(s for s in claims.scopes or () if scope_satisfied(s, held))
         return Principal(
             claims.subject_id, "integration", claims.clinic_id, session_id=claims.session_id,
             scopes=scopes,

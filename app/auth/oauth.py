@@ -85,10 +85,12 @@ def oauth_error_responses() -> dict[int | str, dict[str, Any]]:
         },
         401: {
             "model": OAuthError,
-            "content": _example("invalid_client", 401, "the client credentials are not valid"),
-            "description": "OAuth 2.0 `invalid_client`: unknown or revoked client, wrong "
-            "secret, or a client assertion that does not verify (wrong key, unknown `kid`, "
-            "wrong `aud`, expired, or a `jti` already used). After HTTP Basic the response "
-            "carries `WWW-Authenticate: Basic`.",
+            "content": _example("invalid_client", 401, "client authentication failed"),
+            "description": "OAuth 2.0 `invalid_client`: no client authentication, malformed "
+            "credentials, or a client that did not authenticate: unknown or revoked client, "
+            "wrong secret, or a client assertion that does not verify (wrong key, unknown "
+            "`kid`, wrong `aud`, expired, or a `jti` already used). The last all answer the "
+            "same `client authentication failed`, so the answer tells no one whether a client "
+            "exists. After HTTP Basic the response carries `WWW-Authenticate: Basic`.",
         },
     }

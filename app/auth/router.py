@@ -14,6 +14,8 @@ from app.auth.schemas import (
     StaffSessionOut,
     TokenRequest,
 )
+from app.core.config import CLIENT_TOKEN_SECONDS as _CLIENT_TOKEN_SECONDS
+from app.core.config import MAX_CLIENT_TOKEN_SECONDS as _CLIENT_TOKEN_MAX
 from app.core.deps import ClientAddressDep, ServicesDep, StaffDep
 from app.core.errors import problem_responses
 
@@ -34,12 +36,17 @@ router = APIRouter(prefix="/v1", tags=["auth"])
     "`urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and `client_assertion`, a JWT "
     "signed RS384 or ES384 by a key of the client's JWK set, `aud` this endpoint's absolute "
     "URL, `exp` at most 5 minutes ahead, a `jti` never used before). `scope` may narrow the "
-    "client's scopes. A client token lives 300 seconds (`expires_in`) and the response names "
-    "its `scope`. See `/.well-known/oauth-authorization-server`.\n\n"
+    "client's scopes (`system/*.read` covers each `system/<Type>.read`); it is looked at only "
+    "once the client has authenticated. A client token lives "
+    f"{_CLIENT_TOKEN_SECONDS} seconds by default, at most {_CLIENT_TOKEN_MAX} "
+    "(`expires_in` says how long), and the response names its `scope`. Every failed client "
+    "authentication (unknown or revoked client, wrong secret, an assertion that does not "
+    "verify or was used before) is the same 401 `invalid_client`. See "
+    "`/.well-known/oauth-authorization-server`.\n\n"
     "Errors of the grant itself are OAuth 2.0 errors (RFC 6749 section 5.2) in "
     "`application/json`: `error` and `error_description`, with the problem members beside "
-    "them. Throttled per client address and per account or client: after repeated failures "
-    "the account or client is refused (429, `Retry-After`) for a minute, then for twice as "
+    "them. Throttled per client address and, for staff, per account: after repeated failures "
+    "the account or address is refused (429, `Retry-After`) for a minute, then for twice as "
     "long at each further failure. 503 with `Retry-After` while the server is checking too "
     "many passwords at once. 429 and 503 are problem+json, as elsewhere.",
     response_model=AccessToken,

@@ -5,6 +5,9 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# An integration client's token lives minutes at most (client_token_seconds).
+CLIENT_TOKEN_SECONDS = 300
+MAX_CLIENT_TOKEN_SECONDS = 300
 MIN_SECRET_BYTES = 32  # HS256: a key shorter than the hash is weaker than it (RFC 7518 3.2)
 # Words that mark a key copied from an example. The first entry is the development key this
 # service once shipped in its source: tokens signed with it must never verify again.
@@ -34,11 +37,19 @@ class Settings(BaseSettings):
     allow_private_webhooks: bool = False
     staff_token_minutes: int = 480  # one clinical shift
     patient_token_minutes: int = 15
+    # An integration client's access token (the client credentials grant): a stolen one is
+    # good for minutes at most, and the client asks again as often as it needs.
+    client_token_seconds: int = Field(
+        default=CLIENT_TOKEN_SECONDS, ge=60, le=MAX_CLIENT_TOKEN_SECONDS
+    )
     refresh_token_days: int = 90
     enrollment_code_hours: int = 72
     db_pool_size: int = 20
     db_echo: bool = False
-    # Where partners reach this API; webhook payloads link to it. Unset: links are paths.
+    # Where partners reach this API (the externally visible base URL, behind a proxy):
+    # webhook payloads link to it, and the token endpoint's URL (a client assertion's `aud`,
+    # the OAuth and SMART metadata) is made from it. Unset: links are paths, and the token
+    # endpoint's URL comes from the request (its Host header).
     public_base_url: str = ""
     # The worker (`aftercare worker`, or inside `aftercare serve`).
     worker_poll_seconds: float = 1.0
@@ -115,12 +126,11 @@ class Settings(BaseSettings):
     def resolved_export_dir(self) -> Path:
         if self.export_dir:
             return Path(self.export_dir)
-        url = self.resolved_database_url()
-        if url.startswith("sqlite") and "///" in url:
-            database = url.split("///", 1)[1].split("?", 1)[0]
-            if database and database != ":memory:" and not database.startswith("file:"):
-                return Path(database).parent / "exports"
-        return PROJECT_ROOT / "var" / "exports"
+        # Imported here: db.py is the engine's module and config is imported before it.
+        from app.core.db import sqlite_file
+
+        database = sqlite_file(self.resolved_database_url())
+        return database.parent / "exports" if database else PROJECT_ROOT / "var" / "exports"
 
 
 def weak_secret_reason(secret: str) -> str | None:

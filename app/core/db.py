@@ -36,6 +36,14 @@ AUDIT_STAGED = "aftercare_audit_staged"
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for a server database or an in-memory one."""
+    database = make_url(url).database if is_sqlite(url) else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
@@ -95,10 +103,8 @@ def create_engine_for(
     pre_ping: bool = True,
 ) -> AsyncEngine:
     if is_sqlite(url):
-        sqlite_url = make_url(url)
-        database = sqlite_url.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            _private_database_file(Path(database))
+        if (database := sqlite_file(url)) is not None:
+            _private_database_file(database)
         engine = create_async_engine(
             url, echo=echo, hide_parameters=True, json_deserializer=pydantic_core.from_json
         )

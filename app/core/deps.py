@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2
 
 from app.core.audit import note_actor
 from app.core.clock import Clock
-from app.core.config import Settings
+from app.core.config import CLIENT_TOKEN_SECONDS, MAX_CLIENT_TOKEN_SECONDS, Settings
 from app.core.db import Database
 from app.core.errors import forbidden, unauthorized
 from app.core.keyring import Keyring
@@ -47,6 +47,21 @@ async def get_services(request: Request) -> Services:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 TOKEN_URL = "/v1/auth/token"  # noqa: S105 (a path, not a secret)
+
+
+def public_base(request: Request, settings: Settings) -> str:
+    """This server's externally visible base URL, without a trailing slash: the setting
+    `public_base_url` when set (behind a proxy the Host header is the client's to choose),
+    else the request's own base URL."""
+    return (settings.public_base_url or str(request.base_url)).rstrip("/")
+
+
+def token_url(request: Request, settings: Settings) -> str:
+    """The token endpoint's absolute URL: what a client assertion's `aud` must be, and what
+    the OAuth and SMART metadata name."""
+    return public_base(request, settings) + TOKEN_URL
+
+
 # Three ways to get the same kind of bearer token, so the OpenAPI document says how: staff
 # sign in at TOKEN_URL with the password grant (Swagger's Authorize does it), integration
 # clients use the client credentials grant there and are limited to their scopes, and the
@@ -67,7 +82,8 @@ _integration_client = OAuth2(
     scheme_name="IntegrationClient",
     description="A clinic system's own credentials: the client credentials grant, with HTTP "
     "Basic (client_secret_basic) or a signed client assertion (private_key_jwt). Limited to "
-    "the scopes the client was given; tokens live 5 minutes.",
+    "the scopes the client was given; tokens live "
+    f"{CLIENT_TOKEN_SECONDS} seconds by default, at most {MAX_CLIENT_TOKEN_SECONDS}.",
     auto_error=False,
 )
 _patient_bearer = HTTPBearer(

@@ -179,6 +179,16 @@ class Principal:
         return self.role == "integration"
 
     @property
+    def staff_user_id(self) -> uuid.UUID | None:
+        """The staff user acting, for a column naming staff; None for any other caller."""
+        return self.subject_id if self.is_staff else None
+
+    @property
+    def client_id(self) -> uuid.UUID | None:
+        """The integration client acting, for a column naming clients; None otherwise."""
+        return self.subject_id if self.is_client else None
+
+    @property
     def actor_type(self) -> Literal["staff", "patient_device", "integration_client"]:
         if self.is_client:
             return "integration_client"

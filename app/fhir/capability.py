@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Request
 
-from app.core.deps import TOKEN_URL
+from app.core.deps import token_url
 from app.fhir.common import FHIR_VERSION, base_url
 from app.integrations.scopes import SCOPES
 
@@ -53,8 +53,10 @@ _RESOURCES: list[tuple[str, list[tuple[str, str, str]], list[tuple[str, str]]]] 
 ]
 
 
-def token_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + TOKEN_URL
+def _token_url(request: Request) -> str:
+    """The token endpoint's URL, as the OAuth metadata and the client assertion's `aud`
+    have it (app/core/deps.py: the public base URL when configured)."""
+    return token_url(request, request.app.state.services.settings)
 
 
 def fhir_scopes() -> list[str]:
@@ -104,7 +106,7 @@ def capability_statement(request: Request) -> dict[str, Any]:
                     "extension": [
                         {
                             "url": oauth,
-                            "extension": [{"url": "token", "valueUri": token_url(request)}],
+                            "extension": [{"url": "token", "valueUri": _token_url(request)}],
                         }
                     ],
                     "service": [
@@ -129,7 +131,7 @@ def capability_statement(request: Request) -> dict[str, Any]:
 
 def smart_configuration(request: Request) -> dict[str, Any]:
     return {
-        "token_endpoint": token_url(request),
+        "token_endpoint": _token_url(request),
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],

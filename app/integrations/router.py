@@ -4,8 +4,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
 
-from app.auth.grants import token_url
-from app.core.deps import AdminDep, ServicesDep
+from app.core.deps import AdminDep, ServicesDep, public_base, token_url
 from app.core.errors import problem_responses
 from app.integrations import service
 from app.integrations.schemas import (
@@ -97,8 +96,12 @@ async def update_integration_client(
     operation_id="revoke_integration_client",
     summary="Revoke an integration client; its tokens stop working at once (admin)",
     description="Immediate: the next request with any token of the client is a 401, and it "
-    "can get no new token. The client stays listed (with `revoked_at`) so the audit trail "
-    "still names it. Revoking again changes nothing.",
+    "can get no new token. The webhook endpoints the client registered are disabled in the "
+    "same step (`disabled_reason` says why, and the clinic's other endpoints get a "
+    "`webhook_endpoint.disabled` event), so nothing more is sent to a receiver the revoked "
+    "client chose; an admin may enable one again (`PATCH /v1/webhooks/{id}`). The client "
+    "stays listed (with `revoked_at`) so the audit trail still names it. Revoking again "
+    "changes nothing.",
     status_code=204,
     response_class=Response,
     responses=problem_responses(401, 403, 404, 422),
@@ -130,13 +133,17 @@ class AuthorizationServerMetadata(BaseModel):
     summary="OAuth 2.0 authorization server metadata (RFC 8414)",
     description="Where to get tokens and how: the grants, client authentication methods, "
     "assertion signing algorithms and scopes this server supports. Public. The "
-    "`token_endpoint` is also the `aud` a client assertion must carry.",
+    "`token_endpoint` is also the `aud` a client assertion must carry; both URLs are made "
+    "from the deployment's public base URL when it is configured "
+    "(`AFTERCARE_PUBLIC_BASE_URL`), else from the request.",
     response_model=AuthorizationServerMetadata,
 )
-async def get_oauth_metadata(request: Request) -> AuthorizationServerMetadata:
+async def get_oauth_metadata(
+    request: Request, services: ServicesDep
+) -> AuthorizationServerMetadata:
     return AuthorizationServerMetadata(
-        issuer=str(request.base_url).rstrip("/"),
-        token_endpoint=token_url(request),
+        issuer=public_base(request, services.settings),
+        token_endpoint=token_url(request, services.settings),
         grant_types_supported=["password", "client_credentials"],
         token_endpoint_auth_methods_supported=["client_secret_basic", "private_key_jwt"],
         token_endpoint_auth_signing_alg_values_supported=["RS384", "ES384"],

@@ -1,8 +1,10 @@
 """Integration clients, managed by a clinic's admins. A revoked client's tokens stop at their
-next request: app/auth/identity.py checks the client on every request."""
+next request: app/auth/identity.py checks the client on every request. The webhook endpoints
+it registered are disabled as it is revoked."""
 
 import secrets
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +22,8 @@ from app.integrations.schemas import (
     IntegrationClientOut,
     IntegrationClientUpdate,
 )
+from app.webhooks.endpoint_health import add_disabled_event
+from app.webhooks.models import WebhookEndpoint
 
 
 def client_out(client: IntegrationClient) -> IntegrationClientOut:
@@ -96,13 +100,39 @@ async def update_client(
         return client_out(client)
 
 
+REVOKED_REGISTRAR = "the integration client that registered it was revoked"
+
+
 async def revoke_client(services: Services, caller: Principal, client_id: uuid.UUID) -> None:
+    """Revokes the client and, in the same transaction, disables the webhook endpoints it
+    registered (each with its `webhook_endpoint.disabled` event), so that no data goes on
+    flowing to a receiver the revoked client chose. An admin may enable one again."""
     now = services.clock.now()
     async with services.db.write() as session:
         client = await _load(session, caller, client_id, lock=True)
         if client.revoked_at is None:
             client.revoked_at = now
+            await _disable_endpoints_of(session, client, now)
         await stage(session, now)
+
+
+async def _disable_endpoints_of(
+    session: AsyncSession, client: IntegrationClient, now: datetime
+) -> None:
+    endpoints = await session.scalars(
+        select(WebhookEndpoint)
+        .where(
+            WebhookEndpoint.clinic_id == client.clinic_id,
+            WebhookEndpoint.created_by_client_id == client.id,
+            WebhookEndpoint.enabled.is_(True),
+        )
+        .order_by(WebhookEndpoint.id)  # the lock order the delivery workers use
+        .with_for_update()
+    )
+    for endpoint in endpoints:
+        endpoint.enabled, endpoint.disabled_at = False, now
+        endpoint.disabled_reason = REVOKED_REGISTRAR
+        add_disabled_event(session, endpoint, now)
 
 
 async def _load(

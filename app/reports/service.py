@@ -226,7 +226,7 @@ async def store_report(
         "side_effects": [e.model_dump(mode="json") for e in body.side_effects],
         "notes": body.notes,
         "rule_set_version": rules.version,
-        "entered_by_staff_id": caller.subject_id if caller.is_staff else None,
+        "entered_by_staff_id": caller.staff_user_id,
         "response": None,
     }
     facts = facts_of(body.recorded_at, body.pain_score, body.relief_percent,

@@ -132,14 +132,14 @@ class AlertEscalatedEvent(_Event):
 
 
 class AlertAcknowledgedEvent(_Event):
-    """A clinician acknowledged the alert."""
+    """Staff or an integration client (with `alerts:write`) acknowledged the alert."""
 
     type: Literal["alert.acknowledged"]
     data: AlertEventData
 
 
 class AlertResolvedEvent(_Event):
-    """A clinician resolved the alert."""
+    """Staff or an integration client (with `alerts:write`) resolved the alert."""
 
     type: Literal["alert.resolved"]
     data: AlertEventData

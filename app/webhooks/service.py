@@ -42,8 +42,7 @@ async def create_webhook(
         id=uuid.uuid4(), clinic_id=caller.clinic_id, url=body.url, secret=new_secret(),
         events=list(body.events), description=body.description, enabled=True,
         created_at=services.clock.now(),
-        created_by=None if caller.is_client else caller.subject_id,
-        created_by_client_id=caller.subject_id if caller.is_client else None,
+        created_by=caller.staff_user_id, created_by_client_id=caller.client_id,
     )  # fmt: skip
     async with services.db.write() as session:
         await _check_room(session, caller.clinic_id, services.settings.webhook_endpoints_per_clinic)
