@@ -14,6 +14,7 @@ from fhirclient.models.capabilitystatement import CapabilityStatement as FCCapab
 from fhirclient.models.operationoutcome import OperationOutcome as FCOutcome
 from sqlalchemy import select
 
+import app.fhir.router
 from app.audit.models import AuditEvent, AuditEventPatient
 from app.fhir.common import FHIR_JSON, MAX_COUNT
 from tests.helpers import Api, report_body
@@ -179,3 +180,54 @@ async def test_fhir_reads_are_audited(api: Api) -> None:
                 select(AuditEventPatient.patient_id).where(AuditEventPatient.event_id == event.id)
             )
             assert set(named) == patients
+
+
+async def test_an_unexpected_error_is_an_operation_outcome(
+    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    clinic = await api.new_clinic()
+    made = await api.create_patient(clinic.clinician)
+
+    def defect(*_: object, **__: object) -> None:
+        raise RuntimeError("simulated defect naming a patient")
+
+    monkeypatch.setattr(app.fhir.router, "patient_resource", defect)
+    response = await api.client.get(
+        f"{BASE}/Patient/{made['id']}", headers=clinic.clinician.headers
+    )
+    body = outcome(response, 500, "exception")
+    assert body["issue"][0]["diagnostics"] == "An unexpected error occurred; it has been logged."
+    assert "simulated" not in response.text
+    # Answered outside every middleware, it carries the safe headers itself.
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "unhandled error: RuntimeError" in caplog.text  # logged by type, as off /fhir
+    assert "simulated" not in caplog.text
+
+
+async def test_every_fhir_route_serves_json_only(api: Api) -> None:
+    clinic = await api.new_clinic()
+    headers = clinic.clinician.headers
+    made = await api.create_patient(clinic.clinician)
+    for path in (
+        "metadata",
+        f"Patient/{made['id']}",
+        "Patient",
+        f"Procedure/{uuid.uuid4()}",
+        "Task",
+        "Questionnaire/post-block-check-in",
+        f"QuestionnaireResponse/{uuid.uuid4()}",
+        f"Observation?patient={made['id']}",
+        f"$export-status/{uuid.uuid4()}",
+    ):
+        joiner = "&" if "?" in path else "?"
+        response = await api.client.get(f"{BASE}/{path}{joiner}_format=xml", headers=headers)
+        outcome(response, 406, "not-supported")
+        if not path.startswith("$"):
+            fine = await api.client.get(f"{BASE}/{path}{joiner}_format=json", headers=headers)
+            assert fine.status_code in (200, 404), (path, fine.text)
+    kick_off = await api.client.get(
+        f"{BASE}/Patient/$export?_format=application/fhir%2Bjson",
+        headers={**headers, "Prefer": "respond-async"},
+    )
+    assert kick_off.status_code == 202, kick_off.text

@@ -18,6 +18,7 @@ from fhirclient.models.questionnaireresponse import QuestionnaireResponse
 from fhirclient.models.task import Task
 from fhirclient.server import FHIRServer
 
+from app.cli.serving import uvicorn_options
 from tests.helpers import Api, report_body
 from tests.test_integrations import client_actor
 
@@ -32,7 +33,9 @@ async def served(api: Api) -> AsyncIterator[str]:
     listening = socket.socket()
     listening.bind(("127.0.0.1", 0))
     listening.listen()
-    server = uvicorn.Server(uvicorn.Config(api.app, lifespan="off", log_level="warning"))
+    # As `serve` runs it: with uvicorn's default log_config it would reconfigure logging for
+    # the rest of the session (its loggers stop propagating; test_phi_hygiene then sees none).
+    server = uvicorn.Server(uvicorn.Config(api.app, lifespan="off", **uvicorn_options()))
     serving = asyncio.create_task(server.serve(sockets=[listening]))
     try:
         yield f"http://127.0.0.1:{listening.getsockname()[1]}/fhir/r4"

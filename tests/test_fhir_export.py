@@ -2,6 +2,7 @@
 the manifest and its NDJSON files validated as FHIR R4B, _type and _since, cancel, expiry,
 tenancy and who may export."""
 
+import dataclasses
 import json
 import stat
 import uuid
@@ -11,8 +12,11 @@ from typing import Any
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
+from sqlalchemy import delete
 
 from app.core.config import Settings
+from app.fhir.export_models import FhirExportJob
+from app.fhir.export_types import EXPORT_TYPES
 from app.worker.loop import Worker
 from tests.helpers import TEST_SECRET, Actor, Api, ClinicActors, drain, report_body
 from tests.test_fhir_base import outcome
@@ -147,13 +151,19 @@ async def test_a_clinic_exports_to_ndjson_that_matches_the_rest_api(
 
     # The group is the clinic; `$` may come percent-encoded.
     group = await kick_off(api, staff, f"/Group/{clinic.clinic_id}/$export", _type="Patient")
-    encoded = await api.client.get(f"{BASE}/Patient/%24export", headers=_headers(staff))
-    assert encoded.status_code == 202, encoded.text
+    # One export at a time per clinic: the next waits for this one (other clinics do not).
+    busy = await api.client.get(f"{BASE}/Patient/%24export", headers=_headers(clinic.admin))
+    outcome(busy, 429, "throttled")
+    assert int(busy.headers["retry-after"]) > 0
+    await kick_off(api, api.world.b.admin, _type="Patient")
     await drain(worker)
     group_manifest = (await api.client.get(group, headers=staff.headers)).json()
     assert [(o["type"], o["count"]) for o in group_manifest["output"]] == [
         ("Patient", len(patients))
     ]
+    encoded = await api.client.get(f"{BASE}/Patient/%24export", headers=_headers(staff))
+    assert encoded.status_code == 202, encoded.text
+    await drain(worker)
 
 
 async def test_small_batches_give_the_same_files_and_report_progress(
@@ -290,5 +300,98 @@ async def test_exports_are_the_clinics_own_and_for_staff_and_systems(
     outcome(await api.client.get(file_path, headers=reader.headers), 403, "forbidden")
     client_status = await kick_off(api, system, _type="Patient")
     client_manifest = await finished(api, worker, system, client_status)
-    assert await download(api, system, client_manifest["output"][0])
-    assert (await api.client.get(file_path, headers=system.headers)).status_code == 200
+    client_file = client_manifest["output"][0]
+    assert await download(api, system, client_file)
+    # A client sees only the jobs it started (Bulk Data IG): not staff's, not another
+    # client's; the clinic's staff see every job of the clinic.
+    other_system, _ = await client_actor(api, a.admin, ["system/*.read"])
+    for path in (status_path, file_path):
+        outcome(await api.client.get(path, headers=system.headers), 404, "not-found")
+    outcome(await api.client.delete(status_path, headers=system.headers), 404, "not-found")
+    client_file_path = client_file["url"].removeprefix("http://aftercare.test")
+    for path in (client_status, client_file_path):
+        outcome(await api.client.get(path, headers=other_system.headers), 404, "not-found")
+        assert (await api.client.get(path, headers=a.admin.headers)).status_code == 200
+    outcome(await api.client.delete(client_status, headers=other_system.headers), 404, "not-found")
+    assert (await api.client.delete(client_status, headers=a.admin.headers)).status_code == 202
+
+
+async def test_a_job_queued_or_running_past_the_retention_is_still_exported(
+    api: Api, worker: Worker, settings: Settings
+) -> None:
+    """Only a finished job expires: one waiting or being written is never swept under its
+    worker, however long it takes."""
+    clinic = await api.new_clinic()
+    await seed(api, clinic)
+    staff = clinic.clinician
+    queued = await kick_off(api, staff, _type="Patient")
+    api.clock.advance(timedelta(hours=25))  # the worker was down a day
+    manifest = await finished(api, worker, staff, queued)
+    assert await download(api, staff, manifest["output"][0])
+
+    worker.exporter.batch = 1
+    running = await kick_off(api, staff, _type="Patient")
+    await worker.run_once()  # under way
+    api.clock.advance(timedelta(hours=25))
+    manifest = await finished(api, worker, staff, running)
+    assert len(await download(api, staff, manifest["output"][0])) == 5
+    # It is kept the retention from when it completed, then swept.
+    job_dir = Path(settings.export_dir) / uuid.UUID(running.rsplit("/", 1)[1]).hex
+    api.clock.advance(timedelta(hours=24, seconds=1))
+    await drain(worker)
+    assert not job_dir.exists()
+
+
+async def test_rows_changed_after_the_transaction_time_wait_for_the_next_export(
+    api: Api, worker: Worker
+) -> None:
+    clinic = await api.new_clinic()  # two patients
+    staff = clinic.clinician
+    status_path = await kick_off(api, staff, _type="Patient,Procedure")
+    api.clock.advance(timedelta(minutes=1))
+    later, _ = await api.patient_with_procedure(clinic)  # after the kick-off
+    manifest = await finished(api, worker, staff, status_path)
+    patients = await download(api, staff, manifest["output"][0])
+    assert later.id not in {uuid.UUID(p["id"]) for p in patients} and len(patients) == 2
+    assert [o["type"] for o in manifest["output"]] == ["Patient"]  # no block before it
+    following = await kick_off(api, staff, _since=manifest["transactionTime"])
+    recent = await finished(api, worker, staff, following)
+    assert [(o["type"], o["count"]) for o in recent["output"]] == [
+        ("Patient", 1),
+        ("Procedure", 1),
+    ]
+
+
+async def test_a_job_removed_while_written_loses_its_files_and_a_failed_one_expires(
+    api: Api, worker: Worker, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clinic = await api.new_clinic()
+    staff = clinic.clinician
+    worker.exporter.batch = 1
+    status_path = await kick_off(api, staff, _type="Patient")
+    job_id = uuid.UUID(status_path.rsplit("/", 1)[1])
+    record = worker.exporter._record
+
+    async def removed_meanwhile(job: uuid.UUID, values: dict[str, Any]) -> bool:
+        async with api.db.write() as session:
+            await session.execute(delete(FhirExportJob).where(FhirExportJob.id == job))
+        return await record(job, values)
+
+    monkeypatch.setattr(worker.exporter, "_record", removed_meanwhile)
+    await worker.run_once()  # writes a batch, then finds its row gone
+    monkeypatch.undo()
+    assert not (Path(settings.export_dir) / job_id.hex).exists()
+
+    def broken(*_: object) -> list[dict[str, Any]]:
+        raise RuntimeError("simulated defect")
+
+    monkeypatch.setitem(
+        EXPORT_TYPES, "Patient", dataclasses.replace(EXPORT_TYPES["Patient"], resources=broken)
+    )
+    failed = await kick_off(api, staff, _type="Patient")
+    await drain(worker)
+    outcome(await api.client.get(failed, headers=staff.headers), 500, "exception")
+    assert not (Path(settings.export_dir) / failed.rsplit("/", 1)[1].replace("-", "")).exists()
+    api.clock.advance(timedelta(hours=24, seconds=1))  # kept the retention, then swept
+    await drain(worker)
+    outcome(await api.client.get(failed, headers=staff.headers), 404, "not-found")

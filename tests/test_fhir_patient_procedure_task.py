@@ -3,7 +3,7 @@ shape each can take validates with fhir.resources (R4B) and fhirclient (R4), wit
 exact; searches filter, page and keep to the caller's clinic."""
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ from fhirclient.models.procedure import Procedure as FCProcedure
 from fhirclient.models.task import Task as FCTask
 
 from app.alerts.models import Alert
+from app.fhir.tasks import task_resource
 from tests.helpers import Actor, Api, emergency_report
 from tests.test_integrations import client_actor
 
@@ -72,6 +73,9 @@ async def test_patient(api: Api, birth_date: str | None) -> None:
         (f"identifier=urn:other|{mrn}", []),
         (f"identifier=|{mrn}", []),
         (f"_id={made['id']},{uuid.uuid4()}", [made["id"]]),
+        # An id that cannot be ours matches nothing: an empty searchset, not a 404.
+        ("_id=not-a-uuid", []),
+        (f"_id=not-a-uuid,{made['id']}", [made["id"]]),
     ]:
         assert ids(await fhir_get(api, staff, f"Patient?{query}")) == found, query
     # The clinic's own MRN system, once set, is the one the identifiers carry.
@@ -209,3 +213,22 @@ async def test_tasks_in_every_state(api: Api) -> None:
     response = await api.client.get(f"{BASE}/Task/{raised}", headers=elsewhere.admin.headers)
     assert response.status_code == 404
     assert ids(await fhir_get(api, elsewhere.admin, f"Task?patient={patient}")) == []
+
+
+def test_task_last_updated_is_the_latest_change_escalation_included() -> None:
+    created = datetime(2026, 11, 21, 12, 0, 5, tzinfo=UTC)
+    alert = Alert(
+        id=uuid.uuid4(), clinic_id=uuid.uuid4(), patient_id=uuid.uuid4(),
+        procedure_id=uuid.uuid4(), report_id=None, rule_id="fever", rule_set_version=1,
+        severity="urgent", status="open", title="Fever", created_at=created,
+        # Later within the same second: as text "...:05Z" would sort after "...:05.400000Z".
+        last_triggered_at=created.replace(microsecond=400_000),
+        acknowledged_at=None, resolved_at=None,
+        escalated_at=created + timedelta(minutes=30),
+    )  # fmt: skip
+    task = task_resource(alert, {})
+    assert task["lastModified"] == task["meta"]["lastUpdated"] == "2026-11-21T12:30:05Z"
+    alert.escalated_at = None
+    task = task_resource(alert, {})
+    assert task["lastModified"] == task["meta"]["lastUpdated"] == "2026-11-21T12:00:05.400000Z"
+    Task.model_validate(task)

@@ -15,7 +15,9 @@ from fhirclient.models.bundle import Bundle as FcBundle
 from fhirclient.models.observation import Observation as FcObservation
 from fhirclient.models.questionnaire import Questionnaire as FcQuestionnaire
 from fhirclient.models.questionnaireresponse import QuestionnaireResponse as FcResponse
+from sqlalchemy import event
 
+from app.fhir import report_router
 from app.fhir.observations import _KIND_BY_SLUG, MEASURES
 from app.rules.vocabulary import Severity, SideEffectKind
 from tests.helpers import Actor, Api, report_body
@@ -245,3 +247,61 @@ def test_observation_ids_fit_and_never_collide() -> None:
     assert not set(_KIND_BY_SLUG) & set(MEASURES)
     longest = max(len(slug) for slug in [*_KIND_BY_SLUG, *MEASURES])
     assert 32 + 1 + longest <= 64
+
+
+async def test_patient_is_read_like_every_reference_search(api: Api) -> None:
+    clinic = await api.new_clinic()
+    staff = clinic.clinician
+    one, block_one = await api.patient_with_procedure(clinic)
+    two, block_two = await api.patient_with_procedure(clinic)
+    await post(api, one, block_one["id"], recorded_at="2026-11-21T11:40:00Z")
+    await post(api, two, block_two["id"], recorded_at="2026-11-21T11:45:00Z")
+    for path in ("Observation", "QuestionnaireResponse"):
+        # Commas are OR, as for Procedure and Task.
+        both = await all_pages(api, staff, path, patient=f"Patient/{one.id},{two.id}", code="72514-3") if path == "Observation" else await all_pages(api, staff, path, patient=f"Patient/{one.id},{two.id}")  # fmt: skip
+        assert {r["subject"]["reference"] for r in both} == {f"Patient/{one.id}", f"Patient/{two.id}"}  # fmt: skip
+        # Given twice: refused, not the last one silently.
+        outcome = await fhir(api, staff, path, 400, patient=[str(one.id), str(two.id)])
+        assert outcome["issue"][0]["code"] == "invalid"
+    blocks = await all_pages(api, staff, "QuestionnaireResponse", **{"part-of": f"{block_one['id']},{block_two['id']}"})  # fmt: skip
+    assert len(blocks) == 2
+    await fhir(api, staff, "QuestionnaireResponse", 400, **{"part-of": [block_one["id"], block_two["id"]]})  # fmt: skip
+
+
+async def test_dates_past_the_last_year_are_invalid_not_a_crash(api: Api) -> None:
+    clinic = await api.new_clinic()
+    patient = str(uuid.uuid4())
+    for path, params in [
+        ("Observation", {"patient": patient, "date": "9999"}),
+        ("Observation", {"patient": patient, "date": "9999-12-31"}),
+        ("Observation", {"patient": patient, "date": "9999-12-31T23:59:59-05:00"}),
+        ("QuestionnaireResponse", {"patient": patient, "authored": "gt9999-12"}),
+        ("QuestionnaireResponse", {"patient": patient, "authored": "2026-02-30"}),
+    ]:
+        outcome = await fhir(api, clinic.clinician, path, 400, **params)
+        assert outcome["issue"][0]["code"] == "invalid", params
+
+
+async def test_observation_search_reads_reports_in_batches(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clinic = await api.new_clinic()
+    patient, block = await api.patient_with_procedure(clinic)
+    for minute in range(12):
+        await post(api, patient, block["id"], recorded_at=f"2026-11-21T11:{31 + minute}:00Z")
+    monkeypatch.setattr(report_router, "SCAN_BATCH", 5)
+    selects: list[str] = []
+
+    def count(_: Any, __: Any, statement: str, *___: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM REPORTS" in statement.upper():
+            selects.append(statement)
+
+    engine = api.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        # A code no report holds, one result a page: the scan reads 5 reports a query (each
+        # round starts at the last report read), not _count + 1.
+        bundle = await fhir(api, clinic.clinician, "Observation", patient=str(patient.id), code="urn:none|x", _count=1)  # fmt: skip
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert bundle["entry"] == [] and len(selects) == 3

@@ -26,6 +26,11 @@ class Alert(Base):
         # The worklist: a clinic's alerts by status, most severe then oldest first.
         Index("ix_alerts_worklist", "clinic_id", "status", "severity_rank", "created_at", "id"),
         Index("ix_alerts_patient_created", "patient_id", "created_at", "id"),
+        # Bulk export: a clinic's alerts in id order, a batch at a time (keyset on id).
+        Index("ix_alerts_clinic_id_id", "clinic_id", "id"),
+        # FHIR Task search without `patient`: the clinic's alerts, newest first, whatever the
+        # status (the worklist index leads with status and severity).
+        Index("ix_alerts_clinic_created", "clinic_id", "created_at", "id"),
         Index("ix_alerts_escalate_at", "escalate_at"),
     )
 

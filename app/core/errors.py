@@ -163,15 +163,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(exc.status_code, detail, headers=headers)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log_failure(log, "unhandled error", exc)
         # Starlette answers this from outside every middleware, SafeHeaders (core/edge.py)
-        # included, so the 500 carries its headers itself.
-        return problem_response(
-            500,
-            "An unexpected error occurred; it has been logged.",
-            headers=SAFE_HEADERS | NO_STORE,
-        )
+        # included, so the 500 carries its headers itself. A fixed sentence: the exception's
+        # text can quote row values.
+        detail = "An unexpected error occurred; it has been logged."
+        if fhir := _fhir_outcome(request, 500, detail, SAFE_HEADERS | NO_STORE):
+            return fhir
+        return problem_response(500, detail, headers=SAFE_HEADERS | NO_STORE)
 
 
 # What every response carries (core/edge.py, SafeHeaders), and every /v1 response NO_STORE.

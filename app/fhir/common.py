@@ -6,29 +6,27 @@ API's own Problems (401 from authentication, 404 for unknown paths, validation e
 app/core/errors.py renders through `outcome_response` for these paths.
 """
 
-import base64
-import binascii
-import json
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
 
-from app.core.deps import CallerDep
+from app.core.audit import note_patients
+from app.core.deps import Services, StaffDep
 from app.core.security import Principal
 
+T = TypeVar("T")
 FHIR_JSON = "application/fhir+json"
-FHIR_PREFIX = "/fhir/"
 FHIR_BASE_PATH = "/fhir/r4"
 FHIR_VERSION = "4.0.1"
 # Aftercare's own canonical URLs: CodeSystems, the Questionnaire, identifier systems.
 AFTERCARE_SYSTEM_BASE = "https://aftercare.example/fhir"
 DEFAULT_COUNT = 50
 MAX_COUNT = 200
-_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 # Parameters any search takes besides its own (the paging ones and the format).
 COMMON_SEARCH_PARAMS = frozenset({"_count", "_cursor", "_format"})
 _JSON_FORMATS = frozenset({"json", "application/json", FHIR_JSON})
@@ -110,16 +108,6 @@ def reference(resource_type: str, id: uuid.UUID | str) -> dict[str, str]:
     return {"reference": f"{resource_type}/{id}"}
 
 
-def fhir_id(*parts: object) -> str:
-    """A deterministic FHIR id from its parts ("<report id>-pain"). `_` is not allowed in a
-    FHIR id and becomes `.`; anything still not an id (too long, other characters) becomes a
-    name-based UUID of the parts, so the same parts always give the same id."""
-    text = "-".join(str(part) for part in parts).replace("_", ".")
-    if _FHIR_ID.fullmatch(text):
-        return text
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{AFTERCARE_SYSTEM_BASE}/id/{text}"))
-
-
 def parse_id(raw: str, resource_type: str) -> uuid.UUID:
     """A path id as the uuid our resources use; anything else cannot exist (404, not 422)."""
     try:
@@ -138,6 +126,38 @@ def reference_id(raw: str, resource_type: str) -> uuid.UUID:
         raise invalid(f"not a {resource_type} reference") from exc
 
 
+def search_values(request: Request, name: str) -> list[str]:
+    """A parameter's values: repeats are AND in FHIR, commas OR; we take them as one OR set
+    only when given once, and refuse repeats rather than guess."""
+    given = request.query_params.getlist(name)
+    if len(given) > 1:
+        raise invalid(f"{name} may be given once (use commas for alternatives)")
+    return [v for v in given[0].split(",") if v] if given else []
+
+
+def reference_ids(request: Request, name: str, resource_type: str) -> list[uuid.UUID]:
+    """A reference search parameter's ids (see search_values and reference_id)."""
+    return [reference_id(v, resource_type) for v in search_values(request, name)]
+
+
+async def clinic_row(
+    services: Services, caller: Principal, model: type[T], raw_id: str, resource_type: str
+) -> T:
+    """A read: the caller's clinic's row of `model` by its path id (another clinic's is as
+    absent as one never made: 404), its patient noted for the audit."""
+    row_id = parse_id(raw_id, resource_type)
+    table: Any = model
+    async with services.db.read() as session:
+        row = await session.scalar(
+            select(table).where(table.id == row_id, table.clinic_id == caller.clinic_id)
+        )
+    if row is None:
+        raise not_found(resource_type)
+    # A Patient is its own patient; every other row names its patient.
+    note_patients(getattr(row, "patient_id", row.id))
+    return cast(T, row)
+
+
 def instant(dt: datetime) -> str:
     """A FHIR instant (also a valid dateTime): UTC with `Z`. A naive value is UTC (SQLite)."""
     moment = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
@@ -146,7 +166,7 @@ def instant(dt: datetime) -> str:
 
 # Strings, not ints: FastAPI would answer a non-number with 422, FHIR wants a 400 outcome.
 CountParam = Annotated[str | None, Query(alias="_count")]
-CursorParam = Annotated[str | None, Query(alias="_cursor")]
+CursorParam = Annotated[str | None, Query(alias="_cursor", max_length=512)]
 
 
 def count_value(raw: str | None) -> int:
@@ -159,48 +179,17 @@ def count_value(raw: str | None) -> int:
     return min(int(raw), MAX_COUNT)
 
 
-def encode_cursor(values: tuple[Any, ...]) -> str:
-    raw = json.dumps([str(v) for v in values], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(token: str) -> tuple[str, ...]:
-    """The values encode_cursor was given, as strings; anything else is a 400 outcome."""
-    try:
-        if len(token) > 512:
-            raise ValueError("too long")
-        values = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise invalid("the _cursor is not valid") from exc
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise invalid("the _cursor is not valid")
-    return tuple(values)
-
-
-def cursor_time_id(token: str) -> tuple[datetime, uuid.UUID]:
-    """A (timestamp, id) keyset cursor, the shape most searches page by."""
-    values = decode_cursor(token)
-    try:
-        at_text, id_text = values
-        at, row_id = datetime.fromisoformat(at_text), uuid.UUID(id_text)
-    except ValueError as exc:
-        raise invalid("the _cursor is not valid") from exc
-    if at.tzinfo is None:
-        raise invalid("the _cursor is not valid")
-    return at.astimezone(UTC), row_id
-
-
 def check_params(request: Request, allowed: frozenset[str] | set[str]) -> None:
     """Refuses a parameter this search does not support rather than ignoring it: ignoring a
     filter would answer with more patients' data than the caller asked for."""
     for name in request.query_params:
         if name not in allowed and name not in COMMON_SEARCH_PARAMS:
             raise invalid(f"the search parameter {name} is not supported")
-    check_format(request)
 
 
 def check_format(request: Request) -> None:
-    """JSON only: `_format` may ask for it by any of its names, and nothing else."""
+    """JSON only: `_format` may ask for it by any of its names, and nothing else. A dependency
+    of every FHIR router (FHIR_ROUTE_DEPENDENCIES), so no route can leave it out."""
     fmt = request.query_params.get("_format")
     if fmt is not None and fmt not in _JSON_FORMATS:
         raise FhirError(406, "not-supported", "only JSON is served")
@@ -237,12 +226,8 @@ def searchset(
     return bundle
 
 
-async def require_fhir_caller(caller: CallerDep) -> Principal:
-    """Staff and integration clients (whose scope get_principal has checked); the patient's
-    app has its own API."""
-    if not (caller.is_staff or caller.is_client):
-        raise FhirError(403, "forbidden", "the FHIR API is for clinic staff and systems")
-    return caller
-
-
-FhirCallerDep = Annotated[Principal, Depends(require_fhir_caller)]
+# Staff and integration clients (whose scope get_principal has checked): the same rule as
+# /v1's staff routes; the patient's app has its own API. Its 403 is an OperationOutcome here.
+FhirCallerDep = StaffDep
+# On every FHIR router.
+FHIR_ROUTE_DEPENDENCIES = [Depends(check_format)]

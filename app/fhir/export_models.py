@@ -43,11 +43,14 @@ class FhirExportJob(Base):
     # The kick-off URL as the client sent it (the manifest's `request`).
     request: Mapped[str] = mapped_column(Text)
     # Rows changed after this are left for the next export with _since (the manifest's
-    # transactionTime); it is the kick-off's time.
+    # transactionTime; the worker filters on it, ExportType.unchanged_after); it is the
+    # kick-off's time.
     transaction_time: Mapped[datetime]
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
-    expires_at: Mapped[datetime]
+    # Null until the job completes or fails (then that instant + the retention): a job still
+    # queued or being written never expires under its worker.
+    expires_at: Mapped[datetime | None]
     # A fixed sentence, never an exception's text (which can quote row values).
     error: Mapped[str | None] = mapped_column(String(500))
     # Where the worker has got to: the type being written, the last source id written, and

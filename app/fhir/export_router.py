@@ -16,7 +16,9 @@ from app.core.deps import ServicesDep
 from app.core.security import Principal
 from app.fhir.common import (
     FHIR_BASE_PATH,
+    FHIR_ROUTE_DEPENDENCIES,
     FhirCallerDep,
+    FhirError,
     base_url,
     fhir_response,
     invalid,
@@ -25,6 +27,7 @@ from app.fhir.common import (
 )
 from app.fhir.export_models import COMPLETED, FAILED, FhirExportJob
 from app.fhir.export_service import (
+    ExportBusy,
     ExportRequest,
     cancel_export,
     completed_file,
@@ -34,10 +37,15 @@ from app.fhir.export_service import (
 )
 from app.fhir.export_types import EXPORT_TYPES
 
-router = APIRouter(prefix=FHIR_BASE_PATH, include_in_schema=False)
+router = APIRouter(
+    prefix=FHIR_BASE_PATH, include_in_schema=False, dependencies=FHIR_ROUTE_DEPENDENCIES
+)
 NDJSON_FORMATS = frozenset({"application/fhir+ndjson", "application/ndjson", "ndjson"})
-KICK_OFF_PARAMS = frozenset({"_outputFormat", "_type", "_since"})
+# `_format` (the OperationOutcome answering the kick-off) is checked for every FHIR route.
+KICK_OFF_PARAMS = frozenset({"_outputFormat", "_type", "_since", "_format"})
 RETRY_AFTER_SECONDS = "2"
+# A kick-off while the clinic's previous export is still under way: try again after this.
+BUSY_RETRY_AFTER_SECONDS = "60"
 JOB = "Export job"
 
 
@@ -63,7 +71,9 @@ async def export_status(
 ) -> Response:
     job = await _job(services, caller, job_id)
     if job.status == COMPLETED:
-        headers = {"Expires": format_datetime(job.expires_at.astimezone(UTC), usegmt=True)}
+        headers = {}
+        if job.expires_at is not None:  # always, once completed
+            headers["Expires"] = format_datetime(job.expires_at.astimezone(UTC), usegmt=True)
         body = manifest(job, f"{base_url(request)}/$export-files")
         # The manifest is plain JSON, not a FHIR resource (Bulk Data IG).
         return JSONResponse(body, headers=headers)
@@ -99,7 +109,15 @@ async def export_file(
 
 async def _kick_off(request: Request, services: ServicesDep, caller: Principal) -> Response:
     wanted = _export_request(request)
-    job = await start_export(services, caller, wanted)
+    try:
+        job = await start_export(services, caller, wanted)
+    except ExportBusy as exc:
+        raise FhirError(
+            429,
+            "throttled",
+            "this clinic already has an export queued or running: wait for it (or cancel it)",
+            headers={"Retry-After": BUSY_RETRY_AFTER_SECONDS},
+        ) from exc
     note_resource(job.id)
     status_url = f"{base_url(request)}/$export-status/{job.id}"
     outcome = operation_outcome("informational", "the export has started", "information")

@@ -1,7 +1,10 @@
 """Bulk export jobs as the API sees them: kick-off, status, cancel and the files' place.
 
 A job is its clinic's: another clinic's, a cancelled one and an expired one are all simply
-not found. The worker (export_worker.py) does the writing."""
+not found. An integration client sees only the jobs it started (the Bulk Data IG ties status
+and files to the requesting client); the clinic's staff see all of the clinic's, whoever
+started them, so an admin can follow or cancel a client's export. A clinic has at most one
+job queued or running at a time. The worker (export_worker.py) does the writing."""
 
 import os
 import uuid
@@ -10,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
 
 from app.core.config import Settings
 from app.core.deps import Services
@@ -18,6 +21,7 @@ from app.core.security import Principal
 from app.fhir.common import instant
 from app.fhir.export_models import CANCELLED, COMPLETED, FAILED, QUEUED, RUNNING, FhirExportJob
 from app.fhir.export_types import EXPORT_TYPES
+from app.staff.models import Clinic
 
 NDJSON = ".ndjson"
 
@@ -46,17 +50,21 @@ def open_private(path: Path) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
 
 
+class ExportBusy(Exception):
+    """The clinic already has an export queued or running."""
+
+
 async def start_export(
     services: Services, caller: Principal, wanted: ExportRequest
 ) -> FhirExportJob:
+    """Queues the job; ExportBusy while the clinic has one queued or running."""
     now = services.clock.now()
-    staff = caller.is_staff
     job = FhirExportJob(
         id=uuid.uuid4(),
         clinic_id=caller.clinic_id,
         actor_type=caller.actor_type,
-        requested_by_staff_id=caller.subject_id if staff else None,
-        requested_by_client_id=caller.subject_id if caller.is_client else None,
+        requested_by_staff_id=caller.staff_user_id,
+        requested_by_client_id=caller.client_id,
         types=wanted.types,
         since=wanted.since,
         status=QUEUED,
@@ -64,10 +72,26 @@ async def start_export(
         request=wanted.request_url,
         transaction_time=now,
         created_at=now,
-        expires_at=now + retention(services.settings),
+        expires_at=None,  # set when it completes or fails
         cursor={"type": None, "after": None, "files": {}},
     )
     async with services.db.write() as session:
+        # SQLite: write() is BEGIN IMMEDIATE, so kick-offs are serial. PostgreSQL: the clinic's
+        # row lock makes two concurrent kick-offs of one clinic take turns.
+        clinic = select(Clinic.id).where(Clinic.id == caller.clinic_id)
+        if services.db.dialect == "postgresql":
+            clinic = clinic.with_for_update()
+        await session.execute(clinic)
+        busy = await session.scalar(
+            select(FhirExportJob.id)
+            .where(
+                FhirExportJob.clinic_id == caller.clinic_id,
+                FhirExportJob.status.in_((QUEUED, RUNNING)),
+            )
+            .limit(1)
+        )
+        if busy is not None:
+            raise ExportBusy
         session.add(job)
     return job
 
@@ -76,16 +100,25 @@ def retention(settings: Settings) -> timedelta:
     return timedelta(hours=settings.export_retention_hours)
 
 
+def _visible(caller: Principal, job_id: uuid.UUID, now: datetime) -> list[ColumnElement[bool]]:
+    """The job, if it is the caller's clinic's (a client's: its own) and not expired."""
+    where = [
+        FhirExportJob.id == job_id,
+        FhirExportJob.clinic_id == caller.clinic_id,
+        or_(FhirExportJob.expires_at.is_(None), FhirExportJob.expires_at > now),
+    ]
+    if not caller.is_staff:
+        where.append(FhirExportJob.requested_by_client_id == caller.subject_id)
+    return where
+
+
 async def visible_job(services: Services, caller: Principal, job_id: uuid.UUID) -> FhirExportJob:
-    """The caller's clinic's job, unless cancelled or expired (LookupError)."""
+    """The caller's job (see _visible), unless cancelled or expired (LookupError)."""
     now = services.clock.now()
     async with services.db.read() as session:
         job = await session.scalar(
             select(FhirExportJob).where(
-                FhirExportJob.id == job_id,
-                FhirExportJob.clinic_id == caller.clinic_id,
-                FhirExportJob.status != CANCELLED,
-                FhirExportJob.expires_at > now,
+                *_visible(caller, job_id, now), FhirExportJob.status != CANCELLED
             )
         )
     if job is None:
@@ -101,10 +134,8 @@ async def cancel_export(services: Services, caller: Principal, job_id: uuid.UUID
         result = await session.execute(
             update(FhirExportJob)
             .where(
-                FhirExportJob.id == job_id,
-                FhirExportJob.clinic_id == caller.clinic_id,
+                *_visible(caller, job_id, now),
                 FhirExportJob.status.in_((QUEUED, RUNNING, COMPLETED, FAILED)),
-                FhirExportJob.expires_at > now,
             )
             .values(status=CANCELLED, progress="cancelled")
         )

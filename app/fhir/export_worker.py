@@ -44,6 +44,7 @@ class _Claimed:
     clinic_id: uuid.UUID
     types: list[str]
     since: datetime | None
+    transaction_time: datetime
     cursor: dict[str, Any]
     context: ExportContext
 
@@ -97,7 +98,8 @@ class Exporter:
                 select(Clinic.fhir_mrn_system).where(Clinic.id == job.clinic_id)
             )
             return _Claimed(
-                job.id, job.clinic_id, list(job.types), job.since, dict(job.cursor),
+                job.id, job.clinic_id, list(job.types), job.since, job.transaction_time,
+                dict(job.cursor),
                 ExportContext(job.clinic_id, mrn_system),
             )  # fmt: skip
 
@@ -106,7 +108,10 @@ class Exporter:
         name: str = cursor.get("type") or job.types[0]
         export = EXPORT_TYPES[name]
         after = cursor.get("after")
-        conditions = [export.source_clinic() == job.clinic_id]
+        conditions = [
+            export.source_clinic() == job.clinic_id,
+            export.unchanged_after(job.transaction_time),
+        ]
         if after is not None:
             conditions.append(export.source_id() > uuid.UUID(after))
         if job.since is not None:
@@ -166,27 +171,35 @@ class Exporter:
         return bool(getattr(result, "rowcount", 0))
 
     async def _lost(self, job_id: uuid.UUID) -> None:
+        """The job was cancelled or removed while this worker wrote: its files go too (the
+        batch may have recreated the directory). One another worker took over is left to it."""
         async with self.services.db.read() as session:
             status = await session.scalar(
                 select(FhirExportJob.status).where(FhirExportJob.id == job_id)
             )
-        if status == CANCELLED:
+        if status is None or status == CANCELLED:
             await self._remove([job_id])
 
     async def _fail(self, job: _Claimed) -> None:
-        shutil.rmtree(job_dir(self.services.settings, job.id), ignore_errors=True)
+        now = self.services.clock.now()
         # A fixed sentence: an exception's text can quote row values.
-        await self._record(
+        failed = await self._record(
             job.id,
             {
                 "status": FAILED, "progress": "failed", "lease_owner": None, "lease_until": None,
                 "error": "the export could not be completed; start a new one",
-                "completed_at": self.services.clock.now(),
+                "completed_at": now, "expires_at": now + retention(self.services.settings),
             },
         )  # fmt: skip
+        if failed:  # still this worker's: its partial files go
+            shutil.rmtree(job_dir(self.services.settings, job.id), ignore_errors=True)
+        else:
+            await self._lost(job.id)
 
     async def sweep(self, now: datetime) -> int:
-        """Removes expired jobs, and cancelled ones no worker is writing: files, then rows."""
+        """Removes expired jobs, and cancelled ones, that no worker is writing: files, then
+        rows. Only completed and failed jobs have an expiry (and no lease); the lease is
+        checked for expired ones all the same."""
         # This worker is between batches here, so its own leases are free to go too; another
         # worker's live lease is left to it (it sees the cancel at its next batch).
         unleased = or_(
@@ -199,10 +212,8 @@ class Exporter:
                 await session.scalars(
                     select(FhirExportJob.id)
                     .where(
-                        or_(
-                            FhirExportJob.expires_at <= now,
-                            and_(FhirExportJob.status == CANCELLED, unleased),
-                        )
+                        unleased,
+                        or_(FhirExportJob.expires_at <= now, FhirExportJob.status == CANCELLED),
                     )
                     .limit(SWEEP_LIMIT)
                 )

@@ -20,19 +20,20 @@ from sqlalchemy import ColumnElement, Select, literal, select, tuple_
 
 from app.core.audit import note_patients, note_resource
 from app.core.deps import ServicesDep
+from app.core.pagination import cursor_time, cursor_uuid, decode_cursor, encode_cursor
 from app.fhir.common import (
+    FHIR_BASE_PATH,
+    FHIR_ROUTE_DEPENDENCIES,
     CountParam,
     CursorParam,
     FhirCallerDep,
     check_params,
+    clinic_row,
     count_value,
-    decode_cursor,
-    encode_cursor,
     fhir_response,
     invalid,
     not_found,
-    parse_id,
-    reference_id,
+    reference_ids,
     searchset,
 )
 from app.fhir.observations import matches_code, observations, parse_observation_id
@@ -45,11 +46,15 @@ from app.fhir.questionnaire import (
 )
 from app.reports.models import Report
 
-router = APIRouter(prefix="/fhir/r4", include_in_schema=False)
+router = APIRouter(
+    prefix=FHIR_BASE_PATH, include_in_schema=False, dependencies=FHIR_ROUTE_DEPENDENCIES
+)
 Params = Annotated[list[str] | None, Query()]
 # Reports read per Observation search request at most: a code that matches rarely answers a
 # short (even empty) page with a next link instead of reading a patient's whole history.
 SCAN_LIMIT = 1000
+# Reports per query of that scan (more when a page needs more).
+SCAN_BATCH = 200
 _DATE = re.compile(
     r"(ge|gt|le|lt|eq)?(\d{4})(?:-(\d{2})(?:-(\d{2})"
     r"(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?)?)?"
@@ -77,15 +82,10 @@ async def search_questionnaire(
 
 
 async def _report(
-    services: ServicesDep, caller: FhirCallerDep, report_id: uuid.UUID, resource_type: str
+    services: ServicesDep, caller: FhirCallerDep, raw_id: str | uuid.UUID, resource_type: str
 ) -> Report:
     """The caller's clinic's report; another clinic's is as absent as one never made."""
-    query = select(Report).where(Report.id == report_id, Report.clinic_id == caller.clinic_id)
-    async with services.db.read() as session:
-        report = await session.scalar(query)
-    if report is None:
-        raise not_found(resource_type)
-    note_patients(report.patient_id)
+    report = await clinic_row(services, caller, Report, str(raw_id), resource_type)
     note_resource(report.id)
     return report
 
@@ -94,8 +94,7 @@ async def _report(
 async def read_questionnaire_response(
     response_id: str, caller: FhirCallerDep, services: ServicesDep
 ) -> Response:
-    report_id = parse_id(response_id, "QuestionnaireResponse")
-    report = await _report(services, caller, report_id, "QuestionnaireResponse")
+    report = await _report(services, caller, response_id, "QuestionnaireResponse")
     return fhir_response(questionnaire_response(report, report.patient_id))
 
 
@@ -111,6 +110,27 @@ async def read_observation(
     if not found:  # also a measure this report does not hold
         raise not_found("Observation")
     return fhir_response(found[0])
+
+
+def _span_end(
+    start: datetime,
+    value: str,
+    hour: str | None,
+    day: str | None,
+    month: str | None,
+    fraction: str | None,
+    second: str | None,
+) -> datetime:
+    """Where the span of a date search value ends (exclusive): ValueError or OverflowError
+    past the last representable instant."""
+    if hour is not None:
+        span = timedelta(microseconds=1) if fraction else timedelta(seconds=1 if second else 60)
+        return start + span
+    if day is not None:
+        return start + timedelta(days=1)
+    if month is not None:
+        return (start + timedelta(days=32)).replace(day=1)
+    return start.replace(year=start.year + 1)
 
 
 def _date_bounds(column: Any, values: Sequence[str]) -> list[ColumnElement[bool]]:
@@ -129,17 +149,9 @@ def _date_bounds(column: Any, values: Sequence[str]) -> list[ColumnElement[bool]
                 local = start.replace(hour=int(hour), minute=int(minute), second=int(second or 0))
                 start = local.replace(tzinfo=offset.tzinfo).astimezone(UTC)
                 start += timedelta(microseconds=int((fraction or ".0")[1:].ljust(6, "0")))
-        except ValueError as exc:
+            end = _span_end(start, value, hour, day, month, fraction, second)
+        except (ValueError, OverflowError) as exc:  # 2026-02-30, or past year 9999
             raise invalid(f"not a date: {value}") from exc
-        if hour is not None:
-            span = timedelta(microseconds=1) if fraction else timedelta(seconds=1 if second else 60)
-            end = start + span
-        elif day is not None:
-            end = start + timedelta(days=1)
-        elif month is not None:
-            end = (start + timedelta(days=32)).replace(day=1)
-        else:
-            end = start.replace(year=start.year + 1)
         low, high = literal(start, column.type), literal(end, column.type)
         prefix = prefix or "eq"
         if prefix in ("eq", "ge"):
@@ -154,17 +166,20 @@ def _date_bounds(column: Any, values: Sequence[str]) -> list[ColumnElement[bool]
 
 
 def _reports(
-    caller: FhirCallerDep, patient: str | None, part_of: str | None, dates: Sequence[str]
+    request: Request, caller: FhirCallerDep, *, part_of: bool, dates: Sequence[str]
 ) -> Select[tuple[Report]]:
-    """The caller's clinic's reports of one patient or block, newest first. One of the two is
-    required: each is an index range scan, a whole clinic's reports are bulk export's job."""
-    if patient is None and part_of is None:
+    """The caller's clinic's reports of some patients or blocks (`patient`, `part-of`: once
+    each, commas for OR, as every FHIR search here), newest first. One of the two is required:
+    each is an index range scan, a whole clinic's reports are bulk export's job."""
+    patients = reference_ids(request, "patient", "Patient")
+    blocks = reference_ids(request, "part-of", "Procedure") if part_of else []
+    if not patients and not blocks:
         raise invalid("search by patient (or for QuestionnaireResponse part-of): it is required")
     query = select(Report).where(Report.clinic_id == caller.clinic_id)
-    if patient is not None:
-        query = query.where(Report.patient_id == reference_id(patient, "Patient"))
-    if part_of is not None:
-        query = query.where(Report.procedure_id == reference_id(part_of, "Procedure"))
+    if patients:
+        query = query.where(Report.patient_id.in_(patients))
+    if blocks:
+        query = query.where(Report.procedure_id.in_(blocks))
     query = query.where(*_date_bounds(Report.recorded_at, dates))
     return query.order_by(Report.recorded_at.desc(), Report.id.desc())
 
@@ -176,17 +191,13 @@ def _from(query: Select[tuple[Report]], at: datetime, row_id: uuid.UUID, *, incl
 
 
 def _cursor(raw: str, size: int) -> tuple[datetime, uuid.UUID, int]:
-    values = decode_cursor(raw)
-    try:
-        if len(values) != size:
-            raise ValueError("wrong size")
-        at = datetime.fromisoformat(values[0])
-        skip = int(values[2]) if size == 3 else 0
-        if at.tzinfo is None or skip < 0:
-            raise ValueError("naive or negative")
-        return at.astimezone(UTC), uuid.UUID(values[1]), skip
-    except ValueError as exc:
-        raise invalid("the _cursor is not valid") from exc
+    """(recorded_at, report id) and, for Observation, how many of that report's matches were
+    served: app/core/pagination's cursors (a bad one is an `invalid` OperationOutcome)."""
+    values = decode_cursor(raw, size)
+    skip = values[2] if size == 3 else "0"
+    if not re.fullmatch(r"[0-9]{1,4}", skip):
+        raise invalid("the _cursor is not valid")
+    return cursor_time(values[0]), cursor_uuid(values[1]), int(skip)
 
 
 @router.get("/QuestionnaireResponse", operation_id="fhir_search_questionnaire_response")
@@ -194,22 +205,20 @@ async def search_questionnaire_response(
     request: Request,
     caller: FhirCallerDep,
     services: ServicesDep,
-    patient: str | None = None,
-    part_of: Annotated[str | None, Query(alias="part-of")] = None,
     authored: Params = None,
     count: CountParam = None,
     cursor: CursorParam = None,
 ) -> Response:
     check_params(request, {"patient", "part-of", "authored"})
     limit = count_value(count)
-    query = _reports(caller, patient, part_of, authored or [])
+    query = _reports(request, caller, part_of=True, dates=authored or [])
     if cursor is not None:
         at, row_id, _ = _cursor(cursor, 2)
         query = _from(query, at, row_id, inclusive=False)
     async with services.db.read() as session:
         rows = list(await session.scalars(query.limit(limit + 1)))
     page, more = rows[:limit], len(rows) > limit
-    next_cursor = encode_cursor((page[-1].recorded_at.isoformat(), page[-1].id)) if more else None
+    next_cursor = encode_cursor(page[-1].recorded_at.isoformat(), page[-1].id) if more else None
     note_patients(*{r.patient_id for r in page})
     resources = [questionnaire_response(r, r.patient_id) for r in page]
     return fhir_response(searchset(request, resources, next_cursor))
@@ -232,7 +241,6 @@ async def search_observation(
     request: Request,
     caller: FhirCallerDep,
     services: ServicesDep,
-    patient: str | None = None,
     code: Params = None,
     date: Params = None,
     count: CountParam = None,
@@ -241,16 +249,20 @@ async def search_observation(
     check_params(request, {"patient", "code", "date"})
     limit = count_value(count)
     tokens = _code_tokens(code or [])
-    query = _reports(caller, patient, None, date or [])
+    query = _reports(request, caller, part_of=False, dates=date or [])
     # Where the page starts: a report (inclusive) and how many of its matches were served.
     start = _cursor(cursor, 3) if cursor is not None else None
     page: list[dict[str, Any]] = []
+    patients: set[uuid.UUID] = set()
     next_cursor: str | None = None
     scanned = 0
+    # Reports read per query: a page's worth at least, and never so few that a code that
+    # rarely matches costs a query per handful of reports.
+    batch_size = max(limit + 1, SCAN_BATCH)
     async with services.db.read() as session:
         while next_cursor is None and scanned < SCAN_LIMIT:
             batch = query if start is None else _from(query, start[0], start[1], inclusive=True)
-            rows = list(await session.scalars(batch.limit(limit + 1)))
+            rows = list(await session.scalars(batch.limit(batch_size)))
             for row in rows:
                 skip = start[2] if start and (row.recorded_at, row.id) == start[:2] else 0
                 found = [
@@ -261,16 +273,19 @@ async def search_observation(
                 if len(page) + len(found) - skip > limit:  # the page ends inside this report
                     served = skip + limit - len(page)
                     page += found[skip:served]
-                    next_cursor = encode_cursor((row.recorded_at.isoformat(), row.id, served))
+                    patients.add(row.patient_id)
+                    next_cursor = encode_cursor(row.recorded_at.isoformat(), row.id, served)
                     break
-                page += found[skip:]
+                if found[skip:]:
+                    page += found[skip:]
+                    patients.add(row.patient_id)
                 # Past this report: resume after all of it.
                 start = (row.recorded_at, row.id, len(found))
             scanned += len(rows)
-            if len(rows) <= limit:  # the last batch: nothing more to read
+            if len(rows) < batch_size:  # the last batch: nothing more to read
                 break
         else:
             if next_cursor is None and start is not None:  # read enough for one request
-                next_cursor = encode_cursor((start[0].isoformat(), start[1], start[2]))
-    note_patients(*{uuid.UUID(o["subject"]["reference"].split("/")[1]) for o in page})
+                next_cursor = encode_cursor(start[0].isoformat(), start[1], start[2])
+    note_patients(*patients)
     return fhir_response(searchset(request, page, next_cursor))

@@ -18,40 +18,38 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.alerts.models import Alert
 from app.core.audit import note_patients
 from app.core.deps import ServicesDep
-from app.core.pagination import newer_first_within
+from app.core.pagination import decode_time_id_cursor, encode_cursor, newer_first_within
 from app.core.security import Principal
 from app.fhir.capability import capability_statement, smart_configuration
 from app.fhir.common import (
     FHIR_BASE_PATH,
+    FHIR_ROUTE_DEPENDENCIES,
     CountParam,
     CursorParam,
     FhirCallerDep,
-    check_format,
     check_params,
+    clinic_row,
     count_value,
-    cursor_time_id,
-    encode_cursor,
     fhir_response,
     invalid,
-    not_found,
-    parse_id,
-    reference_id,
+    reference_ids,
+    search_values,
     searchset,
 )
 from app.fhir.patients import mrn_system, patient_resource
 from app.fhir.procedures import procedure_resource
-from app.fhir.tasks import ALERT_SEVERITY, ALERT_STATUS, actor_ids, task_resource
-from app.integrations.models import IntegrationClient
+from app.fhir.tasks import ALERT_SEVERITY, ALERT_STATUS, actor_names, task_resource
 from app.patients.models import Patient
 from app.procedures.models import Procedure
-from app.staff.models import Clinic, StaffUser
+from app.staff.models import Clinic
 
-router = APIRouter(prefix=FHIR_BASE_PATH, include_in_schema=False)
+router = APIRouter(
+    prefix=FHIR_BASE_PATH, include_in_schema=False, dependencies=FHIR_ROUTE_DEPENDENCIES
+)
 
 
 @router.get("/metadata", operation_id="fhir_metadata")
 async def metadata(request: Request) -> Response:
-    check_format(request)
     return fhir_response(capability_statement(request))
 
 
@@ -59,15 +57,6 @@ async def metadata(request: Request) -> Response:
 async def smart_config(request: Request) -> Response:
     # Plain JSON by the SMART App Launch spec, not a FHIR resource.
     return JSONResponse(smart_configuration(request))
-
-
-def _values(request: Request, name: str) -> list[str]:
-    """A parameter's values: repeats are AND in FHIR, commas OR; we take them as one OR set
-    only when given once, and refuse repeats rather than guess."""
-    given = request.query_params.getlist(name)
-    if len(given) > 1:
-        raise invalid(f"{name} may be given once (use commas for alternatives)")
-    return [v for v in given[0].split(",") if v] if given else []
 
 
 async def _page(
@@ -79,7 +68,7 @@ async def _page(
     cursor: str | None,
 ) -> tuple[Sequence[Any], str | None]:
     """Newest first by (at, id), `count` rows after the cursor, and the next page's cursor."""
-    after = cursor_time_id(cursor) if cursor else None
+    after = decode_time_id_cursor(cursor) if cursor else None
     bounds = newer_first_within(at, row_id, since=None, until=None, after=after)
     rows = (
         await session.scalars(
@@ -88,7 +77,7 @@ async def _page(
     ).all()
     page = rows[:count]
     last = page[-1] if len(rows) > count else None
-    next_cursor = encode_cursor((getattr(last, at.key), last.id)) if last is not None else None
+    next_cursor = encode_cursor(getattr(last, at.key), last.id) if last is not None else None
     return page, next_cursor
 
 
@@ -100,20 +89,18 @@ async def _mrn_system(session: AsyncSession, caller: Principal) -> str:
 
 
 @router.get("/Patient/{id}", operation_id="fhir_read_patient")
-async def read_patient(
-    request: Request, services: ServicesDep, caller: FhirCallerDep, id: str
-) -> Response:
-    check_format(request)
-    patient_id = parse_id(id, "Patient")
+async def read_patient(services: ServicesDep, caller: FhirCallerDep, id: str) -> Response:
+    patient = await clinic_row(services, caller, Patient, id, "Patient")
     async with services.db.read() as session:
-        patient = await session.scalar(
-            select(Patient).where(Patient.id == patient_id, Patient.clinic_id == caller.clinic_id)
-        )
-        if patient is None:
-            raise not_found("Patient")
         system = await _mrn_system(session, caller)
-    note_patients(patient.id)
     return fhir_response(patient_resource(patient, system))
+
+
+def _maybe_uuid(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
 
 
 def _identifier_filter(raw: str, system: str) -> ColumnElement[bool] | None:
@@ -137,13 +124,15 @@ async def search_patient(
 ) -> Response:
     check_params(request, {"_id", "identifier"})
     size = count_value(count)
-    ids = [parse_id(v, "Patient") for v in _values(request, "_id")]
-    identifiers = _values(request, "identifier")
+    raw_ids = search_values(request, "_id")
+    # An id that cannot be ours matches nothing (an empty searchset, not a 404).
+    ids = [i for i in (_maybe_uuid(v) for v in raw_ids) if i is not None]
+    identifiers = search_values(request, "identifier")
     async with services.db.read() as session:
         system = await _mrn_system(session, caller)
         query = select(Patient).where(Patient.clinic_id == caller.clinic_id)
-        if ids:
-            query = query.where(Patient.id.in_(ids))
+        if raw_ids:
+            query = query.where(Patient.id.in_(ids) if ids else false())
         if identifiers:
             matches = [
                 f for f in (_identifier_filter(v, system) for v in identifiers) if f is not None
@@ -158,20 +147,8 @@ async def search_patient(
 
 
 @router.get("/Procedure/{id}", operation_id="fhir_read_procedure")
-async def read_procedure(
-    request: Request, services: ServicesDep, caller: FhirCallerDep, id: str
-) -> Response:
-    check_format(request)
-    procedure_id = parse_id(id, "Procedure")
-    async with services.db.read() as session:
-        procedure = await session.scalar(
-            select(Procedure).where(
-                Procedure.id == procedure_id, Procedure.clinic_id == caller.clinic_id
-            )
-        )
-    if procedure is None:
-        raise not_found("Procedure")
-    note_patients(procedure.patient_id)
+async def read_procedure(services: ServicesDep, caller: FhirCallerDep, id: str) -> Response:
+    procedure = await clinic_row(services, caller, Procedure, id, "Procedure")
     return fhir_response(procedure_resource(procedure))
 
 
@@ -186,7 +163,7 @@ async def search_procedure(
     check_params(request, {"patient"})
     size = count_value(count)
     query = select(Procedure).where(Procedure.clinic_id == caller.clinic_id)
-    if patients := [reference_id(v, "Patient") for v in _values(request, "patient")]:
+    if patients := reference_ids(request, "patient", "Patient"):
         query = query.where(Procedure.patient_id.in_(patients))
     async with services.db.read() as session:
         rows, next_cursor = await _page(
@@ -197,44 +174,17 @@ async def search_procedure(
     return fhir_response(searchset(request, resources, next_cursor))
 
 
-async def _names(
-    session: AsyncSession, caller: Principal, alerts: Sequence[Alert]
-) -> dict[uuid.UUID, str]:
-    """Display names of the staff users and clients who acknowledged or resolved these."""
-    ids = set().union(*(actor_ids(a) for a in alerts)) if alerts else set()
-    if not ids:
-        return {}
-    names: dict[uuid.UUID, str] = {}
-    for model in (StaffUser, IntegrationClient):
-        rows = await session.execute(
-            select(model.id, model.name).where(
-                model.id.in_(ids), model.clinic_id == caller.clinic_id
-            )
-        )
-        names.update({row_id: name for row_id, name in rows.tuples()})
-    return names
-
-
 @router.get("/Task/{id}", operation_id="fhir_read_task")
-async def read_task(
-    request: Request, services: ServicesDep, caller: FhirCallerDep, id: str
-) -> Response:
-    check_format(request)
-    alert_id = parse_id(id, "Task")
+async def read_task(services: ServicesDep, caller: FhirCallerDep, id: str) -> Response:
+    alert = await clinic_row(services, caller, Alert, id, "Task")
     async with services.db.read() as session:
-        alert = await session.scalar(
-            select(Alert).where(Alert.id == alert_id, Alert.clinic_id == caller.clinic_id)
-        )
-        if alert is None:
-            raise not_found("Task")
-        names = await _names(session, caller, [alert])
-    note_patients(alert.patient_id)
+        names = await actor_names(session, caller.clinic_id, [alert])
     return fhir_response(task_resource(alert, names))
 
 
 def _coded(request: Request, name: str, known: dict[str, str]) -> list[str]:
     """A token parameter's values as ours; an unknown code is an error, not "no match"."""
-    values = _values(request, name)
+    values = search_values(request, name)
     if unknown := [v for v in values if v not in known]:
         raise invalid(f"{name} must be one of {', '.join(known)}, not {unknown[0]}")
     return [known[v] for v in values]
@@ -251,7 +201,7 @@ async def search_task(
     check_params(request, {"patient", "status", "priority"})
     size = count_value(count)
     query = select(Alert).where(Alert.clinic_id == caller.clinic_id)
-    if patients := [reference_id(v, "Patient") for v in _values(request, "patient")]:
+    if patients := reference_ids(request, "patient", "Patient"):
         query = query.where(Alert.patient_id.in_(patients))
     if statuses := _coded(request, "status", ALERT_STATUS):
         query = query.where(Alert.status.in_(statuses))
@@ -259,7 +209,7 @@ async def search_task(
         query = query.where(Alert.severity.in_(severities))
     async with services.db.read() as session:
         rows, next_cursor = await _page(session, query, Alert.created_at, Alert.id, size, cursor)
-        names = await _names(session, caller, rows)
+        names = await actor_names(session, caller.clinic_id, rows)
     note_patients(*(a.patient_id for a in rows))
     resources = [task_resource(a, names) for a in rows]
     return fhir_response(searchset(request, resources, next_cursor))

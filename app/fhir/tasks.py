@@ -1,11 +1,18 @@
-"""Task: pure mapping from the alerts table (docs/fhir.md, "Task"). An alert is work for a
+"""Task: mapping from the alerts table (docs/fhir.md, "Task"). An alert is work for a
 clinician: open is requested, acknowledged is accepted, resolved is completed."""
 
 import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.models import Alert
 from app.fhir.common import AFTERCARE_SYSTEM_BASE, instant, reference
+from app.integrations.models import IntegrationClient
+from app.staff.models import StaffUser
 
 RULE_SYSTEM = f"{AFTERCARE_SYSTEM_BASE}/CodeSystem/red-flag-rule"
 TASK_STATUS = {"open": "requested", "acknowledged": "accepted", "resolved": "completed"}
@@ -40,10 +47,40 @@ def actor_ids(alert: Alert) -> set[uuid.UUID]:
     return {i for i in ids if i is not None}
 
 
+async def actor_names(
+    session: AsyncSession, clinic_id: uuid.UUID, alerts: Sequence[Alert]
+) -> dict[uuid.UUID, str]:
+    """The display names task_resource needs for these alerts: the clinic's staff users and
+    clients who acted on them, two queries whatever their number (the read and the search
+    routes, and each batch of bulk export)."""
+    ids = set().union(*(actor_ids(a) for a in alerts)) if alerts else set()
+    if not ids:
+        return {}
+    names: dict[uuid.UUID, str] = {}
+    for model in (StaffUser, IntegrationClient):
+        rows = await session.execute(
+            select(model.id, model.name).where(model.id.in_(ids), model.clinic_id == clinic_id)
+        )
+        names.update({row_id: name for row_id, name in rows.tuples()})
+    return names
+
+
+def _utc(moment: datetime) -> datetime:
+    # Naive means UTC (SQLite), as instant() reads it; comparable with aware ones.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 def task_resource(alert: Alert, names: dict[uuid.UUID, str]) -> dict[str, Any]:
     """`names`: display names of the staff users and clients in actor_ids(alert)."""
-    moments = [alert.created_at, alert.last_triggered_at, alert.acknowledged_at, alert.resolved_at]
-    last = max(instant(m) for m in moments if m is not None)
+    moments = (
+        alert.created_at,
+        alert.last_triggered_at,
+        alert.acknowledged_at,
+        alert.escalated_at,
+        alert.resolved_at,
+    )
+    # The latest as datetimes, not as text ("...:05Z" sorts after "...:05.5Z").
+    last = instant(max(_utc(m) for m in moments if m is not None))
     # What the task is about: the report that raised it; a missed check-in has none, so
     # the block it was raised for.
     focus = (

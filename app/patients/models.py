@@ -12,6 +12,8 @@ class Patient(Base):
     __table_args__ = (
         UniqueConstraint("clinic_id", "mrn"),
         Index("ix_patients_clinic_created", "clinic_id", "created_at", "id"),
+        # Bulk export: a clinic's patients in id order, a batch at a time (keyset on id).
+        Index("ix_patients_clinic_id_id", "clinic_id", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

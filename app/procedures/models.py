@@ -16,6 +16,10 @@ class Procedure(Base):
         UniqueConstraint("patient_id", "sequence_number"),
         Index("ix_procedures_patient_performed", "patient_id", "performed_at", "id"),
         Index("ix_procedures_no_relief_due", "no_relief_checked_at", "performed_at"),
+        # Bulk export: a clinic's blocks in id order, a batch at a time (keyset on id).
+        Index("ix_procedures_clinic_id_id", "clinic_id", "id"),
+        # FHIR Procedure search without `patient`: the clinic's blocks, latest performed first.
+        Index("ix_procedures_clinic_performed", "clinic_id", "performed_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -16,6 +16,8 @@ class Report(Base):
         Index("ix_reports_procedure_recorded", "procedure_id", "recorded_at", "id"),
         # A patient's timeline, newest first: one range scan whatever other patients hold.
         Index("ix_reports_patient_recorded", "patient_id", "recorded_at", "id"),
+        # Bulk export: a clinic's reports in id order, a batch at a time (keyset on id).
+        Index("ix_reports_clinic_id_id", "clinic_id", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

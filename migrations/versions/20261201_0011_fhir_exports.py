@@ -23,6 +23,14 @@ depends_on: str | Sequence[str] | None = None
 
 _JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 _TIME = app.core.models.UTCDateTime(timezone=True)
+_INDEXES = (
+    ("patients", "ix_patients_clinic_id_id", ["clinic_id", "id"]),
+    ("procedures", "ix_procedures_clinic_id_id", ["clinic_id", "id"]),
+    ("procedures", "ix_procedures_clinic_performed", ["clinic_id", "performed_at", "id"]),
+    ("reports", "ix_reports_clinic_id_id", ["clinic_id", "id"]),
+    ("alerts", "ix_alerts_clinic_id_id", ["clinic_id", "id"]),
+    ("alerts", "ix_alerts_clinic_created", ["clinic_id", "created_at", "id"]),
+)
 
 
 def upgrade() -> None:
@@ -43,7 +51,7 @@ def upgrade() -> None:
         sa.Column("transaction_time", _TIME, nullable=False),
         sa.Column("created_at", _TIME, nullable=False),
         sa.Column("completed_at", _TIME, nullable=True),
-        sa.Column("expires_at", _TIME, nullable=False),
+        sa.Column("expires_at", _TIME, nullable=True),
         sa.Column("error", sa.String(length=500), nullable=True),
         sa.Column("cursor", _JSON, nullable=False),
         sa.Column("lease_owner", sa.Uuid(), nullable=True),
@@ -68,9 +76,15 @@ def upgrade() -> None:
             "ix_fhir_export_jobs_status_created", ["status", "created_at"], unique=False
         )
         batch_op.create_index("ix_fhir_export_jobs_expires_at", ["expires_at"], unique=False)
+    # Bulk export reads a clinic's rows in id order a batch at a time; the FHIR Procedure and
+    # Task searches without `patient` page a clinic's rows newest first.
+    for table, name, columns in _INDEXES:
+        op.create_index(name, table, columns, unique=False)
 
 
 def downgrade() -> None:
+    for table, name, _ in reversed(_INDEXES):
+        op.drop_index(name, table_name=table)
     # The files of any export are left in the export directory: delete it by hand.
     with op.batch_alter_table("fhir_export_jobs", schema=None) as batch_op:
         batch_op.drop_index("ix_fhir_export_jobs_expires_at")
