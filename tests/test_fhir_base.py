@@ -231,3 +231,29 @@ async def test_every_fhir_route_serves_json_only(api: Api) -> None:
         headers={**headers, "Prefer": "respond-async"},
     )
     assert kick_off.status_code == 202, kick_off.text
+
+
+async def test_another_clinics_resource_is_the_same_404_as_a_made_up_id(api: Api) -> None:
+    """As tests/test_tenancy.py asks of /v1: ids cannot be probed, for any FHIR read."""
+    clinic, elsewhere = await api.new_clinic(), await api.new_clinic()
+    patient, procedure = await api.patient_with_procedure(clinic)
+    breathing = [{"kind": "breathing_difficulty", "severity": "mild"}]
+    report = (
+        await api.post_report(patient, procedure["id"], report_body(side_effects=breathing))
+    ).json()
+    made_up = uuid.uuid4()
+    reads = {
+        "Patient": (patient.id, made_up),
+        "Procedure": (procedure["id"], made_up),
+        "Task": (report["alerts"][0]["id"], made_up),
+        "QuestionnaireResponse": (report["report"]["id"], made_up),
+        "Observation": (f"{uuid.UUID(report['report']['id']).hex}-pain", f"{made_up.hex}-pain"),
+    }
+    for kind, (theirs, nobodys) in reads.items():
+        own = await api.client.get(f"{BASE}/{kind}/{theirs}", headers=clinic.clinician.headers)
+        assert own.status_code == 200, (kind, own.text)
+        for actor in (elsewhere.clinician, elsewhere.admin):
+            foreign = await api.client.get(f"{BASE}/{kind}/{theirs}", headers=actor.headers)
+            missing = await api.client.get(f"{BASE}/{kind}/{nobodys}", headers=actor.headers)
+            outcome(foreign, 404, "not-found")
+            assert foreign.content == missing.content, kind
