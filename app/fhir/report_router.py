@@ -20,7 +20,13 @@ from sqlalchemy import ColumnElement, Select, literal, select, tuple_
 
 from app.core.audit import note_patients, note_resource
 from app.core.deps import ServicesDep
-from app.core.pagination import cursor_time, cursor_uuid, decode_cursor, encode_cursor
+from app.core.pagination import (
+    cursor_time,
+    cursor_uuid,
+    cut_page,
+    decode_cursor,
+    encode_cursor,
+)
 from app.fhir.common import (
     FHIR_BASE_PATH,
     FHIR_ROUTE_DEPENDENCIES,
@@ -217,8 +223,7 @@ async def search_questionnaire_response(
         query = _from(query, at, row_id, inclusive=False)
     async with services.db.read() as session:
         rows = list(await session.scalars(query.limit(limit + 1)))
-    page, more = rows[:limit], len(rows) > limit
-    next_cursor = encode_cursor(page[-1].recorded_at.isoformat(), page[-1].id) if more else None
+    page, next_cursor = cut_page(rows, limit, lambda r: (r.recorded_at.isoformat(), r.id))
     note_patients(*{r.patient_id for r in page})
     resources = [questionnaire_response(r, r.patient_id) for r in page]
     return fhir_response(searchset(request, resources, next_cursor))

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.alerts.models import Alert
 from app.core.audit import note_patients
 from app.core.deps import ServicesDep
-from app.core.pagination import decode_time_id_cursor, encode_cursor, newer_first_within
+from app.core.pagination import cut_page, decode_time_id_cursor, newer_first_within
 from app.core.security import Principal
 from app.fhir.capability import capability_statement, smart_configuration
 from app.fhir.common import (
@@ -75,10 +75,7 @@ async def _page(
             query.where(*bounds).order_by(at.desc(), row_id.desc()).limit(count + 1)
         )
     ).all()
-    page = rows[:count]
-    last = page[-1] if len(rows) > count else None
-    next_cursor = encode_cursor(getattr(last, at.key), last.id) if last is not None else None
-    return page, next_cursor
+    return cut_page(rows, count, lambda r: (getattr(r, at.key), r.id))
 
 
 async def _mrn_system(session: AsyncSession, caller: Principal) -> str:
