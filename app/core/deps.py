@@ -91,16 +91,16 @@ _patient_bearer = HTTPBearer(
     description="The patient app's access token, from /v1/auth/enroll or /v1/auth/refresh.",
     auto_error=False,
 )
+# The OpenAPI document declares all three (core/openapi.py). Only the bearer one runs per
+# request: each reads the same Authorization header, and it has parsed it already.
+SECURITY_SCHEMES = (_staff_login, _integration_client, _patient_bearer)
 
 
 async def get_principal(
     request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_patient_bearer)],
-    _staff: Annotated[str | None, Depends(_staff_login)],
-    _client: Annotated[str | None, Depends(_integration_client)],
 ) -> Principal:
-    # Every scheme reads the same Authorization header; the bearer one has already parsed it.
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("a bearer access token is required")
     try:

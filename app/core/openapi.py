@@ -22,12 +22,19 @@ from typing import Any, Literal, get_args, get_origin
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
+from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from app.core.deps import get_principal, require_admin, require_patient, require_staff
+from app.core.deps import (
+    SECURITY_SCHEMES,
+    get_principal,
+    require_admin,
+    require_patient,
+    require_staff,
+)
 from app.core.edge import document_body_limit
 from app.core.errors import PROBLEM_DETAILS_REF, PROBLEM_JSON, ProblemDetails
 from app.integrations.scopes import scope_for
@@ -153,6 +160,10 @@ def _declare_security(document: dict[str, Any], app: FastAPI) -> None:
     # Included routers are resolved lazily (FastAPI >= 0.160): walk them as get_openapi does.
     originals = (context.original_route for context in iter_route_contexts(app.routes))
     routes = {r.operation_id: r for r in originals if isinstance(r, APIRoute)}
+    document["components"]["securitySchemes"] = {
+        scheme.scheme_name: jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
+        for scheme in SECURITY_SCHEMES
+    }
     for item in document["paths"].values():
         for operation in item.values():
             route = routes.get(operation.get("operationId"))
