@@ -1,17 +1,48 @@
-FROM python:3.11-slim
+# The service alone: no test tools, no source tree. The locked dependencies are a layer of their
+# own, rebuilt only when requirements.lock changes; a code change rebuilds the wheel and the
+# one layer that installs it.
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
-WORKDIR /srv/aftercare
-
-RUN useradd --create-home --uid 10001 aftercare
-
-COPY pyproject.toml README.md alembic.ini ./
-COPY app ./app
+# The wheel, built with the locked pip and build backend.
+FROM python:3.11-slim-bookworm AS wheel
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY requirements-build.lock ./
+RUN pip install --require-hashes -r requirements-build.lock
+COPY pyproject.toml setup.py README.md ./
 COPY migrations ./migrations
-# Editable install keeps migrations/ beside the code, where the service looks for them.
-RUN pip install -e . && mkdir -p var && chown aftercare:aftercare var
+COPY app ./app
+RUN pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .
 
-USER aftercare
-EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
-CMD ["aftercare", "serve", "--host", "0.0.0.0", "--port", "8000"]
+FROM python:3.11-slim-bookworm
+# The port `serve` listens on and the health check asks: `docker run -e AFTERCARE_PORT=...`
+# moves both (EXPOSE only documents the default).
+ARG PORT=8000
+# Patient data (the SQLite file, FHIR export files) lives in the volume, never in the
+# container's layer: recreating the container keeps it.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 AFTERCARE_DATA_DIR=/var/lib/aftercare AFTERCARE_PORT=$PORT
+
+# The data directory is made 0700 for the service's user before VOLUME, so that a new named
+# volume starts out with that owner and mode.
+RUN useradd --system --no-log-init --uid 10001 --user-group --home-dir /var/lib/aftercare \
+        --shell /usr/sbin/nologin aftercare \
+    && mkdir -m 0700 /var/lib/aftercare \
+    && chown aftercare:aftercare /var/lib/aftercare
+
+# --require-hashes: every package, indirect ones included, exactly as locked.
+COPY requirements.lock /tmp/requirements.lock
+RUN pip install --require-hashes --no-deps -r /tmp/requirements.lock \
+    && rm /tmp/requirements.lock
+
+RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
+    pip install --no-deps --no-index /wheels/aftercare-*.whl
+
+VOLUME ["/var/lib/aftercare"]
+WORKDIR /var/lib/aftercare
+USER 10001:10001
+EXPOSE $PORT
+# Start-up migrates the database first: a large migration may take a while.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ['AFTERCARE_PORT'] + '/healthz', timeout=4)"]
+# A shell only to read AFTERCARE_PORT; exec hands PID 1 (and SIGTERM) to the service.
+CMD ["sh", "-c", "exec aftercare serve --host 0.0.0.0 --port \"$AFTERCARE_PORT\""]

@@ -18,18 +18,20 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import func, inspect, select
 
-from app.alerts.scheduled import close_missed_checkins
 from app.checkins.service import DEFAULT_SCHEDULE
 from app.core.clock import FixedClock
 from app.core.deps import Services
-from app.core.errors import Problem
+from app.core.domain_errors import AlreadyExists
 from app.core.security import Principal
+from app.patients.models import Patient
 from app.patients.schemas import PatientCreate
 from app.patients.service import create_enrollment_code, create_patient
+from app.procedures.models import Procedure
 from app.procedures.schemas import ProcedureCreate
 from app.procedures.service import create_procedure
 from app.reports.schemas import ReportIn
 from app.reports.service import submit_report
+from app.scheduled.service import close_missed_checkins
 from app.staff.models import Clinic, StaffUser
 from app.staff.schemas import StaffCreate
 from app.staff.service import create_clinic_with_admin, create_staff
@@ -116,10 +118,8 @@ async def seed_demo(services: Services, base_url: str) -> dict[str, Any]:
             password=admin_password,
             name="Demo Admin",
         )
-    except Problem as exc:
-        if exc.status == 409:  # its passwords were printed when it was seeded
-            return {"already_seeded": True, "admin_email": ADMIN_EMAIL}
-        raise
+    except AlreadyExists:  # its passwords were printed when it was seeded
+        return await _seeded_before(services, base_url)
     admin_caller = Principal(admin.id, "admin", clinic.id)
     await create_staff(
         services,
@@ -180,6 +180,37 @@ async def seed_demo(services: Services, base_url: str) -> dict[str, Any]:
         "enrollment_codes": codes,
         "links": _links(base_url.rstrip("/"), series),
     }
+
+
+async def _seeded_before(services: Services, base_url: str) -> dict[str, Any]:
+    """The ids and links of the demo clinic seeded by an earlier run (not its passwords:
+    only their hashes are kept)."""
+    async with services.db.read() as session:
+        clinic_id = await session.scalar(
+            select(StaffUser.clinic_id).where(StaffUser.email == ADMIN_EMAIL)
+        )
+        found = await session.execute(
+            select(Patient.mrn, Patient.id).where(Patient.clinic_id == clinic_id)
+        )
+        patients = dict(found.tuples().all())
+        series_id = patients.get(SERIES_PATIENT[0])
+        last_block = await session.scalar(
+            select(Procedure.id)
+            .where(Procedure.patient_id == series_id)
+            .order_by(Procedure.performed_at.desc())
+            .limit(1)
+        )
+    answer: dict[str, Any] = {
+        "already_seeded": True,
+        "clinic_id": str(clinic_id),
+        "admin_email": ADMIN_EMAIL,
+        "clinician_email": CLINICIAN_EMAIL,
+        "passwords": "shown once, by the run that seeded it",
+        "patient_ids": {mrn: str(patient_id) for mrn, patient_id in sorted(patients.items())},
+    }
+    if series_id is not None and last_block is not None:
+        answer["links"] = _links(base_url.rstrip("/"), _Series(series_id, last_block, ""))
+    return answer
 
 
 async def refuse_unless_demo_database(services: Services) -> None:

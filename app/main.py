@@ -8,13 +8,14 @@ from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 
 from app.alerts.router import router as alerts_router
+from app.api.openapi import install_openapi
+from app.api.tags import OPENAPI_TAGS
 from app.audit.middleware import AuditMiddleware
-from app.audit.router import router as audit_router
 from app.audit.writer import AuditWriter
+from app.audit_trail.router import router as audit_router
 from app.auth.identity import Authenticator
 from app.auth.router import router as auth_router
 from app.auth.throttling import SignInGate
-from app.core.api_tags import OPENAPI_TAGS
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings
 from app.core.db import Database
@@ -23,7 +24,6 @@ from app.core.edge import BodyGate, SafeHeaders
 from app.core.errors import install_problem_handlers
 from app.core.keyring import Keyring
 from app.core.logsafe import log_failure
-from app.core.openapi import install_openapi
 from app.docs.router import router as docs_router
 from app.fhir.common import install_fhir_handlers
 from app.fhir.export_router import router as fhir_export_router
@@ -32,6 +32,9 @@ from app.fhir.router import router as fhir_router
 from app.health.router import router as health_router
 from app.integrations.router import metadata_router
 from app.integrations.router import router as integrations_router
+from app.metrics.middleware import RequestMetrics
+from app.metrics.registry import Metrics
+from app.metrics.router import router as metrics_router
 from app.outcomes.router import router as outcomes_router
 from app.patients.devices_router import router as devices_router
 from app.patients.router import router as patients_router
@@ -80,6 +83,8 @@ def create_app(
     services = build_services(settings, clock)
     database = services.db
     audit_writer = AuditWriter(database)
+    metrics = Metrics()
+    database.commit_listeners.append(metrics.count_committed)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -92,6 +97,8 @@ def create_app(
         stop = asyncio.Event()
         worker = Worker(services) if run_worker else None
         task = asyncio.create_task(worker.run(stop)) if worker else None
+        if worker:
+            metrics.watch_worker(lambda: worker.last_pass_at)
         try:
             yield
         finally:
@@ -117,6 +124,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.services = services
+    app.state.metrics = metrics
     install_problem_handlers(app)
     install_fhir_handlers(app)
     # Outermost last. The gate's refusals are raised inside the matched route, so the audit
@@ -133,8 +141,11 @@ def create_app(
         limits={"submit_report_batch": settings.max_batch_body_bytes},
     )
     app.add_middleware(SafeHeaders)
+    # Outermost: every request is counted and timed, whichever layer answered it.
+    app.add_middleware(RequestMetrics, metrics=metrics)
     for router in (
         health_router,
+        metrics_router,
         auth_router,
         staff_router,
         patients_router,

@@ -2,15 +2,15 @@
 
 from app.alerts.models import Alert
 from app.audit.models import AuditEvent, AuditEventPatient
-from app.auth.models import (
+from app.checkins.models import Checkin
+from app.core.keyring import SigningKeyRecord
+from app.core.models import Base
+from app.credentials.models import (
     EnrollmentCode,
     PatientDevice,
     RefreshToken,
     StaffSession,
 )
-from app.checkins.models import Checkin
-from app.core.keyring import SigningKeyRecord
-from app.core.models import Base
 from app.fhir.export_models import FhirExportJob
 from app.integrations.models import IntegrationClient, UsedClientAssertion
 from app.outbox.models import OutboxEvent

@@ -36,10 +36,10 @@ import psycopg  # noqa: E402
 from sqlalchemy import Table, create_engine, insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from app.auth.models import StaffSession  # noqa: E402
 from app.core.config import Settings  # noqa: E402
 from app.core.migrations import upgrade  # noqa: E402
 from app.core.security import Principal, SigningKey, issue_access_token, key_id_of  # noqa: E402
+from app.credentials.models import StaffSession  # noqa: E402
 from app.main import build_services, create_app  # noqa: E402
 from app.models import Clinic, Patient, Procedure, Report, StaffUser  # noqa: E402
 from app.rulesets.schemas import DryRunIn  # noqa: E402
@@ -97,14 +97,20 @@ def report_row(rng: random.Random, ids: dict[str, Any], at: datetime) -> dict[st
     fever = rng.random() < 0.02
     pain = max(0, min(10, 7 - rng.randint(0, 6) + (4 if rng.random() < 0.03 else 0)))
     return {
-        **ids, "id": rid, "client_report_id": uuid.uuid4(), "request_digest": rid.hex * 2,
-        "recorded_at": at, "received_at": at + timedelta(seconds=3), "pain_score": pain,
+        **ids,
+        "id": rid,
+        "client_report_id": uuid.uuid4(),
+        "request_digest": rid.hex * 2,
+        "recorded_at": at,
+        "received_at": at + timedelta(seconds=3),
+        "pain_score": pain,
         "relief_percent": rng.choice([None, rng.randint(0, 100)]),
-        "temperature_value": 101.2 if fever else 98.6, "temperature_unit": "F",
+        "temperature_value": 101.2 if fever else 98.6,
+        "temperature_unit": "F",
         "temperature_c": 38.4 if fever else 37.0,
         "side_effects": [{"kind": k, "severity": s} for k, s in effects],
         "rule_set_version": 1,
-    }  # fmt: skip
+    }
 
 
 def seed(sync_url: str, reports: int) -> dict[str, uuid.UUID]:
@@ -113,18 +119,77 @@ def seed(sync_url: str, reports: int) -> dict[str, uuid.UUID]:
     clinic, admin, session = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     engine = create_engine(sync_url)
     with engine.begin() as conn:
-        add(conn, Clinic, [{"id": clinic, "name": "Dry-run bench", "created_at": now, "rule_set_version": 1}])  # fmt: skip
-        add(conn, StaffUser, [{"id": admin, "clinic_id": clinic, "email": f"dr-{admin.hex[:8]}@clinic.test", "name": "Bench admin", "role": "admin", "password_hash": "!", "created_at": now}])  # fmt: skip
-        add(conn, StaffSession, [{"id": session, "user_id": admin, "clinic_id": clinic, "created_at": now, "expires_at": now + timedelta(days=1)}])  # fmt: skip
+        add(
+            conn,
+            Clinic,
+            [{"id": clinic, "name": "Dry-run bench", "created_at": now, "rule_set_version": 1}],
+        )
+        add(
+            conn,
+            StaffUser,
+            [
+                {
+                    "id": admin,
+                    "clinic_id": clinic,
+                    "email": f"dr-{admin.hex[:8]}@clinic.test",
+                    "name": "Bench admin",
+                    "role": "admin",
+                    "password_hash": "!",
+                    "created_at": now,
+                }
+            ],
+        )
+        add(
+            conn,
+            StaffSession,
+            [
+                {
+                    "id": session,
+                    "user_id": admin,
+                    "clinic_id": clinic,
+                    "created_at": now,
+                    "expires_at": now + timedelta(days=1),
+                }
+            ],
+        )
         patients, blocks, rows, made, n = [], [], [], 0, 0
         while made < reports:
             patient = uuid.uuid4()
-            patients.append({"id": patient, "clinic_id": clinic, "mrn": f"MRN-DR-{n:06d}", "display_name": f"Patient {n}", "timezone": "America/Chicago", "temperature_unit": "F", "created_at": now, "updated_at": now})  # fmt: skip
+            patients.append(
+                {
+                    "id": patient,
+                    "clinic_id": clinic,
+                    "mrn": f"MRN-DR-{n:06d}",
+                    "display_name": f"Patient {n}",
+                    "timezone": "America/Chicago",
+                    "temperature_unit": "F",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
             n += 1
             first = now - timedelta(days=rng.uniform(20, 400))
             for seq in range(1, rng.choice([1, 1, 2, 3]) + 1):
                 block, performed = uuid.uuid4(), first + timedelta(days=30 * (seq - 1))
-                blocks.append({"id": block, "clinic_id": clinic, "patient_id": patient, "sequence_number": seq, "performed_at": performed, "side": rng.choice(["left", "right", "bilateral"]), "levels": ["L2", "L3"], "indication": "crps", "baseline_pain": rng.randint(4, 9), "baseline_symptoms": rng.choice([[], [], ["burning_pain"]]), "anesthetic": ANESTHETIC, "steroid": STEROID if rng.random() < 0.4 else None, "sedation": False, "created_by": admin, "created_at": performed})  # fmt: skip
+                blocks.append(
+                    {
+                        "id": block,
+                        "clinic_id": clinic,
+                        "patient_id": patient,
+                        "sequence_number": seq,
+                        "performed_at": performed,
+                        "side": rng.choice(["left", "right", "bilateral"]),
+                        "levels": ["L2", "L3"],
+                        "indication": "crps",
+                        "baseline_pain": rng.randint(4, 9),
+                        "baseline_symptoms": rng.choice([[], [], ["burning_pain"]]),
+                        "anesthetic": ANESTHETIC,
+                        "steroid": STEROID if rng.random() < 0.4 else None,
+                        "sedation": False,
+                        "created_by": admin,
+                        "created_at": performed,
+                    }
+                )
                 count = min(reports - made, rng.randint(6, 20))
                 ids = {"clinic_id": clinic, "patient_id": patient, "procedure_id": block}
                 rows += [report_row(rng, ids, at) for at in block_times(rng, performed, count)]
@@ -158,11 +223,19 @@ async def measure(url: str, ids: dict[str, uuid.UUID], runs: int) -> dict[str, A
     app = create_app(settings)
     async with app.router.lifespan_context(app):  # lists the bench's signing key
         key = SigningKey(key_id_of(SECRET), SECRET)
-        token = issue_access_token(admin, key=key, now=datetime.now(UTC), lifetime=timedelta(hours=1))  # fmt: skip
+        token = issue_access_token(
+            admin, key=key, now=datetime.now(UTC), lifetime=timedelta(hours=1)
+        )
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=120) as client:  # fmt: skip
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", timeout=120
+        ) as client:
             started = time.perf_counter()
-            response = await client.post("/v1/rules/dry-run?limit=50", json={"rule_set_version": 2}, headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+            response = await client.post(
+                "/v1/rules/dry-run?limit=50",
+                json={"rule_set_version": 2},
+                headers={"Authorization": f"Bearer {token}"},
+            )
             http = time.perf_counter() - started
     assert response.status_code == 200, response.text[:300]
     assert result is not None
@@ -180,7 +253,10 @@ def main() -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
         at = make_url(PG_ADMIN).set(database=name)
-        url, sync_url = (at.set(drivername=d).render_as_string(False) for d in ("postgresql+asyncpg", "postgresql+psycopg"))  # fmt: skip
+        url, sync_url = (
+            at.set(drivername=d).render_as_string(False)
+            for d in ("postgresql+asyncpg", "postgresql+psycopg")
+        )
         asyncio.run(upgrade(url))
         started = time.perf_counter()
         ids = seed(sync_url, args.reports)
@@ -191,9 +267,16 @@ def main() -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     result = got["result"]
     median, best = statistics.median(got["seconds"]), min(got["seconds"])
-    print(f"reports judged {result.reports_judged:,} in {result.blocks:,} blocks; {result.reports_changed:,} change")  # fmt: skip
-    print("rules: " + ", ".join(f"{r.rule_id} +{r.added} -{r.removed} ={r.unchanged}" for r in result.rules))  # fmt: skip
-    print(f"service call, {args.runs} runs: median {median:.2f} s, best {best:.2f} s, CPU median {statistics.median(got['cpu']):.2f} s ({result.reports_judged / median:,.0f} reports/s)")  # fmt: skip
+    print(
+        f"reports judged {result.reports_judged:,} in {result.blocks:,} blocks; {result.reports_changed:,} change"
+    )
+    print(
+        "rules: "
+        + ", ".join(f"{r.rule_id} +{r.added} -{r.removed} ={r.unchanged}" for r in result.rules)
+    )
+    print(
+        f"service call, {args.runs} runs: median {median:.2f} s, best {best:.2f} s, CPU median {statistics.median(got['cpu']):.2f} s ({result.reports_judged / median:,.0f} reports/s)"
+    )
     print(f"HTTP POST /v1/rules/dry-run?limit=50 (first page): {got['http']:.2f} s")
     verdict = "within" if max(median, got["http"]) < 30 else "OVER"
     print(f"target 30 s at 100,000 reports: {verdict}")

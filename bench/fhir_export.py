@@ -56,49 +56,112 @@ def seed(url: str, reports: int) -> tuple[uuid.UUID, uuid.UUID]:
     for n in range(max(1, reports // REPORTS_PER_BLOCK)):
         pid, bid = uuid.uuid4(), uuid.uuid4()
         created = NOW - timedelta(days=30)
-        patients.append({
-            "id": pid, "clinic_id": clinic, "mrn": f"MRN-EX-{n:06d}", "display_name": f"P {n}",
-            "timezone": "America/Chicago", "temperature_unit": "F", "created_at": created,
-            "updated_at": created,
-        })  # fmt: skip
-        blocks.append({
-            "id": bid, "clinic_id": clinic, "patient_id": pid, "sequence_number": 1,
-            "performed_at": created, "side": "left", "levels": ["L2", "L3"], "indication": "crps",
-            "baseline_pain": 7, "baseline_symptoms": [], "sedation": False, "created_by": staff,
-            "created_at": created, "anesthetic": {"drug": "bupivacaine", "concentration_percent": 0.25, "volume_ml": 10},
-            "steroid": None, "notes": None,
-        })  # fmt: skip
+        patients.append(
+            {
+                "id": pid,
+                "clinic_id": clinic,
+                "mrn": f"MRN-EX-{n:06d}",
+                "display_name": f"P {n}",
+                "timezone": "America/Chicago",
+                "temperature_unit": "F",
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
+        blocks.append(
+            {
+                "id": bid,
+                "clinic_id": clinic,
+                "patient_id": pid,
+                "sequence_number": 1,
+                "performed_at": created,
+                "side": "left",
+                "levels": ["L2", "L3"],
+                "indication": "crps",
+                "baseline_pain": 7,
+                "baseline_symptoms": [],
+                "sedation": False,
+                "created_by": staff,
+                "created_at": created,
+                "anesthetic": {
+                    "drug": "bupivacaine",
+                    "concentration_percent": 0.25,
+                    "volume_ml": 10,
+                },
+                "steroid": None,
+                "notes": None,
+            }
+        )
         for i in range(REPORTS_PER_BLOCK):
             rid, at = uuid.uuid4(), created + timedelta(hours=i * 6)
             temperature = round(rng.uniform(97.5, 101.0), 1) if rng.random() < 0.4 else None
-            rows.append({
-                "id": rid, "clinic_id": clinic, "patient_id": pid, "procedure_id": bid,
-                "client_report_id": uuid.uuid4(), "request_digest": rid.hex * 2,
-                "recorded_at": at, "received_at": at, "pain_score": rng.randint(0, 10),
-                "relief_percent": rng.choice([None, 40, 70]), "relief_ended_at": None,
-                "temperature_value": temperature, "temperature_unit": "F" if temperature else None,
-                "temperature_c": round((temperature - 32) * 5 / 9, 2) if temperature else None,
-                "side_effects": [{"kind": k, "severity": s} for k, s in rng.choice(EFFECTS)],
-                "notes": None, "rule_set_version": 2,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "id": rid,
+                    "clinic_id": clinic,
+                    "patient_id": pid,
+                    "procedure_id": bid,
+                    "client_report_id": uuid.uuid4(),
+                    "request_digest": rid.hex * 2,
+                    "recorded_at": at,
+                    "received_at": at,
+                    "pain_score": rng.randint(0, 10),
+                    "relief_percent": rng.choice([None, 40, 70]),
+                    "relief_ended_at": None,
+                    "temperature_value": temperature,
+                    "temperature_unit": "F" if temperature else None,
+                    "temperature_c": round((temperature - 32) * 5 / 9, 2) if temperature else None,
+                    "side_effects": [{"kind": k, "severity": s} for k, s in rng.choice(EFFECTS)],
+                    "notes": None,
+                    "rule_set_version": 2,
+                }
+            )
             if i % 20 == 0:
-                alerts.append({
-                    "id": uuid.uuid4(), "clinic_id": clinic, "patient_id": pid,
-                    "procedure_id": bid, "report_id": rid, "rule_id": "pain_flare",
-                    "rule_version": 1, "rule_set_version": 2, "severity": "routine",
-                    "severity_rank": 2, "title": "Pain flare", "explanation": ["bench"],
-                    "status": "open" if i == 0 else "resolved", "created_at": at, "last_triggered_at": at, "occurrences": 1,
-                    "resolved_at": None if i == 0 else at + timedelta(hours=1),
-                })  # fmt: skip
+                alerts.append(
+                    {
+                        "id": uuid.uuid4(),
+                        "clinic_id": clinic,
+                        "patient_id": pid,
+                        "procedure_id": bid,
+                        "report_id": rid,
+                        "rule_id": "pain_flare",
+                        "rule_version": 1,
+                        "rule_set_version": 2,
+                        "severity": "routine",
+                        "severity_rank": 2,
+                        "title": "Pain flare",
+                        "explanation": ["bench"],
+                        "status": "open" if i == 0 else "resolved",
+                        "created_at": at,
+                        "last_triggered_at": at,
+                        "occurrences": 1,
+                        "resolved_at": None if i == 0 else at + timedelta(hours=1),
+                    }
+                )
     with engine.begin() as conn:
-        conn.execute(insert(tables["clinics"]), [{"id": clinic, "name": "Export bench", "created_at": NOW}])  # fmt: skip
-        conn.execute(insert(tables["staff_users"]), [{
-            "id": staff, "clinic_id": clinic, "email": f"ex-{clinic.hex[:8]}@clinic.test",
-            "name": "Bench", "role": "admin", "password_hash": "!", "created_at": NOW,
-        }])  # fmt: skip
+        conn.execute(
+            insert(tables["clinics"]), [{"id": clinic, "name": "Export bench", "created_at": NOW}]
+        )
+        conn.execute(
+            insert(tables["staff_users"]),
+            [
+                {
+                    "id": staff,
+                    "clinic_id": clinic,
+                    "email": f"ex-{clinic.hex[:8]}@clinic.test",
+                    "name": "Bench",
+                    "role": "admin",
+                    "password_hash": "!",
+                    "created_at": NOW,
+                }
+            ],
+        )
         for name, values in (
-            ("patients", patients), ("procedures", blocks), ("reports", rows), ("alerts", alerts)
-        ):  # fmt: skip
+            ("patients", patients),
+            ("procedures", blocks),
+            ("reports", rows),
+            ("alerts", alerts),
+        ):
             for i in range(0, len(values), CHUNK):
                 conn.execute(insert(tables[name]), values[i : i + CHUNK])
     engine.dispose()
@@ -130,12 +193,15 @@ async def export(url: str, clinic: uuid.UUID, staff: uuid.UUID, export_dir: str)
     await services.db.dispose()
     counts = {name: f["count"] for name, f in done.cursor["files"].items()}
     return {
-        "status": done.status, "seconds": round(seconds, 2), "passes": passes, "counts": counts,
+        "status": done.status,
+        "seconds": round(seconds, 2),
+        "passes": passes,
+        "counts": counts,
         "resources_per_second": round(sum(counts.values()) / seconds),
         "rss_before_mb": round(rss_before / 2**20, 1),
         "rss_growth_mb": round((_memory("VmHWM") - rss_before) / 2**20, 1),
         "bytes": sum(f["bytes"] for f in done.cursor["files"].values()),
-    }  # fmt: skip
+    }
 
 
 def main() -> int:
@@ -143,8 +209,10 @@ def main() -> int:
     parser.add_argument("--reports", type=int, default=100_000)
     parser.add_argument(
         "--admin-dsn",
-        default=os.environ.get("AFTERCARE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )  # fmt: skip
+        default=os.environ.get(
+            "AFTERCARE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     parser.add_argument(
         "--child", nargs=4, metavar=("URL", "CLINIC", "STAFF", "DIR"), help=argparse.SUPPRESS
     )
@@ -164,8 +232,18 @@ def main() -> int:
         clinic, staff = seed(f"postgresql+psycopg://{base}/{name}", args.reports)
         print(f"seeded {args.reports} reports in {time.perf_counter() - started:.1f} s", flush=True)
         with tempfile.TemporaryDirectory() as export_dir:
-            child = [sys.executable, __file__, "--child", f"postgresql://{base}/{name}", str(clinic), str(staff), export_dir]  # fmt: skip
-            result = json.loads(subprocess.run(child, check=True, stdout=subprocess.PIPE, text=True).stdout)  # fmt: skip
+            child = [
+                sys.executable,
+                __file__,
+                "--child",
+                f"postgresql://{base}/{name}",
+                str(clinic),
+                str(staff),
+                export_dir,
+            ]
+            result = json.loads(
+                subprocess.run(child, check=True, stdout=subprocess.PIPE, text=True).stdout
+            )
         print(json.dumps(result, indent=2))
     finally:
         with psycopg.connect(args.admin_dsn, autocommit=True) as conn:

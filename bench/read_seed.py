@@ -114,12 +114,20 @@ class ClinicRows:
             [("clinician", "Read bench clinician"), ("admin", "Clinic admin")]
             + [("clinician", f"Clinician {n}") for n in (2, 3)]
         ):
-            self.staff.append({
-                "id": uuid.uuid4(), "clinic_id": self.clinic, "role": role, "name": name,
-                "email": self.email if i == 0 else f"staff{i}-{self.clinic.hex[:8]}@clinic.test",
-                "password_hash": password_hash if i == 0 else "!", "created_at": now - timedelta(days=400),
-                "active": True,
-            })  # fmt: skip
+            self.staff.append(
+                {
+                    "id": uuid.uuid4(),
+                    "clinic_id": self.clinic,
+                    "role": role,
+                    "name": name,
+                    "email": self.email
+                    if i == 0
+                    else f"staff{i}-{self.clinic.hex[:8]}@clinic.test",
+                    "password_hash": password_hash if i == 0 else "!",
+                    "created_at": now - timedelta(days=400),
+                    "active": True,
+                }
+            )
         self.patients: list[dict[str, Any]] = []
         self.blocks: list[dict[str, Any]] = []
         self.reports: list[dict[str, Any]] = []
@@ -129,11 +137,20 @@ class ClinicRows:
     def patient(self, n: int, name: str) -> uuid.UUID:
         pid = uuid.uuid4()
         created = self.now - timedelta(days=260 - n % 20)
-        self.patients.append({
-            "id": pid, "clinic_id": self.clinic, "mrn": f"MRN-RD-{n:05d}", "display_name": name,
-            "timezone": self.rng.choice(["America/Chicago", "America/New_York", "America/Denver"]),
-            "temperature_unit": "F", "created_at": created, "updated_at": created,
-        })  # fmt: skip
+        self.patients.append(
+            {
+                "id": pid,
+                "clinic_id": self.clinic,
+                "mrn": f"MRN-RD-{n:05d}",
+                "display_name": name,
+                "timezone": self.rng.choice(
+                    ["America/Chicago", "America/New_York", "America/Denver"]
+                ),
+                "temperature_unit": "F",
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
         return pid
 
     def block(
@@ -144,17 +161,29 @@ class ClinicRows:
         bid = uuid.uuid4()
         baseline = rng.randint(4, 9)
         steroid = rng.random() < 0.35
-        self.blocks.append({
-            "id": bid, "clinic_id": self.clinic, "patient_id": patient, "sequence_number": sequence,
-            "performed_at": performed, "side": rng.choice(["left", "left", "right", "right", "bilateral"]),
-            "levels": rng.choice([["L2", "L3"], ["L2", "L3", "L4"], ["L3"]]),
-            "indication": rng.choice(INDICATIONS), "baseline_pain": baseline,
-            "baseline_symptoms": rng.choice([[], [], ["burning_pain"], ["leg_warmth"]]),
-            "anesthetic": ANESTHETIC, "steroid": STEROID if steroid else None,
-            "sedation": rng.random() < 0.3, "notes": rng.choice([None, None, "Good spread on imaging."]),
-            "created_by": self.staff[1 + sequence % 3]["id"], "created_at": performed + timedelta(minutes=20),
-            "no_relief_checked_at": performed + timedelta(days=14) if performed + timedelta(days=14) < self.now else None,
-        })  # fmt: skip
+        self.blocks.append(
+            {
+                "id": bid,
+                "clinic_id": self.clinic,
+                "patient_id": patient,
+                "sequence_number": sequence,
+                "performed_at": performed,
+                "side": rng.choice(["left", "left", "right", "right", "bilateral"]),
+                "levels": rng.choice([["L2", "L3"], ["L2", "L3", "L4"], ["L3"]]),
+                "indication": rng.choice(INDICATIONS),
+                "baseline_pain": baseline,
+                "baseline_symptoms": rng.choice([[], [], ["burning_pain"], ["leg_warmth"]]),
+                "anesthetic": ANESTHETIC,
+                "steroid": STEROID if steroid else None,
+                "sedation": rng.random() < 0.3,
+                "notes": rng.choice([None, None, "Good spread on imaging."]),
+                "created_by": self.staff[1 + sequence % 3]["id"],
+                "created_at": performed + timedelta(minutes=20),
+                "no_relief_checked_at": performed + timedelta(days=14)
+                if performed + timedelta(days=14) < self.now
+                else None,
+            }
+        )
         # Relief: most blocks help for a while, some not at all.
         relief = rng.choice([0, 20, 40, 50, 60, 70, 80, 90]) if rng.random() < 0.8 else 0
         lasted = rng.uniform(6, 300)  # hours
@@ -176,20 +205,35 @@ class ClinicRows:
             effects = rng.choices([m for _, m in MIXES], [w for w, _ in MIXES])[0]
             fever = rng.random() < 0.02
             glucose = rng.choice([None, None, None, 110, 145, 180]) if steroid else None
-            rows.append({
-                "id": rid, "clinic_id": self.clinic, "patient_id": patient, "procedure_id": bid,
-                "client_report_id": uuid.uuid4(), "request_digest": rid.hex * 2,
-                "recorded_at": at, "received_at": at + timedelta(seconds=rng.randint(1, 90)),
-                "pain_score": pain, "relief_percent": relieved if relief and rng.random() < 0.7 else None,
-                "relief_ended_at": performed + timedelta(hours=lasted) if relief and h >= lasted else None,
-                "temperature_value": (101.2 if fever else round(rng.uniform(97.6, 99.2), 1)) if rng.random() < 0.4 or fever else None,
-                "temperature_unit": "F", "temperature_c": None,
-                "blood_glucose_value": glucose, "blood_glucose_unit": "mg/dL" if glucose else None,
-                "blood_glucose_mmol": round(glucose / 18.016, 3) if glucose else None,
-                "side_effects": [{"kind": k, "severity": s} for k, s in effects],
-                "notes": rng.choice(NOTES) if rng.random() < 0.15 else None,
-                "rule_set_version": 2, "entered_by_staff_id": None,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "id": rid,
+                    "clinic_id": self.clinic,
+                    "patient_id": patient,
+                    "procedure_id": bid,
+                    "client_report_id": uuid.uuid4(),
+                    "request_digest": rid.hex * 2,
+                    "recorded_at": at,
+                    "received_at": at + timedelta(seconds=rng.randint(1, 90)),
+                    "pain_score": pain,
+                    "relief_percent": relieved if relief and rng.random() < 0.7 else None,
+                    "relief_ended_at": performed + timedelta(hours=lasted)
+                    if relief and h >= lasted
+                    else None,
+                    "temperature_value": (101.2 if fever else round(rng.uniform(97.6, 99.2), 1))
+                    if rng.random() < 0.4 or fever
+                    else None,
+                    "temperature_unit": "F",
+                    "temperature_c": None,
+                    "blood_glucose_value": glucose,
+                    "blood_glucose_unit": "mg/dL" if glucose else None,
+                    "blood_glucose_mmol": round(glucose / 18.016, 3) if glucose else None,
+                    "side_effects": [{"kind": k, "severity": s} for k, s in effects],
+                    "notes": rng.choice(NOTES) if rng.random() < 0.15 else None,
+                    "rule_set_version": 2,
+                    "entered_by_staff_id": None,
+                }
+            )
             row = rows[-1]
             if row["temperature_value"] is None:
                 row["temperature_unit"] = None
@@ -197,16 +241,25 @@ class ClinicRows:
                 row["temperature_c"] = round((row["temperature_value"] - 32) * 5 / 9, 3)
         self.reports += rows
         for window in windows:
-            inside = next((r for r in rows if window.due_at <= r["recorded_at"] < window.closes_at), None)  # fmt: skip
+            inside = next(
+                (r for r in rows if window.due_at <= r["recorded_at"] < window.closes_at), None
+            )
             if inside is not None:
                 status, report, done = "completed", inside["id"], inside["received_at"]
             else:
                 status = "missed" if window.closes_at <= self.now else "pending"
                 report, done = None, None
-            self.checkins.append({
-                "id": window.id, "procedure_id": bid, "due_at": window.due_at,
-                "closes_at": window.closes_at, "status": status, "report_id": report, "completed_at": done,
-            })  # fmt: skip
+            self.checkins.append(
+                {
+                    "id": window.id,
+                    "procedure_id": bid,
+                    "due_at": window.due_at,
+                    "closes_at": window.closes_at,
+                    "status": status,
+                    "report_id": report,
+                    "completed_at": done,
+                }
+            )
         self._alerts(patient, bid, performed, rows)
         return bid
 
@@ -251,22 +304,37 @@ class ClinicRows:
             else None
         )
         escalated = status == "open" and deadline is not None and deadline <= self.now
-        self.alerts.append({
-            "id": uuid.uuid4(), "clinic_id": self.clinic, "patient_id": patient, "procedure_id": block,
-            "report_id": None if rule in ("missed_checkin", "no_relief") else report["id"],
-            "rule_id": rule, "rule_version": 1, "rule_set_version": 2, "severity": severity,
-            "severity_rank": RANK[severity], "title": title,
-            "explanation": [f"Reported {report['pain_score']}/10 pain", "Reported at a check-in"][: rng.randint(1, 2)],
-            "status": status, "created_at": created, "last_triggered_at": last, "occurrences": occurrences,
-            "acknowledged_at": worked if status != "open" else None,
-            "acknowledged_by": by if status != "open" else None,
-            "acknowledgement_note": "Called the patient." if status != "open" else None,
-            "resolved_at": worked if status == "resolved" else None,
-            "resolved_by": by if status == "resolved" else None,
-            "resolution_note": "Settled; no action needed." if status == "resolved" else None,
-            "escalate_at": deadline if status == "open" and not escalated else None,
-            "escalated_at": deadline if escalated else None,
-        })  # fmt: skip
+        self.alerts.append(
+            {
+                "id": uuid.uuid4(),
+                "clinic_id": self.clinic,
+                "patient_id": patient,
+                "procedure_id": block,
+                "report_id": None if rule in ("missed_checkin", "no_relief") else report["id"],
+                "rule_id": rule,
+                "rule_version": 1,
+                "rule_set_version": 2,
+                "severity": severity,
+                "severity_rank": RANK[severity],
+                "title": title,
+                "explanation": [
+                    f"Reported {report['pain_score']}/10 pain",
+                    "Reported at a check-in",
+                ][: rng.randint(1, 2)],
+                "status": status,
+                "created_at": created,
+                "last_triggered_at": last,
+                "occurrences": occurrences,
+                "acknowledged_at": worked if status != "open" else None,
+                "acknowledged_by": by if status != "open" else None,
+                "acknowledgement_note": "Called the patient." if status != "open" else None,
+                "resolved_at": worked if status == "resolved" else None,
+                "resolved_by": by if status == "resolved" else None,
+                "resolution_note": "Settled; no action needed." if status == "resolved" else None,
+                "escalate_at": deadline if status == "open" and not escalated else None,
+                "escalated_at": deadline if escalated else None,
+            }
+        )
 
 
 def build(
@@ -314,7 +382,19 @@ def seed_clinic(sync_url: str, password: str, patients: int = 300) -> dict[str, 
 
     try:
         with engine.begin() as conn:
-            _add(conn, Clinic, [{"id": clinic.clinic, "name": "Read bench clinic", "created_at": now - timedelta(days=400), "escalate_emergency_minutes": 15, "escalate_urgent_minutes": 120}])  # fmt: skip
+            _add(
+                conn,
+                Clinic,
+                [
+                    {
+                        "id": clinic.clinic,
+                        "name": "Read bench clinic",
+                        "created_at": now - timedelta(days=400),
+                        "escalate_emergency_minutes": 15,
+                        "escalate_urgent_minutes": 120,
+                    }
+                ],
+            )
             _add(conn, StaffUser, clinic.staff)
             _add(conn, Patient, clinic.patients)
             _add(conn, Procedure, clinic.blocks)

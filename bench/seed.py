@@ -38,9 +38,9 @@ from app.reports.models import Report
 from app.staff.models import Clinic, StaffUser
 
 try:  # sessions, devices and signing keys (issue 9); absent from trees before it
-    from app.auth.models import PatientDevice, StaffSession
     from app.core.keyring import SigningKeyRecord
     from app.core.security import SigningKey, key_id_of
+    from app.credentials.models import PatientDevice, StaffSession
 
     SESSIONS = True
 except ImportError:

@@ -42,11 +42,11 @@ import psycopg  # noqa: E402
 from sqlalchemy import Connection, Table, create_engine, event, insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from app.auth.models import StaffSession  # noqa: E402
 from app.checkins.service import schedule_checkins  # noqa: E402
 from app.core.config import Settings  # noqa: E402
 from app.core.migrations import upgrade  # noqa: E402
 from app.core.security import Principal, SigningKey, issue_access_token, key_id_of  # noqa: E402
+from app.credentials.models import StaffSession  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.models import Alert, Checkin, Clinic, Patient, Procedure, Report, StaffUser  # noqa: E402
 
@@ -55,8 +55,17 @@ SECRET = "bench-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
 KEY = SigningKey(key_id_of(SECRET), SECRET)  # the app lists its kid in signing_keys at start-up
 CHUNK = 5000
 WARMUP = 30
-INDEXES = {"report": "ix_reports_patient_recorded", "alert": "ix_alerts_patient_created", "procedure": "ix_procedures_patient_performed"}  # fmt: skip
-EFFECTS: tuple[list[dict[str, str]], ...] = ([], [{"kind": "soreness", "severity": "mild"}], [], [{"kind": "leg_warmth", "severity": "moderate"}])  # fmt: skip
+INDEXES = {
+    "report": "ix_reports_patient_recorded",
+    "alert": "ix_alerts_patient_created",
+    "procedure": "ix_procedures_patient_performed",
+}
+EFFECTS: tuple[list[dict[str, str]], ...] = (
+    [],
+    [{"kind": "soreness", "severity": "mild"}],
+    [],
+    [{"kind": "leg_warmth", "severity": "moderate"}],
+)
 
 
 def add(conn: Connection, model: Any, rows: list[dict[str, Any]]) -> None:
@@ -82,44 +91,145 @@ def seed(sync_url: str, patients: int, per_patient: int) -> dict[str, Any]:
     blocks = [uuid.uuid4() for _ in range(patients)]
     performed = [now - timedelta(days=15, minutes=i % 60) for i in range(patients)]
     step = (timedelta(days=15) - timedelta(hours=2)) / per_patient
-    base = {"side": "left", "levels": ["L2", "L3"], "indication": "crps", "baseline_pain": 7, "baseline_symptoms": [], "sedation": False}  # fmt: skip
+    base = {
+        "side": "left",
+        "levels": ["L2", "L3"],
+        "indication": "crps",
+        "baseline_pain": 7,
+        "baseline_symptoms": [],
+        "sedation": False,
+    }
     anesthetic = {"drug": "bupivacaine", "concentration_percent": 0.25, "volume_ml": 10}
     with engine.begin() as conn:
-        add(conn, Clinic, [{"id": clinic, "name": "Bench clinic", "created_at": now, "escalate_emergency_minutes": 15, "escalate_urgent_minutes": 120}])  # fmt: skip
-        add(conn, StaffUser, [{"id": staff, "clinic_id": clinic, "email": f"tl-{staff.hex[:8]}@clinic.test", "name": "Bench clinician", "role": "clinician", "password_hash": "!", "created_at": now}])  # fmt: skip
+        add(
+            conn,
+            Clinic,
+            [
+                {
+                    "id": clinic,
+                    "name": "Bench clinic",
+                    "created_at": now,
+                    "escalate_emergency_minutes": 15,
+                    "escalate_urgent_minutes": 120,
+                }
+            ],
+        )
+        add(
+            conn,
+            StaffUser,
+            [
+                {
+                    "id": staff,
+                    "clinic_id": clinic,
+                    "email": f"tl-{staff.hex[:8]}@clinic.test",
+                    "name": "Bench clinician",
+                    "role": "clinician",
+                    "password_hash": "!",
+                    "created_at": now,
+                }
+            ],
+        )
         # Every request checks its token's session (app/auth/identity.py); long-lived, for --reuse.
-        add(conn, StaffSession, [{"id": session, "user_id": staff, "clinic_id": clinic, "created_at": now, "expires_at": now + timedelta(days=3650)}])  # fmt: skip
-        rows = [{"id": p, "clinic_id": clinic, "mrn": f"MRN-TL-{i:06d}", "display_name": f"Patient {i}", "timezone": "America/Chicago", "temperature_unit": "F", "created_at": now, "updated_at": now} for i, p in enumerate(pids)]  # fmt: skip
+        add(
+            conn,
+            StaffSession,
+            [
+                {
+                    "id": session,
+                    "user_id": staff,
+                    "clinic_id": clinic,
+                    "created_at": now,
+                    "expires_at": now + timedelta(days=3650),
+                }
+            ],
+        )
+        rows = [
+            {
+                "id": p,
+                "clinic_id": clinic,
+                "mrn": f"MRN-TL-{i:06d}",
+                "display_name": f"Patient {i}",
+                "timezone": "America/Chicago",
+                "temperature_unit": "F",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i, p in enumerate(pids)
+        ]
         add(conn, Patient, rows)
-        rows = [{**base, "id": b, "clinic_id": clinic, "patient_id": p, "sequence_number": 1, "performed_at": at, "anesthetic": anesthetic, "created_by": staff, "created_at": at} for p, b, at in zip(pids, blocks, performed, strict=True)]  # fmt: skip
+        rows = [
+            {
+                **base,
+                "id": b,
+                "clinic_id": clinic,
+                "patient_id": p,
+                "sequence_number": 1,
+                "performed_at": at,
+                "anesthetic": anesthetic,
+                "created_by": staff,
+                "created_at": at,
+            }
+            for p, b, at in zip(pids, blocks, performed, strict=True)
+        ]
         add(conn, Procedure, rows)
         columns = [c.key for c in Checkin.__table__.columns]
-        rows = [{k: getattr(c, k) for k in columns} for b, at in zip(blocks, performed, strict=True) for c in schedule_checkins(b, at, now)]  # fmt: skip
+        rows = [
+            {k: getattr(c, k) for k in columns}
+            for b, at in zip(blocks, performed, strict=True)
+            for c in schedule_checkins(b, at, now)
+        ]
         add(conn, Checkin, rows)
         batch, alerts = [], []
         for j in range(per_patient):  # time order: a patient's reports lie far apart
             for i, (p, b, at) in enumerate(zip(pids, blocks, performed, strict=True)):
                 recorded = at + timedelta(hours=1, seconds=i % 50) + step * j
                 rid = uuid.uuid4()
-                temperature = {"temperature_value": 99.1, "temperature_unit": "F", "temperature_c": 37.3} if j % 10 == 0 else {"temperature_value": None, "temperature_unit": None, "temperature_c": None}  # fmt: skip
+                temperature = (
+                    {"temperature_value": 99.1, "temperature_unit": "F", "temperature_c": 37.3}
+                    if j % 10 == 0
+                    else {
+                        "temperature_value": None,
+                        "temperature_unit": None,
+                        "temperature_c": None,
+                    }
+                )
                 # Columns left out are NULL: relief_ended_at, notes, response...
-                batch.append({
-                    "id": rid, "clinic_id": clinic, "patient_id": p, "procedure_id": b,
-                    "client_report_id": uuid.uuid4(), "request_digest": rid.hex * 2,
-                    "recorded_at": recorded, "received_at": recorded + timedelta(seconds=2),
-                    "pain_score": max(0, 7 - (j * 7) // per_patient - i % 3),
-                    "relief_percent": (j * 90) // per_patient if j % 2 else None,
-                    "side_effects": EFFECTS[j % 4], **temperature,
-                })  # fmt: skip
+                batch.append(
+                    {
+                        "id": rid,
+                        "clinic_id": clinic,
+                        "patient_id": p,
+                        "procedure_id": b,
+                        "client_report_id": uuid.uuid4(),
+                        "request_digest": rid.hex * 2,
+                        "recorded_at": recorded,
+                        "received_at": recorded + timedelta(seconds=2),
+                        "pain_score": max(0, 7 - (j * 7) // per_patient - i % 3),
+                        "relief_percent": (j * 90) // per_patient if j % 2 else None,
+                        "side_effects": EFFECTS[j % 4],
+                        **temperature,
+                    }
+                )
                 if i % 10 == 0 and j == per_patient // 2:
-                    alerts.append({
-                        "id": uuid.uuid4(), "clinic_id": clinic, "patient_id": p,
-                        "procedure_id": b, "report_id": rid, "rule_id": "fever",
-                        "rule_version": 1, "severity": "urgent", "severity_rank": 1,
-                        "title": "Fever after the block", "explanation": ["Temperature 38.4 °C"],
-                        "status": "open", "created_at": recorded, "last_triggered_at": recorded,
-                        "occurrences": 1,
-                    })  # fmt: skip
+                    alerts.append(
+                        {
+                            "id": uuid.uuid4(),
+                            "clinic_id": clinic,
+                            "patient_id": p,
+                            "procedure_id": b,
+                            "report_id": rid,
+                            "rule_id": "fever",
+                            "rule_version": 1,
+                            "severity": "urgent",
+                            "severity_rank": 1,
+                            "title": "Fever after the block",
+                            "explanation": ["Temperature 38.4 °C"],
+                            "status": "open",
+                            "created_at": recorded,
+                            "last_triggered_at": recorded,
+                            "occurrences": 1,
+                        }
+                    )
                 if len(batch) >= CHUNK:
                     add(conn, Report, batch)
                     batch = []
@@ -157,8 +267,16 @@ async def open_app(stack: AsyncExitStack, db: dict[str, Any]) -> tuple[Any, Any]
     data = db["data"]
     # The lifespan lists KEY in signing_keys (as for AFTERCARE_SECRET_KEY) before any request.
     await stack.enter_async_context(app.router.lifespan_context(app))
-    principal = Principal(uuid.UUID(data["staff"]), "clinician", uuid.UUID(data["clinic"]), None, uuid.UUID(data["session"]))  # fmt: skip
-    token = issue_access_token(principal, key=KEY, now=datetime.now(UTC), lifetime=timedelta(days=1))  # fmt: skip
+    principal = Principal(
+        uuid.UUID(data["staff"]),
+        "clinician",
+        uuid.UUID(data["clinic"]),
+        None,
+        uuid.UUID(data["session"]),
+    )
+    token = issue_access_token(
+        principal, key=KEY, now=datetime.now(UTC), lifetime=timedelta(days=1)
+    )
     headers = {"authorization": f"Bearer {token}"}
     transport = httpx.ASGITransport(app=app)
     client = httpx.AsyncClient(transport=transport, base_url="http://bench", headers=headers)
@@ -231,7 +349,10 @@ def sqlite_plan(path: str, statement: str, params: Any) -> dict[str, list[str]]:
 
 
 def check_indexes(plans: dict[str, list[str]]) -> dict[str, bool]:
-    return {kind: all(name in "\n".join(lines) for lines in plans.values()) for kind, name in INDEXES.items()}  # fmt: skip
+    return {
+        kind: all(name in "\n".join(lines) for lines in plans.values())
+        for kind, name in INDEXES.items()
+    }
 
 
 def load() -> str:
@@ -244,7 +365,10 @@ def prepare(kind: str, size: str, patients: int, args: Any, folder: str) -> dict
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         at = make_url(PG_ADMIN).set(database=name)
-        url, sync_url, where = (at.set(drivername=d).render_as_string(False) for d in ("postgresql+asyncpg", "postgresql+psycopg", "postgresql"))  # fmt: skip
+        url, sync_url, where = (
+            at.set(drivername=d).render_as_string(False)
+            for d in ("postgresql+asyncpg", "postgresql+psycopg", "postgresql")
+        )
     else:
         name = where = f"{folder}/{size}.db"
         url, sync_url = f"sqlite+aiosqlite:///{where}", f"sqlite:///{where}"
@@ -257,8 +381,16 @@ def seed_db(db: dict[str, Any], patients: int, per_patient: int) -> None:
     started = time.perf_counter()
     data = seed(db["sync_url"], patients, per_patient)
     db["seed_seconds"] = round(time.perf_counter() - started, 1)
-    db["data"] = {"clinic": str(data["clinic"]), "staff": str(data["staff"]), "session": str(data["session"]), "patients": [str(p) for p in data["patients"]]}  # fmt: skip
-    print(f"{db['url'].split('+')[0]}: seeded {db['reports']:,} reports in {db['seed_seconds']} s (with ANALYZE)", flush=True)  # fmt: skip
+    db["data"] = {
+        "clinic": str(data["clinic"]),
+        "staff": str(data["staff"]),
+        "session": str(data["session"]),
+        "patients": [str(p) for p in data["patients"]],
+    }
+    print(
+        f"{db['url'].split('+')[0]}: seeded {db['reports']:,} reports in {db['seed_seconds']} s (with ANALYZE)",
+        flush=True,
+    )
 
 
 def drop(dbs: list[dict[str, Any]]) -> None:
@@ -283,7 +415,14 @@ def main() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up like Ctrl-C
     kinds = ["postgresql", "sqlite"] if args.database == "both" else [args.database]
     sizes = {"small": 100, "large": args.patients}
-    result: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "load_before": load(), "args": vars(args), "cells": [], "seed_seconds": {}, "plans": {}}  # fmt: skip
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_before": load(),
+        "args": vars(args),
+        "cells": [],
+        "seed_seconds": {},
+        "plans": {},
+    }
     folder = tempfile.mkdtemp(prefix="aftercare-tl-")
     dbs: dict[str, dict[str, Any]] = json.loads(Path(args.reuse).read_text()) if args.reuse else {}
     try:
@@ -297,13 +436,29 @@ def main() -> None:
             pair = [dbs[f"{kind} {size}"] for size in sizes]
             got = asyncio.run(measure(pair, args.requests))
             for db, out in zip(pair, got, strict=True):
-                for label, (statement, params) in zip(("first page", "cursor page"), out["statements"], strict=False):  # fmt: skip
-                    plans = pg_plans(db["where"], statement, params) if kind == "postgresql" else sqlite_plan(db["where"], statement, params)  # fmt: skip
-                    result["plans"][f"{kind} {db['reports']:,} {label}"] = {"sql": statement, **plans, "indexes_used": check_indexes(plans), "large": db is pair[-1]}  # fmt: skip
+                for label, (statement, params) in zip(
+                    ("first page", "cursor page"), out["statements"], strict=False
+                ):
+                    plans = (
+                        pg_plans(db["where"], statement, params)
+                        if kind == "postgresql"
+                        else sqlite_plan(db["where"], statement, params)
+                    )
+                    result["plans"][f"{kind} {db['reports']:,} {label}"] = {
+                        "sql": statement,
+                        **plans,
+                        "indexes_used": check_indexes(plans),
+                        "large": db is pair[-1],
+                    }
             for page in ("first", "second"):
-                cells = [{"database": kind, "reports": db["reports"], "page": page, **stats(out[page])} for db, out in zip(pair, got, strict=True)]  # fmt: skip
+                cells = [
+                    {"database": kind, "reports": db["reports"], "page": page, **stats(out[page])}
+                    for db, out in zip(pair, got, strict=True)
+                ]
                 for cell in cells:
-                    result["cells"].append({**cell, "ratio": round(cells[1]["median"] / cells[0]["median"], 2)})  # fmt: skip
+                    result["cells"].append(
+                        {**cell, "ratio": round(cells[1]["median"] / cells[0]["median"], 2)}
+                    )
     finally:
         if args.keep:
             Path(args.keep).write_text(json.dumps(dbs, indent=1) + "\n")
@@ -321,10 +476,14 @@ def main() -> None:
             if isinstance(lines, list):
                 print(f"-- {name}\n" + "\n".join(lines))
     print(f"\nload before: {result['load_before']}\nload after:  {result['load_after']}\n")
-    print("| database | reports | page | median ms | p90 ms | p99 ms | app CPU ms | median 1M / 10k |")  # fmt: skip
+    print(
+        "| database | reports | page | median ms | p90 ms | p99 ms | app CPU ms | median 1M / 10k |"
+    )
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     for c in result["cells"]:
-        print(f"| {c['database']} | {c['reports']:,} | {c['page']} | {c['median']:.2f} | {c['p90']:.2f} | {c['p99']:.2f} | {c['cpu']:.2f} | {c['ratio']:.2f} |")  # fmt: skip
+        print(
+            f"| {c['database']} | {c['reports']:,} | {c['page']} | {c['median']:.2f} | {c['p90']:.2f} | {c['p99']:.2f} | {c['cpu']:.2f} | {c['ratio']:.2f} |"
+        )
     for key, plan in result["plans"].items():
         # On the 10k database PostgreSQL rightly scans the 1-page alerts table instead.
         if plan["large"] and (

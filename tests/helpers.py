@@ -1,14 +1,13 @@
 import os
 import secrets
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
-from app.auth.models import PatientDevice, StaffSession
 from app.core.clock import FixedClock
 from app.core.config import Settings
 from app.core.db import Database
@@ -21,6 +20,7 @@ from app.core.security import (
     issue_access_token,
     key_id_of,
 )
+from app.credentials.models import PatientDevice, StaffSession
 from app.patients.models import Patient
 from app.staff.models import Clinic, StaffUser
 from app.worker.loop import Worker
@@ -50,12 +50,26 @@ class Actor:
 
 
 @dataclass(frozen=True)
+class StaffActor(Actor):
+    """A staff member, who signs in with an e-mail (a patient has none)."""
+
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class PatientActor(Actor):
+    """A patient's app, which always knows whose it is."""
+
+    patient_id: uuid.UUID = field(kw_only=True)
+
+
+@dataclass(frozen=True)
 class ClinicActors:
     clinic_id: uuid.UUID
-    admin: Actor
-    clinician: Actor
-    patient: Actor
-    other_patient: Actor
+    admin: StaffActor
+    clinician: StaffActor
+    patient: PatientActor
+    other_patient: PatientActor
 
 
 @dataclass(frozen=True)
@@ -97,9 +111,12 @@ async def mint(
             )
         else:
             row = StaffSession(
-                id=session_id, user_id=subject, clinic_id=clinic, created_at=now,
+                id=session_id,
+                user_id=subject,
+                clinic_id=clinic,
+                created_at=now,
                 expires_at=now + LONG,
-            )  # fmt: skip
+            )
         session.add(row)
     return issue_access_token(
         Principal(subject, role, clinic, patient, session_id), key=TEST_KEY, now=now, lifetime=LONG
@@ -117,7 +134,8 @@ async def insert_clinic(
     clinic = Clinic(id=uuid.uuid4(), name=f"Clinic {label or uuid.uuid4().hex[:6]}", created_at=now)
     if rule_set_version is not None:
         clinic.rule_set_version = rule_set_version
-    actors: dict[str, Actor] = {}
+    staff: dict[str, StaffActor] = {}
+    patients: dict[str, PatientActor] = {}
     async with db.write() as session:
         session.add(clinic)
         await session.flush()
@@ -133,7 +151,7 @@ async def insert_clinic(
                 created_at=now,
             )
             session.add(user)
-            actors[role] = Actor(user.id, role, clinic.id, "", email=email)
+            staff[role] = StaffActor(user.id, role, clinic.id, "", email=email)
         for key in ("patient", "other_patient"):
             patient = Patient(
                 id=uuid.uuid4(),
@@ -146,12 +164,21 @@ async def insert_clinic(
                 updated_at=now,
             )
             session.add(patient)
-            actors[key] = Actor(patient.id, "patient", clinic.id, "", patient_id=patient.id)
-    for key, actor in actors.items():
+            patients[key] = PatientActor(
+                patient.id, "patient", clinic.id, "", patient_id=patient.id
+            )
+    for key, member in staff.items():
+        token = await mint(db, member.role, member.id, clinic.id, now)
+        staff[key] = replace(member, token=token)
+    for key, actor in patients.items():
         token = await mint(db, actor.role, actor.id, clinic.id, now, actor.patient_id)
-        actors[key] = replace(actor, token=token)
+        patients[key] = replace(actor, token=token)
     return ClinicActors(
-        clinic.id, actors["admin"], actors["clinician"], actors["patient"], actors["other_patient"]
+        clinic.id,
+        staff["admin"],
+        staff["clinician"],
+        patients["patient"],
+        patients["other_patient"],
     )
 
 
@@ -214,9 +241,8 @@ class Api:
 
     async def new_clinic(self, rule_set_version: int | None = None) -> ClinicActors:
         return await insert_clinic(
-            self.db, self.clock.now(), self.world.password_hash,
-            rule_set_version=rule_set_version,
-        )  # fmt: skip
+            self.db, self.clock.now(), self.world.password_hash, rule_set_version=rule_set_version
+        )
 
     async def create_patient(self, actor: Actor, **overrides: Any) -> dict[str, Any]:
         body = {
@@ -248,28 +274,30 @@ class Api:
             f"/v1/procedures/{procedure_id}/reports", json=body, headers=actor.headers
         )
 
-    async def patient_with_procedure(self, clinic: ClinicActors) -> tuple[Actor, dict[str, Any]]:
+    async def patient_with_procedure(
+        self, clinic: ClinicActors
+    ) -> tuple[PatientActor, dict[str, Any]]:
         """A fresh patient of the clinic with one block, and a long-lived patient token (the
         real enrollment flow has tests of its own; see `enroll`)."""
         patient = await self.create_patient(clinic.clinician)
         procedure = await self.create_procedure(clinic.clinician, patient["id"])
         return await self.patient_actor(patient), procedure
 
-    async def patient_actor(self, patient: dict[str, Any]) -> Actor:
+    async def patient_actor(self, patient: dict[str, Any]) -> PatientActor:
         """The patient's own app token, backed by a device as /v1/auth/enroll would make."""
         patient_id = uuid.UUID(patient["id"])
         clinic_id = uuid.UUID(patient["clinic_id"])
         token = await mint(self.db, "patient", patient_id, clinic_id, self.clock.now(), patient_id)
-        return Actor(patient_id, "patient", clinic_id, token, patient_id=patient_id)
+        return PatientActor(patient_id, "patient", clinic_id, token, patient_id=patient_id)
 
-    async def enroll(self, staff: Actor, patient_id: str) -> Actor:
+    async def enroll(self, staff: Actor, patient_id: str) -> PatientActor:
         code = await self.client.post(
             f"/v1/patients/{patient_id}/enrollment-codes", headers=staff.headers
         )
         assert code.status_code == 201, code.text
         tokens = await self.client.post("/v1/auth/enroll", json={"code": code.json()["code"]})
         assert tokens.status_code == 200, tokens.text
-        return Actor(
+        return PatientActor(
             uuid.UUID(patient_id),
             "patient",
             staff.clinic_id,
@@ -281,9 +309,12 @@ class Api:
 def loopback_webhook_settings(database_url: str) -> Settings:
     """For tests whose receivers listen on loopback, which only this setting allows."""
     return Settings(
-        database_url=database_url, secret_key=TEST_SECRET, db_pool_size=5,
-        allow_private_webhooks=True, webhook_timeout_seconds=2,
-    )  # fmt: skip
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        db_pool_size=5,
+        allow_private_webhooks=True,
+        webhook_timeout_seconds=2,
+    )
 
 
 async def emergency_report(api: Api, clinic: ClinicActors) -> dict[str, Any]:

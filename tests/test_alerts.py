@@ -2,10 +2,12 @@
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
 from tests.helpers import Actor, Api, report_body
+from tests.problems import assert_problem
 
 pytestmark = pytest.mark.anyio
 
@@ -16,14 +18,20 @@ def at(hours: float) -> str:
     return (PERFORMED + timedelta(hours=hours)).isoformat()
 
 
-def body(hours: float, *effects: tuple[str, str], **fields: object) -> dict:  # type: ignore[type-arg]
+def body(hours: float, *effects: tuple[str, str], **fields: object) -> dict[str, Any]:
     return report_body(
-        recorded_at=at(hours), temperature=None, relief_percent=None, pain_score=4,
-        side_effects=[{"kind": k, "severity": s} for k, s in effects], **fields,
-    )  # fmt: skip
+        recorded_at=at(hours),
+        temperature=None,
+        relief_percent=None,
+        pain_score=4,
+        side_effects=[{"kind": k, "severity": s} for k, s in effects],
+        **fields,
+    )
 
 
-async def _post(api: Api, patient: Actor, procedure: dict, report: dict) -> dict:  # type: ignore[type-arg]
+async def _post(
+    api: Api, patient: Actor, procedure: dict[str, Any], report: dict[str, Any]
+) -> dict[str, Any]:
     recorded = datetime.fromisoformat(report["recorded_at"])
     if api.clock.now() < recorded:  # the app posts a report once it has been filled in
         api.clock.set(recorded)
@@ -32,7 +40,9 @@ async def _post(api: Api, patient: Actor, procedure: dict, report: dict) -> dict
     return dict(response.json())
 
 
-async def _alerts(api: Api, staff: Actor, procedure: dict, **params: object) -> list[dict]:  # type: ignore[type-arg]
+async def _alerts(
+    api: Api, staff: Actor, procedure: dict[str, Any], **params: object
+) -> list[dict[str, Any]]:
     query = {
         "patient_id": procedure["patient_id"],
         "status": ["open", "acknowledged", "resolved"],
@@ -43,7 +53,7 @@ async def _alerts(api: Api, staff: Actor, procedure: dict, **params: object) -> 
     return list(response.json()["items"])
 
 
-async def _alert(api: Api, staff: Actor, alert_id: str) -> dict:  # type: ignore[type-arg]
+async def _alert(api: Api, staff: Actor, alert_id: str) -> dict[str, Any]:
     """The clinician's view of an alert: the report response carries only a notice."""
     response = await api.client.get(f"/v1/alerts/{alert_id}", headers=staff.headers)
     assert response.status_code == 200, response.text
@@ -110,7 +120,7 @@ async def test_acknowledge_then_resolve_and_invalid_transitions_are_409(api: Api
     )
     assert ack.json()["acknowledgement_note"] == "Called patient"
     again = await api.client.post(f"{path}/acknowledge", headers=clinician.headers)
-    assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
+    assert_problem(again, 409)
     no_note = await api.client.post(f"{path}/resolve", json={}, headers=clinician.headers)
     assert no_note.status_code == 422
     done = await api.client.post(
@@ -179,7 +189,7 @@ async def test_worklist_order_and_pages_without_gaps_while_reports_arrive(api: A
     )
     existing = {a["id"] for a in before.json()["items"]}
     assert len(existing) == 9
-    seen: list[dict] = []  # type: ignore[type-arg]
+    seen: list[dict[str, Any]] = []
     cursor = None
     while True:
         params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
@@ -235,11 +245,11 @@ async def test_rules_lists_the_whole_rule_set(api: Api) -> None:
 WEAKNESS_SERIES = [body(13, ("leg_weakness", "mild")), body(14, ("leg_weakness", "severe"))]
 
 
-def _summary(alerts: list[dict]) -> set[tuple[str, str, int]]:  # type: ignore[type-arg]
+def _summary(alerts: list[dict[str, Any]]) -> set[tuple[str, str, int]]:
     return {(a["rule_id"], a["severity"], a["occurrences"]) for a in alerts}
 
 
-async def _run(api: Api, uploads: list[list[dict]]) -> set[tuple[str, str, int]]:  # type: ignore[type-arg]
+async def _run(api: Api, uploads: list[list[dict[str, Any]]]) -> set[tuple[str, str, int]]:
     patient, procedure = await api.patient_with_procedure(api.world.a)
     api.clock.set(PERFORMED + timedelta(hours=20))
     for upload in uploads:
@@ -268,22 +278,28 @@ async def test_severity_only_rises_on_a_retrigger(api: Api) -> None:
     """Every rule has one severity today; the mechanism is for rule sets that grade one."""
     from app.alerts.service import plan_alerts
     from app.rules.engine import Finding
+    from app.rules.vocabulary import FindingSeverity
 
     patient, procedure = await api.patient_with_procedure(api.world.a)
     first = (await _post(api, patient, procedure, body(1, ("rash_or_itching", "mild"))))["alerts"][
         0
     ]
 
-    async def retrigger(severity: str) -> None:
+    async def retrigger(severity: FindingSeverity) -> None:
         finding = Finding(
             "allergic_reaction", 1, severity, "Possible allergic reaction", ("again",)
-        )  # type: ignore[arg-type]
+        )
         async with api.db.write() as session:
             await plan_alerts(
-                session, clinic_id=api.world.a.clinic_id, patient_id=patient.patient_id,  # type: ignore[arg-type]
-                procedure_id=uuid.UUID(procedure["id"]), report_id=None, findings=[finding],
-                rule_set_version=2, now=api.clock.now(),
-            )  # fmt: skip
+                session,
+                clinic_id=api.world.a.clinic_id,
+                patient_id=patient.patient_id,
+                procedure_id=uuid.UUID(procedure["id"]),
+                report_id=None,
+                findings=[finding],
+                rule_set_version=2,
+                now=api.clock.now(),
+            )
 
     await retrigger("emergency")
     await retrigger("routine")

@@ -20,9 +20,10 @@ async def named_clinic(api: Api) -> ClinicActors:
     """A fresh clinic whose clinician is called Dr A. Rivera."""
     clinic = await api.new_clinic()
     renamed = await api.client.patch(
-        f"/v1/staff/{clinic.clinician.id}", json={"name": "Dr A. Rivera"},
+        f"/v1/staff/{clinic.clinician.id}",
+        json={"name": "Dr A. Rivera"},
         headers=clinic.admin.headers,
-    )  # fmt: skip
+    )
     assert renamed.status_code == 200, renamed.text
     return clinic
 
@@ -74,9 +75,10 @@ async def test_a_clinicians_read_is_in_the_audit_and_both_access_logs(api: Api) 
     # The patient's app reads its own record (routine), and a change is refused (409).
     assert (await api.client.get(f"/v1/patients/{patient['id']}", headers=app.headers)).is_success
     clash = await api.client.patch(
-        f"/v1/patients/{patient['id']}", json={"mrn": other["mrn"]},
+        f"/v1/patients/{patient['id']}",
+        json={"mrn": other["mrn"]},
         headers=clinic.clinician.headers,
-    )  # fmt: skip
+    )
     assert clash.status_code == 409, clash.text
 
     events = await walk(api, "/v1/audit-events", clinic.admin, patient_id=patient["id"])
@@ -100,9 +102,11 @@ async def test_a_clinicians_read_is_in_the_audit_and_both_access_logs(api: Api) 
     (entry,) = [e for e in mine if e["action"] == "timeline.read"]
     assert entry["description"] == "Dr A. Rivera (clinician) viewed the timeline"
     assert entry["actor"] == {
-        "type": "staff", "id": str(clinic.clinician.id), "name": "Dr A. Rivera",
+        "type": "staff",
+        "id": str(clinic.clinician.id),
+        "name": "Dr A. Rivera",
         "role": "clinician",
-    }  # fmt: skip
+    }
     descriptions = [e["description"] for e in mine]
     # The app's own routine reads are left out; its enrolment (a security event) is not.
     assert f"The patient's app ({DEVICE}) viewed the patient's details" not in descriptions
@@ -171,12 +175,14 @@ async def test_filters(api: Api) -> None:
     clinician, admin = str(clinic.clinician.id), str(clinic.admin.id)
     window = {"since": t1.isoformat(), "until": (t3 + timedelta(seconds=1)).isoformat()}
     assert await events(**window) == [
-        (t3, "timeline.read", clinician), (t2, "patient.read", admin),
+        (t3, "timeline.read", clinician),
+        (t2, "patient.read", admin),
         (t1, "timeline.read", clinician),
-    ]  # fmt: skip
+    ]
     assert await events(action="timeline.read", **window) == [
-        (t3, "timeline.read", clinician), (t1, "timeline.read", clinician),
-    ]  # fmt: skip
+        (t3, "timeline.read", clinician),
+        (t1, "timeline.read", clinician),
+    ]
     assert await events(actor_id=admin, **window) == [(t2, "patient.read", admin)]
     # `since` is inclusive, `until` exclusive.
     assert [a for a, _, _ in await events(since=t2.isoformat(), until=t3.isoformat())] == [t2]
@@ -184,17 +190,21 @@ async def test_filters(api: Api) -> None:
     assert await events(action="timeline.read", since=before_t1, until=t1.isoformat()) == []
 
     log = await walk(
-        api, f"/v1/patients/{patient['id']}/access-log", clinic.clinician,
-        since=t2.isoformat(), until=t3.isoformat(),
-    )  # fmt: skip
+        api,
+        f"/v1/patients/{patient['id']}/access-log",
+        clinic.clinician,
+        since=t2.isoformat(),
+        until=t3.isoformat(),
+    )
     assert [e["action"] for e in log] == ["patient.read"]
 
     paths = ("/v1/audit-events", f"/v1/patients/{patient['id']}/access-log")
     for path, until in ((p, u) for p in paths for u in (t1, t2)):  # until <= since
         empty = await api.client.get(
-            path, params={"since": t2.isoformat(), "until": until.isoformat()},
+            path,
+            params={"since": t2.isoformat(), "until": until.isoformat()},
             headers=clinic.admin.headers,
-        )  # fmt: skip
+        )
         assert empty.status_code == 422, empty.text
         assert empty.json()["errors"][0]["loc"] == ["query", "until"]
     bad_cursor = await api.client.get(
@@ -219,6 +229,7 @@ async def test_who_may_read_what(api: Api) -> None:
     assert (await api.client.get("/v1/audit-events")).status_code == 401
 
 
+@pytest.mark.unit
 def test_operations_sharing_an_action_share_its_words() -> None:
     from app.audit.actions import ACTIONS, OTHER_ACTIONS
 

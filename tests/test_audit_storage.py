@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Executable
 
 from app.audit.models import AuditEvent, AuditEventPatient
 from app.audit.retention import purge_expired_audit_events
@@ -31,10 +32,10 @@ async def _event(api: Api, at: datetime) -> uuid.UUID:
     return event_id
 
 
-async def _refused(api: Api, statement: object) -> bool:
+async def _refused(api: Api, statement: Executable) -> bool:
     try:
         async with api.db.write() as session:
-            await session.execute(statement)  # type: ignore[call-overload]
+            await session.execute(statement)
     except DBAPIError:
         return True
     return False
@@ -95,8 +96,13 @@ async def test_one_bad_event_fails_only_its_own_request(api: Api) -> None:
 
     def rows(status: int | None) -> tuple[dict[str, object], list[dict[str, object]]]:
         event_id = uuid.uuid4()
-        values = {"id": event_id, "at": datetime.now(UTC), "actor_type": "anonymous",
-                  "action": "test.batch", "status": status}  # fmt: skip
+        values = {
+            "id": event_id,
+            "at": datetime.now(UTC),
+            "actor_type": "anonymous",
+            "action": "test.batch",
+            "status": status,
+        }
         return values, []
 
     writer = AuditWriter(api.db)

@@ -50,48 +50,135 @@ ROLES = ("admin", "clinician", "patient")
 
 # Who may call what (the routers' dependencies); anyone else gets 403.
 ADMIN_ONLY = {
-    "create_staff_user", "list_staff", "update_staff_user", "end_staff_sessions",
-    "update_clinic", "create_webhook", "list_webhooks", "get_webhook", "update_webhook",
-    "list_webhook_deliveries", "retry_webhook_delivery", "list_audit_events", "dry_run_rules",
-    "create_integration_client", "list_integration_clients", "get_integration_client",
-    "update_integration_client", "revoke_integration_client",
-}  # fmt: skip
+    "create_staff_user",
+    "list_staff",
+    "update_staff_user",
+    "end_staff_sessions",
+    "update_clinic",
+    "create_webhook",
+    "list_webhooks",
+    "get_webhook",
+    "update_webhook",
+    "list_webhook_deliveries",
+    "retry_webhook_delivery",
+    "list_audit_events",
+    "dry_run_rules",
+    "create_integration_client",
+    "list_integration_clients",
+    "get_integration_client",
+    "update_integration_client",
+    "revoke_integration_client",
+}
 STAFF_ONLY = {
-    "logout", "list_my_sessions", "change_password", "list_patient_devices",
-    "revoke_patient_device", "get_clinic", "create_patient", "list_patients", "update_patient",
-    "create_enrollment_code", "create_procedure", "list_alerts", "get_alert",
-    "acknowledge_alert", "resolve_alert", "list_rules", "get_patient_timeline",
-    "get_procedure_summary", "get_patient_outcomes", "get_procedure_chart",
-    "get_patient_outcomes_chart", "get_patient_access_log",
-}  # fmt: skip
+    "logout",
+    "list_my_sessions",
+    "change_password",
+    "list_patient_devices",
+    "revoke_patient_device",
+    "get_clinic",
+    "create_patient",
+    "list_patients",
+    "update_patient",
+    "create_enrollment_code",
+    "create_procedure",
+    "list_alerts",
+    "get_alert",
+    "acknowledge_alert",
+    "resolve_alert",
+    "list_rules",
+    "get_patient_timeline",
+    "get_procedure_summary",
+    "get_patient_outcomes",
+    "get_procedure_chart",
+    "get_patient_outcomes_chart",
+    "get_patient_access_log",
+}
 PATIENT_ONLY = {"list_my_devices", "revoke_my_device", "get_my_access_log"}
 # A success of these discloses or changes the scene patient's record (for staff and patient).
 PATIENT_SCOPED = {
-    "get_patient", "update_patient", "create_enrollment_code", "list_patient_devices",
-    "revoke_patient_device", "list_my_devices", "revoke_my_device", "create_procedure",
-    "list_procedures", "get_procedure", "get_procedure_summary", "get_procedure_chart",
-    "list_reports", "submit_report", "submit_report_batch", "get_patient_timeline",
-    "get_patient_outcomes", "get_patient_outcomes_chart", "get_alert", "acknowledge_alert",
-    "resolve_alert", "get_patient_access_log", "get_my_access_log",
-}  # fmt: skip
+    "get_patient",
+    "update_patient",
+    "create_enrollment_code",
+    "list_patient_devices",
+    "revoke_patient_device",
+    "list_my_devices",
+    "revoke_my_device",
+    "create_procedure",
+    "list_procedures",
+    "get_procedure",
+    "get_procedure_summary",
+    "get_procedure_chart",
+    "list_reports",
+    "submit_report",
+    "submit_report_batch",
+    "get_patient_timeline",
+    "get_patient_outcomes",
+    "get_patient_outcomes_chart",
+    "get_alert",
+    "acknowledge_alert",
+    "resolve_alert",
+    "get_patient_access_log",
+    "get_my_access_log",
+}
 
 # The walk's order: reads first, then changes, then what ends sessions or phones (on
 # throwaway sessions, users and phones). Alerts are acknowledged before they are resolved, and
 # the delivery retried before its endpoint is disabled.
 WALK = [
-    "login_staff", "get_me", "get_clinic", "list_rules", "list_my_sessions", "list_staff",
-    "list_patients", "get_patient", "list_procedures", "get_procedure", "list_reports",
-    "get_patient_timeline", "get_procedure_summary", "get_procedure_chart",
-    "get_patient_outcomes", "get_patient_outcomes_chart", "list_alerts", "get_alert",
-    "list_patient_devices", "list_my_devices", "get_patient_access_log", "get_my_access_log",
-    "list_audit_events", "list_webhooks", "get_webhook", "list_webhook_deliveries",
-    "list_integration_clients", "get_integration_client", "create_integration_client",
-    "update_integration_client", "dry_run_rules", "create_patient", "update_patient", "create_enrollment_code", "create_procedure",
-    "submit_report", "submit_report_batch", "acknowledge_alert", "resolve_alert",
-    "update_clinic", "create_staff_user", "retry_webhook_delivery", "create_webhook",
-    "update_webhook", "enroll_patient_app", "refresh_patient_tokens", "revoke_patient_device",
-    "revoke_my_device", "revoke_integration_client", "end_staff_sessions", "update_staff_user", "change_password", "logout",
-]  # fmt: skip
+    "login_staff",
+    "get_me",
+    "get_clinic",
+    "list_rules",
+    "list_my_sessions",
+    "list_staff",
+    "list_patients",
+    "get_patient",
+    "list_procedures",
+    "get_procedure",
+    "list_reports",
+    "get_patient_timeline",
+    "get_procedure_summary",
+    "get_procedure_chart",
+    "get_patient_outcomes",
+    "get_patient_outcomes_chart",
+    "list_alerts",
+    "get_alert",
+    "list_patient_devices",
+    "list_my_devices",
+    "get_patient_access_log",
+    "get_my_access_log",
+    "list_audit_events",
+    "list_webhooks",
+    "get_webhook",
+    "list_webhook_deliveries",
+    "list_integration_clients",
+    "get_integration_client",
+    "create_integration_client",
+    "update_integration_client",
+    "dry_run_rules",
+    "create_patient",
+    "update_patient",
+    "create_enrollment_code",
+    "create_procedure",
+    "submit_report",
+    "submit_report_batch",
+    "acknowledge_alert",
+    "resolve_alert",
+    "update_clinic",
+    "create_staff_user",
+    "retry_webhook_delivery",
+    "create_webhook",
+    "update_webhook",
+    "enroll_patient_app",
+    "refresh_patient_tokens",
+    "revoke_patient_device",
+    "revoke_my_device",
+    "revoke_integration_client",
+    "end_staff_sessions",
+    "update_staff_user",
+    "change_password",
+    "logout",
+]
 
 
 @pytest.fixture
@@ -136,6 +223,7 @@ def operation_table() -> dict[str, tuple[str, str]]:
     return {op: ops[op] for op in WALK if op in ops}
 
 
+@pytest.mark.unit
 def test_the_committed_schema_has_the_apps_operations() -> None:
     app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))
     ours, committed = operations(app.openapi()), committed_operations()
@@ -146,6 +234,7 @@ def test_the_committed_schema_has_the_apps_operations() -> None:
     )
 
 
+@pytest.mark.unit
 def test_every_operation_is_walked_and_has_an_action() -> None:
     ops = committed_operations()
     assert {path for _, path in ops.values() if not path.startswith("/v1/")} == UNAUDITED
@@ -244,9 +333,18 @@ Row = tuple[Any, ...]
 
 
 FIELDS = (
-    "action", "resource_type", "status", "actor_type", "actor_id", "role", "clinic_id",
-    "patient_ids", "resource_id", "method", "route",
-)  # fmt: skip
+    "action",
+    "resource_type",
+    "status",
+    "actor_type",
+    "actor_id",
+    "role",
+    "clinic_id",
+    "patient_ids",
+    "resource_id",
+    "method",
+    "route",
+)
 
 
 def path_names(route: str) -> list[str]:
@@ -401,11 +499,12 @@ async def build_scene(api: Api) -> Scene:
     user_id = await spare_staff_user(api, clinic)
     client = expect(
         await api.client.post(
-            "/v1/integrations/clients", json=body_for("create_integration_client"),
+            "/v1/integrations/clients",
+            json=body_for("create_integration_client"),
             headers=admin.headers,
         ),
         201,
-    )  # fmt: skip
+    )
     return Scene(
         clinic=clinic,
         spare=spare,
@@ -441,10 +540,14 @@ async def spare_staff_user(api: Api, clinic: ClinicActors) -> uuid.UUID:
     """A clinician for an admin to end the sessions of and deactivate (inserted directly:
     hashing a password through the API costs most of a second)."""
     user = StaffUser(
-        id=uuid.uuid4(), clinic_id=clinic.clinic_id, email=staff_body()["email"],
-        name="Spare Clinician", role="clinician", password_hash=api.world.password_hash,
+        id=uuid.uuid4(),
+        clinic_id=clinic.clinic_id,
+        email=staff_body()["email"],
+        name="Spare Clinician",
+        role="clinician",
+        password_hash=api.world.password_hash,
         created_at=api.clock.now(),
-    )  # fmt: skip
+    )
     async with api.db.write() as session:
         session.add(user)
     return user.id
@@ -463,15 +566,18 @@ def body_for(op: str) -> Any:
     """A valid body for the operations that take one (refused requests carry it too)."""
     return {
         "change_password": {
-            "current_password": WORLD_PASSWORD, "new_password": "walk-new-password-456",
+            "current_password": WORLD_PASSWORD,
+            "new_password": "walk-new-password-456",
         },
         "create_staff_user": staff_body(),
         "update_staff_user": {"active": False},
         "update_clinic": {"escalate_urgent_minutes": 45},
         "dry_run_rules": {"rule_set_version": 1},
         "create_patient": {
-            "mrn": f"MRN-{uuid.uuid4().hex[:10]}", "display_name": "Walk Patient",
-            "timezone": "Europe/Berlin", "temperature_unit": "C",
+            "mrn": f"MRN-{uuid.uuid4().hex[:10]}",
+            "display_name": "Walk Patient",
+            "timezone": "Europe/Berlin",
+            "temperature_unit": "C",
         },
         "update_patient": {"display_name": "Walk Renamed"},
         "create_procedure": procedure_body(),
@@ -487,7 +593,7 @@ def body_for(op: str) -> Any:
         "update_integration_client": {"scopes": ["alerts:read"]},
         "enroll_patient_app": {"code": "AAAA-BBBB-CCCC"},
         "refresh_patient_tokens": {"refresh_token": "not-a-refresh-token"},
-    }.get(op)  # fmt: skip
+    }.get(op)
 
 
 def refused(op: str, role: str) -> bool:
@@ -551,9 +657,11 @@ async def plan(api: Api, scene: Scene, op: str, role: str) -> Plan:
             assert me.actor and me.actor.email
             sign_in = {"username": me.actor.email, "password": WORLD_PASSWORD}
             return Plan(
-                me, 200, data=sign_in,
+                me,
+                200,
+                data=sign_in,
                 resource_id=lambda r: str(token_sid(r.json()["access_token"])),
-            )  # fmt: skip
+            )
         case "logout":  # a throwaway session of the same user: the session is the record
             assert me.actor and me.actor.email
             token = await login(api, me.actor.email)
@@ -565,19 +673,25 @@ async def plan(api: Api, scene: Scene, op: str, role: str) -> Plan:
         case "enroll_patient_app":  # the token sent is not looked at: the new phone acts
             patient_id, code = await enrolment(api, scene)
             return Plan(
-                me, 200, json={"code": code}, actor=new_device(clinic_id),
+                me,
+                200,
+                json={"code": code},
+                actor=new_device(clinic_id),
                 patients=frozenset({patient_id}),
                 resource_id=lambda r: str(token_sid(r.json()["access_token"])),
-            )  # fmt: skip
+            )
         case "refresh_patient_tokens":
             patient_id, code = await enrolment(api, scene)
             tokens = expect(await api.client.post("/v1/auth/enroll", json={"code": code}), 200)
             phone = token_sid(tokens["access_token"])
             return Plan(
-                me, 200, json={"refresh_token": tokens["refresh_token"]},
+                me,
+                200,
+                json={"refresh_token": tokens["refresh_token"]},
                 actor=Who(None, "patient_device", phone, "patient", clinic_id),
-                patients=frozenset({patient_id}), resource_id=str(phone),
-            )  # fmt: skip
+                patients=frozenset({patient_id}),
+                resource_id=str(phone),
+            )
         case "revoke_patient_device" | "revoke_my_device":
             return Plan(
                 me, 204, patients, path={"device_id": str(token_sid(await extra_phone(api, scene)))}
@@ -592,14 +706,19 @@ async def plan(api: Api, scene: Scene, op: str, role: str) -> Plan:
             return Plan(me, 200, response_ids("patient_id"))
         case "create_patient":
             return Plan(
-                me, 201, lambda r: frozenset({uuid.UUID(r.json()["id"])}), json=body,
+                me,
+                201,
+                lambda r: frozenset({uuid.UUID(r.json()["id"])}),
+                json=body,
                 resource_id=created_id,
-            )  # fmt: skip
+            )
         case "create_integration_client":
             return Plan(
-                me, 201, json=body,
+                me,
+                201,
+                json=body,
                 resource_id=lambda r: r.json()["client_id"] if r.is_success else None,
-            )  # fmt: skip
+            )
         case "revoke_integration_client":
             return Plan(me, 204)
         case "create_procedure" | "create_staff_user" | "create_webhook":
@@ -672,13 +791,25 @@ async def test_failed_sign_ins(api: Api) -> None:
     expect(deactivate, 200)
     assert clinic.admin.email and clinic.clinician.email
     attempts = [
-        ("wrong password", {"username": clinic.admin.email, "password": "wrong-password-1"},
-         staff(clinic.admin)),
-        ("deactivated user", {"username": clinic.clinician.email, "password": WORLD_PASSWORD},
-         staff(clinic.clinician)),
-        ("unknown email", {"username": f"nobody-{uuid.uuid4().hex[:8]}@clinic.example",
-                           "password": WORLD_PASSWORD}, ANONYMOUS),
-    ]  # fmt: skip
+        (
+            "wrong password",
+            {"username": clinic.admin.email, "password": "wrong-password-1"},
+            staff(clinic.admin),
+        ),
+        (
+            "deactivated user",
+            {"username": clinic.clinician.email, "password": WORLD_PASSWORD},
+            staff(clinic.clinician),
+        ),
+        (
+            "unknown email",
+            {
+                "username": f"nobody-{uuid.uuid4().hex[:8]}@clinic.example",
+                "password": WORLD_PASSWORD,
+            },
+            ANONYMOUS,
+        ),
+    ]
     for label, form, who in attempts:
         await walker.check(
             label, "login_staff", method, route, Plan(ANONYMOUS, 400, data=form, actor=who)
@@ -766,14 +897,18 @@ async def test_report_batches_and_replays(api: Api) -> None:
     first = report_body(recorded_at="2026-11-21T11:40:00Z")
     try:
         stored = await walker.check(
-            "first", "submit_report", *table["submit_report"],
+            "first",
+            "submit_report",
+            *table["submit_report"],
             Plan(me, 201, patients, json=first, resource_id=lambda r: r.json()["report"]["id"]),
-        )  # fmt: skip
+        )
         report_id = stored.json()["report"]["id"]
         await walker.check(
-            "replay", "submit_report", *table["submit_report"],
+            "replay",
+            "submit_report",
+            *table["submit_report"],
             Plan(me, 200, patients, json=first, resource_id=report_id),
-        )  # fmt: skip
+        )
 
         def outcomes(response: httpx.Response) -> list[tuple[int, str]]:
             return [
@@ -785,13 +920,17 @@ async def test_report_batches_and_replays(api: Api) -> None:
         invalid = {"client_report_id": "broken", "pain_score": 99}
         mixed = {"reports": [first, report_body(), invalid]}
         await walker.check(
-            "batch: new, replay, invalid", "submit_report_batch", *table["submit_report_batch"],
+            "batch: new, replay, invalid",
+            "submit_report_batch",
+            *table["submit_report_batch"],
             Plan(me, 200, patients, json=mixed, events=outcomes),
-        )  # fmt: skip
+        )
         await walker.check(
-            "batch: nothing stored", "submit_report_batch", *table["submit_report_batch"],
+            "batch: nothing stored",
+            "submit_report_batch",
+            *table["submit_report_batch"],
             Plan(me, 200, patients, json={"reports": [invalid]}),
-        )  # fmt: skip
+        )
     finally:
         await close_scene(api, scene)
     walker.assert_clean()

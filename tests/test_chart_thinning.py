@@ -21,9 +21,11 @@ MAX_POINTS = 10  # the least the setting allows
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(
-        database_url=database_url, secret_key=TEST_SECRET, db_pool_size=5,
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        db_pool_size=5,
         chart_max_points=MAX_POINTS,
-    )  # fmt: skip
+    )
 
 
 def drawn(root: ET.Element) -> list[tuple[str, str, str]]:
@@ -36,6 +38,7 @@ def drawn(root: ET.Element) -> list[tuple[str, str, str]]:
     ]
 
 
+@pytest.mark.unit
 def test_a_long_series_is_thinned_keeping_every_extreme_crossing_and_alert() -> None:
     rng = random.Random(12)
     hours = [336 * (n + 1) / 3000 for n in range(3000)]
@@ -69,6 +72,7 @@ def test_a_long_series_is_thinned_keeping_every_extreme_crossing_and_alert() -> 
     assert note.text == f"{len(points)} of 3000 reports drawn"
 
 
+@pytest.mark.unit
 def test_a_series_within_the_limit_is_drawn_exactly_as_before() -> None:
     procedure = _procedure()
     reports = [(n * 0.7, n % 11, None) for n in range(1, 41)]

@@ -4,6 +4,7 @@ import itertools
 import uuid
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,6 @@ import httpx
 import pytest
 
 from app.alerts.models import Alert
-from app.alerts.scheduled import close_missed_checkins
 from app.checkins.models import Checkin
 from app.checkins.service import schedule_checkins
 from app.core.deps import Services
@@ -21,7 +21,9 @@ from app.outcomes.series_chart import outcomes_chart
 from app.outcomes.svg import text_width
 from app.procedures.models import Procedure
 from app.rules.relief import ReliefReport, compare, hours_between, relief_summary
+from app.scheduled.service import close_missed_checkins
 from tests.helpers import Api, report_body
+from tests.problems import assert_problem
 
 pytestmark = pytest.mark.anyio
 
@@ -119,12 +121,12 @@ async def test_block_chart_holds_one_mark_per_report_checkin_and_alert(api: Api)
     words = texts(root)
     assert "baseline 7/10" in words and "50 % relief" in words
     assert "onset 5 h → ongoing at 30 h" in words
-    relief = "relief ongoing at 30 h after the block (from 5 h)"  # not a duration from the onset
-    assert f"4 reports; peak relief 75 %; {relief}; response positive." in words
+    ongoing = "relief ongoing at 30 h after the block (from 5 h)"  # not a duration from the onset
+    assert f"4 reports; peak relief 75 %; {ongoing}; response positive." in words
     for label in ("Pain (0-10)", "Relief (%)", "Check-ins", "Alerts", "missed", "urgent"):
         assert label in words
     desc = root.findtext(f"{SVG_NS}desc") or ""
-    assert "4 reports" in desc and relief in desc and "1 emergency, 1 urgent, 1 routine" in desc
+    assert "4 reports" in desc and ongoing in desc and "1 emergency, 1 urgent, 1 routine" in desc
 
     # A resolved alert still shows where it was raised.
     alert_id = (
@@ -240,8 +242,7 @@ async def test_charts_are_for_the_clinic_staff_only(api: Api) -> None:
     unknown = uuid.uuid4()
     for path in (f"/v1/procedures/{unknown}/chart.svg", f"/v1/patients/{unknown}/outcomes.svg"):
         response = await api.client.get(path, headers=clinic.clinician.headers)
-        assert response.status_code == 404
-        assert response.headers["content-type"].startswith("application/problem+json")
+        assert_problem(response, 404)
 
 
 # Pure: the chart functions on crafted data.
@@ -249,15 +250,23 @@ async def test_charts_are_for_the_clinic_staff_only(api: Api) -> None:
 
 def _procedure(**fields: Any) -> Procedure:
     values: dict[str, Any] = {
-        "id": uuid.UUID(int=1), "clinic_id": uuid.UUID(int=2), "patient_id": uuid.UUID(int=3),
-        "sequence_number": 1, "performed_at": PERFORMED, "side": "left", "levels": ["L2", "L3"],
-        "indication": "crps", "baseline_pain": 7, "baseline_symptoms": [], "sedation": False,
-    }  # fmt: skip
+        "id": uuid.UUID(int=1),
+        "clinic_id": uuid.UUID(int=2),
+        "patient_id": uuid.UUID(int=3),
+        "sequence_number": 1,
+        "performed_at": PERFORMED,
+        "side": "left",
+        "levels": ["L2", "L3"],
+        "indication": "crps",
+        "baseline_pain": 7,
+        "baseline_symptoms": [],
+        "sedation": False,
+    }
     return Procedure(**{**values, **fields})
 
 
 def _summary(
-    procedure: Procedure, reports: list[tuple[float, int, int | None]]
+    procedure: Procedure, reports: Sequence[tuple[float, int, int | None]]
 ) -> ProcedureSummary:
     relief = relief_summary(
         procedure.performed_at,
@@ -269,23 +278,39 @@ def _summary(
         for name in ProcedureSummary.model_fields
         if hasattr(relief, name)
     }
-    return ProcedureSummary.model_validate({
-        **figures, "procedure_id": procedure.id, "sequence_number": procedure.sequence_number,
-        "performed_at": procedure.performed_at, "side_effects": {}, "open_alerts": 0, "alerts": [],
-        "pain_series": [
-            PainPointOut(at=p.at, hours_since_block=hours_between(PERFORMED, p.at),
-                         pain_score=p.pain_score, relief_percent=p.relief_percent)
-            for p in relief.pain_series
-        ],
-    })  # fmt: skip
+    return ProcedureSummary.model_validate(
+        {
+            **figures,
+            "procedure_id": procedure.id,
+            "sequence_number": procedure.sequence_number,
+            "performed_at": procedure.performed_at,
+            "side_effects": {},
+            "open_alerts": 0,
+            "alerts": [],
+            "pain_series": [
+                PainPointOut(
+                    at=p.at,
+                    hours_since_block=hours_between(PERFORMED, p.at),
+                    pain_score=p.pain_score,
+                    relief_percent=p.relief_percent,
+                )
+                for p in relief.pain_series
+            ],
+        }
+    )
 
 
 def _alert(hours: float, severity: str, title: str, n: int) -> Alert:
     rank = {"emergency": 0, "urgent": 1, "routine": 2}[severity]
     return Alert(
-        id=uuid.UUID(int=100 + n), rule_id="x", severity=severity, severity_rank=rank, title=title,
-        status="open", created_at=PERFORMED + timedelta(hours=hours),
-    )  # fmt: skip
+        id=uuid.UUID(int=100 + n),
+        rule_id="x",
+        severity=severity,
+        severity_rank=rank,
+        title=title,
+        status="open",
+        created_at=PERFORMED + timedelta(hours=hours),
+    )
 
 
 def _checkins(now: datetime) -> list[Checkin]:
@@ -295,6 +320,7 @@ def _checkins(now: datetime) -> list[Checkin]:
     return rows
 
 
+@pytest.mark.unit
 def test_text_is_escaped_and_the_output_is_deterministic() -> None:
     nasty = '<script>alert("x")</script> & "quotes" \'apos\''
     bell = "ring\x07 \ud800"  # not even escaped can XML hold these
@@ -316,6 +342,7 @@ def test_text_is_escaped_and_the_output_is_deterministic() -> None:
     assert len(marks(root, "pain-point")) == 2
 
 
+@pytest.mark.unit
 def test_alerts_raised_together_are_stacked_not_drawn_over_each_other() -> None:
     procedure = _procedure()
     alerts = [_alert(6, s, s, n) for n, s in enumerate(["routine", "urgent", "emergency"] * 2)]
@@ -324,10 +351,13 @@ def test_alerts_raised_together_are_stacked_not_drawn_over_each_other() -> None:
     positions = {(p.get("d") or "") for p in shapes if p is not None}
     assert len(positions) == 6
     assert [m.get("class", "").split()[1] for m in marks(root, "alert")][:3] == [
-        "alert-emergency", "alert-emergency", "alert-urgent"
-    ]  # fmt: skip
+        "alert-emergency",
+        "alert-emergency",
+        "alert-urgent",
+    ]
 
 
+@pytest.mark.unit
 def test_outcomes_chart_labels_each_kind_of_bar() -> None:
     rows: list[OutcomeRow] = []
     previous = None
@@ -341,10 +371,10 @@ def test_outcomes_chart_labels_each_kind_of_bar() -> None:
             [ReliefReport(PERFORMED + timedelta(hours=h), p, r, None) for h, p, r in reports],
         )
         summary = _summary(procedure, reports)
-        rows.append(OutcomeRow.model_validate({
-            **summary.model_dump(exclude={"side_effects", "open_alerts", "alerts", "pain_series"}),
-            "compared_with_previous": compare(previous, relief), "comparison": f"<{n}> & co",
-        }))  # fmt: skip
+        shown = summary.model_dump(exclude={"side_effects", "open_alerts", "alerts", "pain_series"})
+        shown["compared_with_previous"] = compare(previous, relief)
+        shown["comparison"] = f"<{n}> & co"
+        rows.append(OutcomeRow.model_validate(shown))
         previous = relief
     root = parse_text(outcomes_chart(rows))
     bars = marks(root, "block-bar")
@@ -362,6 +392,7 @@ def test_outcomes_chart_labels_each_kind_of_bar() -> None:
     assert "No blocks yet" in texts(empty) and marks(empty, "block-bar") == []
 
 
+@pytest.mark.unit
 def test_the_relief_words_fit_both_charts() -> None:
     """The longest relief words stay inside the block chart, and above each bar of a series
     as crowded as it gets (140 px a block) they keep clear of the next bar's."""

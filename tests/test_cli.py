@@ -76,7 +76,9 @@ def test_dry_run_refuses_a_database_not_at_the_head_revision(fresh_url: str) -> 
     ]
     assert _tables(fresh_url) in ([], ["(no file)"])
 
-    previous = ScriptDirectory.from_config(alembic_config()).get_revision(head_revision())
+    head = head_revision()
+    assert head is not None
+    previous = ScriptDirectory.from_config(alembic_config()).get_revision(head)
     assert isinstance(previous.down_revision, str)
     asyncio.run(upgrade(fresh_url, previous.down_revision))
     behind = runner.invoke(cli, args)

@@ -23,6 +23,8 @@ from app.integrations.assertions import (
 )
 from tests.keys import TestKey, make_ec_key, make_rsa_key, public_jwks, sign_assertion
 
+pytestmark = pytest.mark.unit
+
 NOW = datetime(2026, 3, 2, 14, 30, 15, 250000, tzinfo=UTC)
 CLIENT = "cli_7f3a9c"
 TOKEN_URL = "https://aftercare.example/v1/auth/token"

@@ -55,11 +55,12 @@ async def test_a_bad_assertion_is_invalid_client(api: Api, alg: str, case: str) 
         "unknown_kid": impostor,
         "wrong_key": TestKey(key.kid, impostor.alg, impostor.private_key),
     }.get(case, key)
-    options: dict[str, Any] = {
+    cases: dict[str, dict[str, Any]] = {
         "expired": {"exp_in": timedelta(seconds=-1)},
         "too_long": {"exp_in": timedelta(minutes=6)},
         "wrong_aud": {"aud": "https://elsewhere.example/v1/auth/token"},
-    }.get(case, {})
+    }
+    options = cases.get(case, {})
     response = await _request(api, sign_assertion(signer, client_id, TOKEN_URL, now, **options))
     assert_oauth_error(response, 401, "invalid_client")
 

@@ -2,7 +2,11 @@
 
 from pathlib import Path
 
+import pytest
+
 from app.rules.document import clinical_rules_markdown
+
+pytestmark = pytest.mark.unit
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "clinical-rules.md"
 

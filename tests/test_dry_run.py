@@ -155,12 +155,17 @@ async def test_known_differences_and_nothing_stored(api: Api) -> None:
         page["items"][CHANGED.index(n)] for n in ("chills_weakness", "dizzy", "flank_dizzy")
     )
     assert chills == {
-        "report_id": scene.reports["chills_weakness"], "patient_id": scene.patients[0],
-        "procedure_id": scene.blocks[0], "block_sequence_number": 1,
-        "recorded_at": "2026-11-21T14:30:00Z", "hours_since_block": 3.0,
-        "rules_now": ["infection_with_neuro_signs"], "rules_candidate": [],
-        "guidance_now": "emergency", "guidance_candidate": "none",
-    }  # fmt: skip
+        "report_id": scene.reports["chills_weakness"],
+        "patient_id": scene.patients[0],
+        "procedure_id": scene.blocks[0],
+        "block_sequence_number": 1,
+        "recorded_at": "2026-11-21T14:30:00Z",
+        "hours_since_block": 3.0,
+        "rules_now": ["infection_with_neuro_signs"],
+        "rules_candidate": [],
+        "guidance_now": "emergency",
+        "guidance_candidate": "none",
+    }
     assert (dizzy["rules_now"], dizzy["rules_candidate"]) == ([], ["persistent_dizziness"])
     assert flank["rules_now"] == ["urinary_tract_injury"]
     assert flank["rules_candidate"] == ["possible_internal_bleeding", "urinary_tract_injury"]
@@ -230,7 +235,7 @@ async def test_who_may_and_what_is_refused(api: Api) -> None:
     body = {"rule_set_version": 2}
     for actor in (clinic.clinician, clinic.patient):
         assert (await api.client.post(URL, json=body, headers=actor.headers)).status_code == 403
-    refusals = [
+    refusals: list[tuple[dict[str, Any], int]] = [
         ({"rule_set_version": 3}, 422),
         ({"rule_set_version": True}, 422),  # strict: a JSON integer, nothing coerced
         ({"rule_set_version": "2"}, 422),
@@ -299,6 +304,7 @@ async def test_cli_prints_the_tables(
     assert other.exit_code == 1 and "not found" in other.output.lower()
 
 
+@pytest.mark.unit
 async def test_rules_doc_writes_and_checks(tmp_path: Path) -> None:
     doc = tmp_path / "docs" / "clinical-rules.md"
     runner = CliRunner()
@@ -357,9 +363,11 @@ async def test_the_dry_run_predicts_what_the_live_path_raises(api: Api) -> None:
     assert response.status_code == 200, response.text
     result = response.json()
     async with api.db.read() as session:
-        alerts = (await session.execute(
-            select(Alert.report_id, Alert.rule_id).where(Alert.clinic_id == new.clinic_id)
-        )).all()  # fmt: skip
+        alerts = (
+            await session.execute(
+                select(Alert.report_id, Alert.rule_id).where(Alert.clinic_id == new.clinic_id)
+            )
+        ).all()
     ids = {str(a["report"]["id"]): name for name, a in live.items()}
     raised: dict[str, set[str]] = {name: set() for name in live}
     for report_id, rule_id in alerts:
@@ -373,8 +381,12 @@ async def test_the_dry_run_predicts_what_the_live_path_raises(api: Api) -> None:
     order = [name for name, *_ in sorted(LIVE_HISTORY, key=lambda h: h[1])]
     changed = {old_ids[c["report_id"]]: c for c in result["changed_reports"]["items"]}
     assert sorted(changed, key=order.index) == [
-        "chills", "tie_dizzy", "tie_flank", "weak_nausea", "nausea_again",
-    ]  # fmt: skip
+        "chills",
+        "tie_dizzy",
+        "tie_flank",
+        "weak_nausea",
+        "nausea_again",
+    ]
     earlier: set[str] = set()
     for name in order:
         if name in changed:
@@ -397,6 +409,7 @@ async def test_the_dry_run_predicts_what_the_live_path_raises(api: Api) -> None:
     assert block.facts.timezone == "Australia/Sydney"
 
 
+@pytest.mark.unit
 def test_a_page_keeps_only_the_earliest_changes() -> None:
     """The tally keeps the `limit` + 1 earliest changes by (recorded_at, report_id) whatever
     the order they come in (block by block), and no more."""

@@ -2,26 +2,26 @@
 
 import json
 import uuid
+from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import Api, procedure_body, report_body
+from tests.problems import assert_problem
 
 pytestmark = pytest.mark.anyio
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
+CLIENT_ERRORS = range(400, 500)
 
 
-def assert_problem(response, status: int | None = None) -> None:  # type: ignore[no-untyped-def]
-    assert response.status_code < 500, response.text
-    if status is not None:
-        assert response.status_code == status
-    if response.status_code >= 400:
-        assert response.headers["content-type"] == "application/problem+json"
-        body = response.json()
-        assert body.keys() >= PROBLEM_KEYS and body["status"] == response.status_code
+def assert_accepted_or_problem(response: httpx.Response) -> None:
+    """Whatever the fuzzer sent: taken, or refused with a 4xx problem; never a 500."""
+    if response.status_code >= 300:
+        assert_problem(response, CLIENT_ERRORS)
 
 
 async def test_unknown_route_is_404_problem(api: Api) -> None:
@@ -41,11 +41,8 @@ async def test_validation_error_lists_errors_without_echoing_input(api: Api) -> 
         json={"mrn": secret, "display_name": 5, "timezone": secret},
         headers=api.world.a.admin.headers,
     )
-    assert_problem(response, 422)
-    errors = response.json()["errors"]
+    errors = assert_problem(response, 422, no_echo=secret)["errors"]
     assert {tuple(e["loc"]) for e in errors} >= {("body", "display_name"), ("body", "timezone")}
-    assert all(e.keys() == {"loc", "msg", "type"} for e in errors)
-    assert secret not in response.text
 
 
 json_scalars = st.one_of(
@@ -80,7 +77,7 @@ json_values = st.recursive(
 )
 
 
-def mutated(base: dict) -> st.SearchStrategy[object]:  # type: ignore[type-arg]
+def mutated(base: dict[str, Any]) -> st.SearchStrategy[object]:
     """Valid bodies with one field replaced, dropped or added: reaches deep validation."""
     keys = st.sampled_from(sorted(base))
     return st.one_of(
@@ -95,8 +92,12 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(Healt
 
 
 async def _fuzz(
-    api: Api, path: str, headers: dict, strategy: st.SearchStrategy[object], method: str = "POST"
-) -> list[int]:  # type: ignore[type-arg]
+    api: Api,
+    path: str,
+    headers: dict[str, str],
+    strategy: st.SearchStrategy[object],
+    method: str = "POST",
+) -> list[int]:
     statuses: list[int] = []
 
     @FUZZ
@@ -108,10 +109,12 @@ async def _fuzz(
     collect()
     for body in bodies:
         response = await api.client.request(
-            method, path, content=json.dumps(body),
+            method,
+            path,
+            content=json.dumps(body),
             headers={**headers, "content-type": "application/json"},
-        )  # fmt: skip
-        assert_problem(response)
+        )
+        assert_accepted_or_problem(response)
         statuses.append(response.status_code)
     return statuses
 
@@ -219,8 +222,9 @@ async def test_fuzz_webhooks_and_clinic_settings(api: Api) -> None:
         {"search": "%_%"},
     ],
 )
-async def test_bad_list_queries_are_4xx(api: Api, query: dict) -> None:  # type: ignore[type-arg]
+async def test_bad_list_queries_are_4xx(api: Api, query: dict[str, str]) -> None:
     response = await api.client.get("/v1/patients", params=query, headers=api.world.a.admin.headers)
-    assert_problem(response)
-    if "search" not in query:
-        assert response.status_code in (400, 422)
+    if "search" in query:
+        assert_accepted_or_problem(response)
+    else:
+        assert_problem(response, {400, 422})

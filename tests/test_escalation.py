@@ -195,8 +195,11 @@ async def test_clinic_escalation_delays(api: Api, receiver: Receiver, worker: Wo
     )
     assert change.status_code == 200, change.text
     assert change.json()["escalate_emergency_minutes"] == 5
-    expected = {"id": str(clinic.clinic_id), "escalate_emergency_minutes": 5,
-                "escalate_urgent_minutes": 120}  # fmt: skip
+    expected = {
+        "id": str(clinic.clinic_id),
+        "escalate_emergency_minutes": 5,
+        "escalate_urgent_minutes": 120,
+    }
     got = await api.client.get("/v1/clinic", headers=clinic.clinician.headers)
     assert got.status_code == 200 and got.json().items() >= expected.items()
 
@@ -384,14 +387,16 @@ async def test_event_payloads_carry_no_free_text(
     staff = clinic.clinician.headers
     api.clock.advance(MINUTE)
     ack = await api.client.post(
-        f"/v1/alerts/{alert['id']}/acknowledge", json={"note": "call patient re: Alex"},
+        f"/v1/alerts/{alert['id']}/acknowledge",
+        json={"note": "call patient re: Alex"},
         headers=staff,
-    )  # fmt: skip
+    )
     assert ack.status_code == 200 and ack.json()["acknowledgement_note"] == "call patient re: Alex"
     resolved = await api.client.post(
-        f"/v1/alerts/{alert['id']}/resolve", json={"note": "Spoke with her; settled."},
+        f"/v1/alerts/{alert['id']}/resolve",
+        json={"note": "Spoke with her; settled."},
         headers=staff,
-    )  # fmt: skip
+    )
     assert resolved.status_code == 200, resolved.text
     await drain(worker)
 

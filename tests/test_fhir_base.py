@@ -147,8 +147,16 @@ async def test_paging_count_and_parameters(api: Api) -> None:
     assert len(seen) == len(set(seen)) == 5  # the two the clinic came with, and three
     capped = (await api.client.get(f"{BASE}/Patient?_count=100000", headers=headers)).json()
     assert len(capped["entry"]) == 5 <= MAX_COUNT
-    for bad in ("_count=0", "_count=-1", "_count=two", "_cursor=%%%", "_cursor=WyJ4Il0",
-                "name=Alex", "identifier=a&identifier=b", "_format=xml"):  # fmt: skip
+    for bad in (
+        "_count=0",
+        "_count=-1",
+        "_count=two",
+        "_cursor=%%%",
+        "_cursor=WyJ4Il0",
+        "name=Alex",
+        "identifier=a&identifier=b",
+        "_format=xml",
+    ):
         response = await api.client.get(f"{BASE}/Patient?{bad}", headers=headers)
         assert response.status_code in (400, 406), (bad, response.text)
         outcome(response, response.status_code, response.json()["issue"][0]["code"])

@@ -94,6 +94,8 @@ async def test_an_ehr_finds_the_patient_pages_observations_and_reads_the_alert(a
     assert task.id == alert_id and task.for_fhir.reference == f"Patient/{created['id']}"
     response = seen["response"]
     assert response.id == raised.json()["report"]["id"]
-    kinds = [i.item[0].answer[0].valueCoding.code for i in response.item if i.linkId == "side-effect"]  # fmt: skip
+    kinds = [
+        i.item[0].answer[0].valueCoding.code for i in response.item if i.linkId == "side-effect"
+    ]
     assert kinds == ["breathing_difficulty"]
     assert uuid.UUID(response.id).hex in {o.id.split("-")[0] for o in seen["observations"]}

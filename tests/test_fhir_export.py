@@ -32,9 +32,12 @@ TYPES = ["Patient", "Procedure", "QuestionnaireResponse", "Observation", "Task"]
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """The suite's settings, with the export files in this test's own directory."""
     return Settings(
-        database_url=database_url, secret_key=TEST_SECRET, db_pool_size=5,
-        export_dir=str(tmp_path / "exports"), reports_per_caller_per_minute=100_000,
-    )  # fmt: skip
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        db_pool_size=5,
+        export_dir=str(tmp_path / "exports"),
+        reports_per_caller_per_minute=100_000,
+    )
 
 
 def _headers(actor: Actor) -> dict[str, str]:

@@ -133,14 +133,27 @@ async def _insert_alert(api: Api, template: Alert, **values: Any) -> str:
     """An alert as the clock or another rule raises it, on the template's block."""
     now = api.clock.now()
     fields: dict[str, Any] = {
-        "severity": "routine", "severity_rank": 2, "status": "open", **values,
-    }  # fmt: skip
+        "severity": "routine",
+        "severity_rank": 2,
+        "status": "open",
+        **values,
+    }
     alert = Alert(
-        id=uuid.uuid4(), clinic_id=template.clinic_id, patient_id=template.patient_id,
-        procedure_id=template.procedure_id, report_id=None, rule_id=f"missed_{uuid.uuid4().hex[:8]}",
-        rule_version=1, rule_set_version=2, title="Missed check-in", explanation=[],
-        created_at=now, last_triggered_at=now, occurrences=1, **fields,
-    )  # fmt: skip
+        id=uuid.uuid4(),
+        clinic_id=template.clinic_id,
+        patient_id=template.patient_id,
+        procedure_id=template.procedure_id,
+        report_id=None,
+        rule_id=f"missed_{uuid.uuid4().hex[:8]}",
+        rule_version=1,
+        rule_set_version=2,
+        title="Missed check-in",
+        explanation=[],
+        created_at=now,
+        last_triggered_at=now,
+        occurrences=1,
+        **fields,
+    )
     async with api.db.write() as session:
         session.add(alert)
     return str(alert.id)
@@ -215,17 +228,27 @@ async def test_tasks_in_every_state(api: Api) -> None:
     assert ids(await fhir_get(api, elsewhere.admin, f"Task?patient={patient}")) == []
 
 
+@pytest.mark.unit
 def test_task_last_updated_is_the_latest_change_escalation_included() -> None:
     created = datetime(2026, 11, 21, 12, 0, 5, tzinfo=UTC)
     alert = Alert(
-        id=uuid.uuid4(), clinic_id=uuid.uuid4(), patient_id=uuid.uuid4(),
-        procedure_id=uuid.uuid4(), report_id=None, rule_id="fever", rule_set_version=1,
-        severity="urgent", status="open", title="Fever", created_at=created,
+        id=uuid.uuid4(),
+        clinic_id=uuid.uuid4(),
+        patient_id=uuid.uuid4(),
+        procedure_id=uuid.uuid4(),
+        report_id=None,
+        rule_id="fever",
+        rule_set_version=1,
+        severity="urgent",
+        status="open",
+        title="Fever",
+        created_at=created,
         # Later within the same second: as text "...:05Z" would sort after "...:05.400000Z".
         last_triggered_at=created.replace(microsecond=400_000),
-        acknowledged_at=None, resolved_at=None,
+        acknowledged_at=None,
+        resolved_at=None,
         escalated_at=created + timedelta(minutes=30),
-    )  # fmt: skip
+    )
     task = task_resource(alert, {})
     assert task["lastModified"] == task["meta"]["lastUpdated"] == "2026-11-21T12:30:05Z"
     alert.escalated_at = None

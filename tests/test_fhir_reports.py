@@ -88,23 +88,44 @@ async def test_every_report_shape_maps_to_valid_resources(api: Api) -> None:
     patient, block = await api.patient_with_procedure(clinic)
     staff = clinic.clinician
     bare = await post(
-        api, patient, block["id"], recorded_at="2026-11-21T11:45:00Z", pain_score=0,
-        relief_percent=None, temperature=None, side_effects=[],
-    )  # fmt: skip
-    full = await post(
-        api, patient, block["id"], recorded_at="2026-11-21T05:40:00-06:00", relief_percent=70,
-        relief_ended_at="2026-11-21T11:35:00Z", temperature={"value": 37.2, "unit": "C"},
-        blood_glucose={"value": 162, "unit": "mg/dL"}, side_effects=EVERY_EFFECT, notes="ok",
-    )  # fmt: skip
-    by_staff = await post(
-        api, staff, block["id"], recorded_at="2026-11-21T11:50:00Z", relief_percent=0,
-        temperature={"value": 99.1, "unit": "F"}, blood_glucose={"value": 7.8, "unit": "mmol/L"},
+        api,
+        patient,
+        block["id"],
+        recorded_at="2026-11-21T11:45:00Z",
+        pain_score=0,
+        relief_percent=None,
+        temperature=None,
         side_effects=[],
-    )  # fmt: skip
+    )
+    full = await post(
+        api,
+        patient,
+        block["id"],
+        recorded_at="2026-11-21T05:40:00-06:00",
+        relief_percent=70,
+        relief_ended_at="2026-11-21T11:35:00Z",
+        temperature={"value": 37.2, "unit": "C"},
+        blood_glucose={"value": 162, "unit": "mg/dL"},
+        side_effects=EVERY_EFFECT,
+        notes="ok",
+    )
+    by_staff = await post(
+        api,
+        staff,
+        block["id"],
+        recorded_at="2026-11-21T11:50:00Z",
+        relief_percent=0,
+        temperature={"value": 99.1, "unit": "F"},
+        blood_glucose={"value": 7.8, "unit": "mmol/L"},
+        side_effects=[],
+    )
     subject = {"reference": f"Patient/{patient.id}"}
     block_ref = [{"reference": f"Procedure/{block['id']}"}]
 
-    responses = {r["id"]: await fhir(api, staff, f"QuestionnaireResponse/{r['id']}") for r in (bare, full, by_staff)}  # fmt: skip
+    responses = {
+        r["id"]: await fhir(api, staff, f"QuestionnaireResponse/{r['id']}")
+        for r in (bare, full, by_staff)
+    }
     for response in responses.values():
         assert response["status"] == "completed" and response["subject"] == subject
         assert response["partOf"] == block_ref
@@ -115,7 +136,12 @@ async def test_every_report_shape_maps_to_valid_resources(api: Api) -> None:
     items = responses[full["id"]]["item"]
     assert len([i for i in items if i["linkId"] == "side-effect"]) == len(SideEffectKind)
     temperature = next(i for i in items if i["linkId"] == "temperature")["answer"][0]
-    assert temperature["valueQuantity"] == {"value": 37.2, "unit": "°C", "system": UCUM, "code": "Cel"}  # fmt: skip
+    assert temperature["valueQuantity"] == {
+        "value": 37.2,
+        "unit": "°C",
+        "system": UCUM,
+        "code": "Cel",
+    }
 
     found = await all_pages(api, staff, "Observation", patient=f"Patient/{patient.id}")
     assert len(found) == 1 + (5 + len(SideEffectKind)) + 4
@@ -131,7 +157,12 @@ async def test_every_report_shape_maps_to_valid_resources(api: Api) -> None:
     assert [o["code"]["coding"][0]["code"] for o in grouped[bare["id"]]] == ["72514-3"]
     pain = grouped[bare["id"]][0]
     assert pain["code"]["coding"][0]["system"] == LOINC
-    assert pain["valueQuantity"] == {"value": 0, "unit": "{score}", "system": UCUM, "code": "{score}"}  # fmt: skip
+    assert pain["valueQuantity"] == {
+        "value": 0,
+        "unit": "{score}",
+        "system": UCUM,
+        "code": "{score}",
+    }
     assert pain["category"][0]["coding"][0]["code"] == "survey"
     assert pain["effectiveDateTime"] == "2026-11-21T11:45:00Z"
 
@@ -140,7 +171,12 @@ async def test_every_report_shape_maps_to_valid_resources(api: Api) -> None:
     assert celsius["meta"]["profile"] == ["http://hl7.org/fhir/StructureDefinition/bodytemp"]
     assert celsius["category"][0]["coding"][0]["code"] == "vital-signs"
     assert celsius["valueQuantity"] == {"value": 37.2, "unit": "°C", "system": UCUM, "code": "Cel"}
-    assert full_obs["2339-0"]["valueQuantity"] == {"value": 162, "unit": "mg/dL", "system": UCUM, "code": "mg/dL"}  # fmt: skip
+    assert full_obs["2339-0"]["valueQuantity"] == {
+        "value": 162,
+        "unit": "mg/dL",
+        "system": UCUM,
+        "code": "mg/dL",
+    }
     assert full_obs["relief-percent"]["code"]["coding"][0]["system"] == OWN
     assert full_obs["relief-percent"]["valueQuantity"]["value"] == 70
     assert full_obs["relief-ended"]["valueDateTime"] == "2026-11-21T11:35:00Z"
@@ -148,9 +184,30 @@ async def test_every_report_shape_maps_to_valid_resources(api: Api) -> None:
     for effect in EVERY_EFFECT:
         observation = full_obs[effect["kind"]]
         assert observation["code"]["coding"][0]["system"] == SIDE_EFFECT
-        assert observation["id"] == f"{uuid.UUID(full['id']).hex}-{effect['kind'].replace('_', '-')}"  # fmt: skip
+        assert (
+            observation["id"] == f"{uuid.UUID(full['id']).hex}-{effect['kind'].replace('_', '-')}"
+        )
         coding = observation["valueCodeableConcept"]["coding"]
-        assert coding == [{"system": SNOMED, "code": snomed[effect["severity"]], "display": effect["severity"].title()}]  # fmt: skip
+        assert coding == [
+            {
+                "system": SNOMED,
+                "code": snomed[effect["severity"]],
+                "display": effect["severity"].title(),
+            }
+        ]
+    # The kind is displayed in the words the alerts and the timeline use, not its code's.
+    redness = full_obs["site_redness"]["code"]["coding"][0]
+    assert redness["display"] == "redness at the injection site"
+    kind_answer = next(
+        i
+        for i in items
+        if i["linkId"] == "side-effect"
+        and i["item"][0]["answer"][0]["valueCoding"]["code"] == "weakness_both_legs"
+    )
+    assert (
+        kind_answer["item"][0]["answer"][0]["valueCoding"]["display"]
+        == "weakness or numbness in both legs"
+    )
 
     staff_obs = by_code(grouped[by_staff["id"]])
     assert set(staff_obs) == {"72514-3", "relief-percent", "8310-5", "15074-8"}
@@ -168,31 +225,62 @@ async def test_paging_serves_every_observation_once(api: Api) -> None:
     times = ["11:31", "11:33", "11:33", "11:36", "11:40", "11:44", "11:44", "11:59"]
     for n, at in enumerate(times):  # 0 to 3 side effects, some reports at the same moment
         effects = [{"kind": k, "severity": "mild"} for k in kinds[: n % 4]]
-        await post(api, patient, block["id"], recorded_at=f"2026-11-21T{at}:00Z", side_effects=effects)  # fmt: skip
+        await post(
+            api, patient, block["id"], recorded_at=f"2026-11-21T{at}:00Z", side_effects=effects
+        )
     everything = await all_pages(api, clinic.clinician, "Observation", patient=str(patient.id))
     ids = [o["id"] for o in everything]
     assert len(ids) == len(set(ids)) == sum(3 + n % 4 for n in range(len(times)))
     for size in (1, 2, 3, 7):  # pages that end inside reports and at their ends
-        paged = await all_pages(api, clinic.clinician, "Observation", patient=str(patient.id), _count=size)  # fmt: skip
+        paged = await all_pages(
+            api, clinic.clinician, "Observation", patient=str(patient.id), _count=size
+        )
         assert [o["id"] for o in paged] == ids
-    responses = await all_pages(api, clinic.clinician, "QuestionnaireResponse", patient=str(patient.id), _count=3)  # fmt: skip
+    responses = await all_pages(
+        api, clinic.clinician, "QuestionnaireResponse", patient=str(patient.id), _count=3
+    )
     assert len({r["id"] for r in responses}) == len(times)
     authored = [r["authored"] for r in responses]
     assert authored == sorted(authored, reverse=True)
 
     # Filters: code tokens (OR), the date range, the block.
     temperatures = await all_pages(
-        api, clinic.clinician, "Observation", patient=str(patient.id), _count=2,
+        api,
+        clinic.clinician,
+        "Observation",
+        patient=str(patient.id),
+        _count=2,
         code=f"{LOINC}|8310-5,{SIDE_EFFECT}|{kinds[0]}",
-    )  # fmt: skip
+    )
     assert len(temperatures) == len(times) + sum(1 for n in range(len(times)) if n % 4 >= 1)
     both = {"code": ["72514-3", f"{LOINC}|8310-5"]}  # repeated parameters: AND
-    assert await all_pages(api, clinic.clinician, "Observation", patient=str(patient.id), **both) == []  # fmt: skip
+    assert (
+        await all_pages(api, clinic.clinician, "Observation", patient=str(patient.id), **both) == []
+    )
     window = {"date": ["ge2026-11-21T11:33:00Z", "lt2026-11-21T11:40:00Z"], "code": "72514-3"}
-    assert len(await all_pages(api, clinic.clinician, "Observation", patient=str(patient.id), **window)) == 3  # fmt: skip
-    day = await all_pages(api, clinic.clinician, "QuestionnaireResponse", **{"part-of": block["id"], "authored": "2026-11-21"})  # fmt: skip
+    assert (
+        len(
+            await all_pages(api, clinic.clinician, "Observation", patient=str(patient.id), **window)
+        )
+        == 3
+    )
+    day = await all_pages(
+        api,
+        clinic.clinician,
+        "QuestionnaireResponse",
+        **{"part-of": block["id"], "authored": "2026-11-21"},
+    )
     assert len(day) == len(times)
-    assert await all_pages(api, clinic.clinician, "QuestionnaireResponse", patient=str(patient.id), authored="lt2026-11-21") == []  # fmt: skip
+    assert (
+        await all_pages(
+            api,
+            clinic.clinician,
+            "QuestionnaireResponse",
+            patient=str(patient.id),
+            authored="lt2026-11-21",
+        )
+        == []
+    )
 
 
 async def test_tenancy_roles_and_scopes(api: Api) -> None:
@@ -239,10 +327,15 @@ async def test_questionnaire_and_refusals(api: Api) -> None:
     ]:
         outcome = await fhir(api, staff, path, 400, **params)
         assert outcome["issue"][0]["code"] == "invalid"
-    for missing in ("Observation/nope", f"Observation/{uuid.uuid4().hex}-fever", "QuestionnaireResponse/x"):  # fmt: skip
+    for missing in (
+        "Observation/nope",
+        f"Observation/{uuid.uuid4().hex}-fever",
+        "QuestionnaireResponse/x",
+    ):
         await fhir(api, staff, missing, 404)
 
 
+@pytest.mark.unit
 def test_observation_ids_fit_and_never_collide() -> None:
     assert not set(_KIND_BY_SLUG) & set(MEASURES)
     longest = max(len(slug) for slug in [*_KIND_BY_SLUG, *MEASURES])
@@ -258,14 +351,25 @@ async def test_patient_is_read_like_every_reference_search(api: Api) -> None:
     await post(api, two, block_two["id"], recorded_at="2026-11-21T11:45:00Z")
     for path in ("Observation", "QuestionnaireResponse"):
         # Commas are OR, as for Procedure and Task.
-        both = await all_pages(api, staff, path, patient=f"Patient/{one.id},{two.id}", code="72514-3") if path == "Observation" else await all_pages(api, staff, path, patient=f"Patient/{one.id},{two.id}")  # fmt: skip
-        assert {r["subject"]["reference"] for r in both} == {f"Patient/{one.id}", f"Patient/{two.id}"}  # fmt: skip
+        both = (
+            await all_pages(api, staff, path, patient=f"Patient/{one.id},{two.id}", code="72514-3")
+            if path == "Observation"
+            else await all_pages(api, staff, path, patient=f"Patient/{one.id},{two.id}")
+        )
+        assert {r["subject"]["reference"] for r in both} == {
+            f"Patient/{one.id}",
+            f"Patient/{two.id}",
+        }
         # Given twice: refused, not the last one silently.
         outcome = await fhir(api, staff, path, 400, patient=[str(one.id), str(two.id)])
         assert outcome["issue"][0]["code"] == "invalid"
-    blocks = await all_pages(api, staff, "QuestionnaireResponse", **{"part-of": f"{block_one['id']},{block_two['id']}"})  # fmt: skip
+    blocks = await all_pages(
+        api, staff, "QuestionnaireResponse", **{"part-of": f"{block_one['id']},{block_two['id']}"}
+    )
     assert len(blocks) == 2
-    await fhir(api, staff, "QuestionnaireResponse", 400, **{"part-of": [block_one["id"], block_two["id"]]})  # fmt: skip
+    await fhir(
+        api, staff, "QuestionnaireResponse", 400, **{"part-of": [block_one["id"], block_two["id"]]}
+    )
 
 
 async def test_dates_past_the_last_year_are_invalid_not_a_crash(api: Api) -> None:
@@ -301,7 +405,14 @@ async def test_observation_search_reads_reports_in_batches(
     try:
         # A code no report holds, one result a page: the scan reads 5 reports a query (each
         # round starts at the last report read), not _count + 1.
-        bundle = await fhir(api, clinic.clinician, "Observation", patient=str(patient.id), code="urn:none|x", _count=1)  # fmt: skip
+        bundle = await fhir(
+            api,
+            clinic.clinician,
+            "Observation",
+            patient=str(patient.id),
+            code="urn:none|x",
+            _count=1,
+        )
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert bundle["entry"] == [] and len(selects) == 3

@@ -174,8 +174,12 @@ def test_demo_prints_random_passwords_that_sign_in(fresh_url: str) -> None:
     assert set(printed["patient_ids"]) == set(printed["enrollment_codes"])
     series = printed["patient_ids"]["DEMO-0001"]
     assert printed["links"]["outcomes_chart"].endswith(f"/v1/patients/{series}/outcomes.svg")
+    assert f"sign in as {printed['admin_email']}" in seeded.stderr
     again = runner.invoke(cli, ["demo"])
+    # The ids and links again, not the passwords (only their hashes are kept).
     assert json.loads(again.stdout[again.stdout.index("{") :]) == {
         "already_seeded": True,
-        "admin_email": printed["admin_email"],
+        "passwords": "shown once, by the run that seeded it",
+        **{k: printed[k] for k in ("clinic_id", "admin_email", "clinician_email")},
+        **{k: printed[k] for k in ("patient_ids", "links")},
     }

@@ -30,8 +30,10 @@ async def test_glucose_in_either_unit_is_stored_shown_and_judged_by_version_2(ap
         high = await api.post_report(patient, procedure["id"], body(0.2, 400, "mg/dL"))
         assert high.status_code == 201, high.text
         assert high.json()["report"]["blood_glucose"] == {
-            "value": 400, "unit": "mg/dL", "mmol_per_l": 22.202,
-        }  # fmt: skip
+            "value": 400,
+            "unit": "mg/dL",
+            "mmol_per_l": 22.202,
+        }
         shown[version] = {a["rule_id"] for a in high.json()["alerts"]}
         normal = await api.post_report(patient, procedure["id"], body(0.3, 7.8, "mmol/L"))
         assert normal.status_code == 201, normal.text

@@ -21,6 +21,7 @@ from app.main import create_app
 from app.staff.service import create_clinic_with_admin
 from tests.conftest import START
 from tests.helpers import WORLD_PASSWORD, Api, ClinicActors, report_body
+from tests.problems import assert_problem
 
 pytestmark = pytest.mark.anyio
 # The development key an earlier version shipped in its source.
@@ -89,6 +90,7 @@ async def test_a_default_install_signs_with_its_own_key_only(
             await client.aclose()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("key", ["changeme", "...", "short-but-random-Zq8", PUBLISHED_KEY])
 def test_a_weak_key_stops_migrate_and_worker_with_one_line(key: str) -> None:
     for command in (["migrate"], ["worker"], ["rotate-signing-key", "--list"]):
@@ -365,12 +367,11 @@ async def test_a_process_without_the_environment_key_refuses_rather_than_replace
         )
     assert kept == "environment"  # nothing generated
     api.app.state.services.keyring = bare
-    api.app.state.services.authenticator._keyring = bare  # type: ignore[attr-defined]
+    api.app.state.services.authenticator._keyring = bare
     signed_in = await api.client.post(
         "/v1/auth/token", data={"username": api.world.a.admin.email, "password": WORLD_PASSWORD}
     )
-    assert signed_in.status_code == 503
-    assert signed_in.headers["content-type"] == "application/problem+json"
+    assert_problem(signed_in, 503)
 
 
 @pytest.mark.postgres_only

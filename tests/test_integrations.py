@@ -47,9 +47,11 @@ async def client_actor(api: Api, admin: Actor, scopes: list[str]) -> tuple[Actor
     response = await token_for(api, client)
     assert response.status_code == 200, response.text
     actor = Actor(
-        uuid.UUID(client["client_id"]), "integration", admin.clinic_id,
+        uuid.UUID(client["client_id"]),
+        "integration",
+        admin.clinic_id,
         response.json()["access_token"],
-    )  # fmt: skip
+    )
     return actor, client["client_id"]
 
 

@@ -166,7 +166,10 @@ def test_serve_writes_json_lines_without_patient_data_or_server_header(
     (_, log_file), *_ = procs.started
     text = log_file.read_text()
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]
-    assert any(x["logger"] == "uvicorn.error" and "Uvicorn running" in x["message"] for x in lines)
+    assert any(
+        x["logger"] == "aftercare.cli" and x["message"].startswith("aftercare serve: listening on")
+        for x in lines
+    )
     assert not [x for x in lines if x["logger"] == "uvicorn.access"]
     access = [x for x in lines if x["logger"] == "aftercare.access"]
     assert [(x["request_id"], x["route"], x["status"]) for x in access] == [

@@ -24,6 +24,7 @@ from app.models import Base
 from app.reports.schemas import ReportIn
 from app.webhooks.signing import new_secret
 from app.worker.loop import Worker
+from tests.conftest import DatabaseFactory
 from tests.helpers import TEST_SECRET, mint, procedure_body, report_body
 from tests.receiver import Receiver
 
@@ -152,28 +153,53 @@ async def _seed_before_escalation(url: str) -> dict[str, uuid.UUID]:
     async with engine.begin() as conn:
         await conn.execute(
             _procedures.insert().values(
-                id=ids["procedure"], clinic_id=ids["clinic"], patient_id=ids["patient"],
-                created_by=ids["staff"], sequence_number=1, performed_at=NOW, side="left",
-                levels=["L2", "L3"], indication="crps", baseline_pain=7, baseline_symptoms=[],
-                anesthetic=None, steroid=None, sedation=False, notes=None, created_at=NOW,
+                id=ids["procedure"],
+                clinic_id=ids["clinic"],
+                patient_id=ids["patient"],
+                created_by=ids["staff"],
+                sequence_number=1,
+                performed_at=NOW,
+                side="left",
+                levels=["L2", "L3"],
+                indication="crps",
+                baseline_pain=7,
+                baseline_symptoms=[],
+                anesthetic=None,
+                steroid=None,
+                sedation=False,
+                notes=None,
+                created_at=NOW,
                 no_relief_checked_at=None,
             )
-        )  # fmt: skip
+        )
         for name, (rule, severity, rank, status, created) in alerts.items():
             ids[name] = uuid.uuid4()
             acknowledged = status == "acknowledged"
             await conn.execute(
                 _alerts.insert().values(
-                    id=ids[name], clinic_id=ids["clinic"], patient_id=ids["patient"],
-                    procedure_id=ids["procedure"], report_id=None, rule_id=rule, rule_version=1,
-                    severity=severity, severity_rank=rank, title=rule, explanation=["seeded"],
-                    status=status, created_at=created, last_triggered_at=created, occurrences=1,
+                    id=ids[name],
+                    clinic_id=ids["clinic"],
+                    patient_id=ids["patient"],
+                    procedure_id=ids["procedure"],
+                    report_id=None,
+                    rule_id=rule,
+                    rule_version=1,
+                    severity=severity,
+                    severity_rank=rank,
+                    title=rule,
+                    explanation=["seeded"],
+                    status=status,
+                    created_at=created,
+                    last_triggered_at=created,
+                    occurrences=1,
                     acknowledged_at=created if acknowledged else None,
                     acknowledged_by=ids["staff"] if acknowledged else None,
-                    acknowledgement_note=None, resolved_at=None, resolved_by=None,
+                    acknowledgement_note=None,
+                    resolved_at=None,
+                    resolved_by=None,
                     resolution_note=None,
                 )
-            )  # fmt: skip
+            )
     await engine.dispose()
     return ids
 
@@ -233,9 +259,9 @@ async def _readyz(url: str) -> httpx.Response:
 
 
 def test_upgrade_keeps_existing_data_and_it_stays_usable(
-    backend: str, empty_database_factory: object
+    backend: str, empty_database_factory: DatabaseFactory
 ) -> None:
-    url: str = empty_database_factory(backend)  # type: ignore[operator]
+    url = empty_database_factory(backend)
     asyncio.run(upgrade(url, FIRST_REVISION))
     ids = asyncio.run(_seed_first_revision(url))
     behind = asyncio.run(_readyz(url))
@@ -274,9 +300,9 @@ def test_upgrade_keeps_existing_data_and_it_stays_usable(
 
 
 def test_upgrade_gives_open_alerts_their_escalation_deadline(
-    backend: str, empty_database_factory: object
+    backend: str, empty_database_factory: DatabaseFactory
 ) -> None:
-    url: str = empty_database_factory(backend)  # type: ignore[operator]
+    url = empty_database_factory(backend)
     asyncio.run(upgrade(url, BEFORE_ESCALATION))
     ids = asyncio.run(_seed_before_escalation(url))
 
@@ -317,11 +343,11 @@ _refresh_tokens = sa.table(
 
 
 def test_upgrade_turns_refresh_families_into_devices_and_the_app_keeps_working(
-    backend: str, empty_database_factory: object
+    backend: str, empty_database_factory: DatabaseFactory
 ) -> None:
     """A phone enrolled before the upgrade refreshes as before; a family already revoked
     becomes a revoked device; staff stay active."""
-    url: str = empty_database_factory(backend)  # type: ignore[operator]
+    url = empty_database_factory(backend)
     asyncio.run(upgrade(url, BEFORE_IDENTITY))
     ids = asyncio.run(_seed_first_revision(url))
     live, dead = uuid.uuid4(), uuid.uuid4()
@@ -404,11 +430,11 @@ def _digest_before_glucose(procedure_id: uuid.UUID, body: dict[str, object]) -> 
 
 
 def test_upgrade_puts_existing_clinics_reports_and_alerts_on_rule_set_1(
-    backend: str, empty_database_factory: object
+    backend: str, empty_database_factory: DatabaseFactory
 ) -> None:
     """Nothing a clinic already has changes its rules: the clinic stays on 1 and so is judged
     its next report; a report uploaded before the upgrade and retried after is still a replay."""
-    url: str = empty_database_factory(backend)  # type: ignore[operator]
+    url = empty_database_factory(backend)
     asyncio.run(upgrade(url, BEFORE_RULE_SETS))
     ids = asyncio.run(_seed_before_escalation(url))
     old_body = report_body(recorded_at="2026-11-21T12:00:00Z", temperature=None)
@@ -420,16 +446,26 @@ def test_upgrade_puts_existing_clinics_reports_and_alerts_on_rule_set_1(
         async with engine.begin() as conn:
             await conn.execute(
                 _reports.insert().values(
-                    id=ids["report"], clinic_id=ids["clinic"], patient_id=ids["patient"],
+                    id=ids["report"],
+                    clinic_id=ids["clinic"],
+                    patient_id=ids["patient"],
                     procedure_id=ids["procedure"],
                     client_report_id=uuid.UUID(old_body["client_report_id"]),
                     request_digest=_digest_before_glucose(ids["procedure"], old_body),
-                    recorded_at=NOW, received_at=NOW, relief_ended_at=None, pain_score=4,
-                    relief_percent=40, temperature_value=None, temperature_unit=None,
-                    temperature_c=None, side_effects=old_body["side_effects"], notes=None,
-                    entered_by_staff_id=None, response=stored,
+                    recorded_at=NOW,
+                    received_at=NOW,
+                    relief_ended_at=None,
+                    pain_score=4,
+                    relief_percent=40,
+                    temperature_value=None,
+                    temperature_unit=None,
+                    temperature_c=None,
+                    side_effects=old_body["side_effects"],
+                    notes=None,
+                    entered_by_staff_id=None,
+                    response=stored,
                 )
-            )  # fmt: skip
+            )
         await engine.dispose()
 
     asyncio.run(seed_report())
@@ -490,11 +526,11 @@ _deliveries = sa.table(
 
 
 def test_upgrade_keeps_webhook_endpoints_and_their_pending_deliveries(
-    backend: str, empty_database_factory: object
+    backend: str, empty_database_factory: DatabaseFactory
 ) -> None:
     """An endpoint registered before endpoints kept a failing stretch has none on record, and
     the delivery it was owed goes out through the fair claim after the upgrade."""
-    url: str = empty_database_factory(backend)  # type: ignore[operator]
+    url = empty_database_factory(backend)
     asyncio.run(upgrade(url, BEFORE_FAILING_SINCE))
     ids = asyncio.run(_seed_first_revision(url))
     receiver = Receiver().start()

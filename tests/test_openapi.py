@@ -1,7 +1,11 @@
 import json
 
+import pytest
+
 from app.core.config import PROJECT_ROOT, Settings
 from app.main import create_app, openapi_json
+
+pytestmark = pytest.mark.unit
 
 COMMITTED = PROJECT_ROOT / "openapi" / "openapi.json"
 
@@ -17,9 +21,13 @@ def test_committed_openapi_matches_the_app() -> None:
 def test_every_operation_is_named_tagged_and_declares_its_errors() -> None:
     spec = json.loads(COMMITTED.read_text(encoding="utf-8"))
     public = {
-        "/healthz", "/readyz", "/v1/auth/token", "/v1/auth/enroll", "/v1/auth/refresh",
+        "/healthz",
+        "/readyz",
+        "/v1/auth/token",
+        "/v1/auth/enroll",
+        "/v1/auth/refresh",
         "/.well-known/oauth-authorization-server",
-    }  # fmt: skip
+    }
     # The token endpoint's own errors are OAuth 2.0 errors (RFC 6749 5.2), not problems, and
     # its form takes anything (a malformed one is 400 invalid_request, not 422).
     token = "/v1/auth/token"
@@ -62,8 +70,11 @@ def test_every_operation_and_parameter_is_described_and_every_tag_declared() -> 
             where = f"{method.upper()} {path}"
             if not operation.get("description"):
                 missing.append(f"{where}: no description")
-            missing += [f"{where}: tag {t!r} not declared" for t in operation.get("tags", [])
-                        if t not in declared]  # fmt: skip
+            missing += [
+                f"{where}: tag {t!r} not declared"
+                for t in operation.get("tags", [])
+                if t not in declared
+            ]
             missing += [
                 f"{where}: {p['in']} parameter {p['name']!r} has no description"
                 for p in operation.get("parameters", [])

@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook
 
 from app.core.config import PROJECT_ROOT, Settings
 from app.core.errors import PROBLEM_JSON
-from app.integrations.scopes import scope_for
+from app.core.scopes import scope_for
 from app.outbox.schemas import EVENT_TYPES
 from app.webhooks.payloads import EVENT_MODELS
 from app.worker.loop import Worker
@@ -56,6 +56,7 @@ def operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
             yield path, method, operation
 
 
+@pytest.mark.unit
 def test_every_error_is_problem_json_with_the_problem_details_schema() -> None:
     for path, method, operation in operations():
         for status, response in operation["responses"].items():
@@ -77,12 +78,14 @@ def test_every_error_is_problem_json_with_the_problem_details_schema() -> None:
     assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
 
 
+@pytest.mark.unit
 def test_servers_license_and_contact() -> None:
     assert SPEC["servers"] and all(server["url"] for server in SPEC["servers"])
     assert SPEC["info"]["license"]["name"]
     assert SPEC["info"]["contact"]
 
 
+@pytest.mark.unit
 def test_every_operation_states_who_may_call_it() -> None:
     schemes = SPEC["components"]["securitySchemes"]
     for path, method, operation in operations():
@@ -110,6 +113,7 @@ def _inline_enums(node: Any, at: str) -> Iterator[str]:
                 yield from _inline_enums(value, f"{at}/{key}")
 
 
+@pytest.mark.unit
 def test_string_enums_are_named_components() -> None:
     found = set(_inline_enums(SPEC["paths"], "/paths"))
     found |= set(_inline_enums(SPEC["webhooks"], "/webhooks"))
@@ -120,11 +124,20 @@ def test_string_enums_are_named_components() -> None:
     assert found == set(INLINE_ENUMS), sorted(found - set(INLINE_ENUMS))
 
 
+@pytest.mark.unit
 def test_shared_enums_are_one_component_each() -> None:
     schemas = SPEC["components"]["schemas"]
     text = json.dumps(SPEC)
-    for name in ("AlertSeverity", "AlertStatus", "Severity", "SideEffectKind", "GuidanceLevel",
-                 "Side", "SpinalLevel", "WebhookEventType"):  # fmt: skip
+    for name in (
+        "AlertSeverity",
+        "AlertStatus",
+        "Severity",
+        "SideEffectKind",
+        "GuidanceLevel",
+        "Side",
+        "SpinalLevel",
+        "WebhookEventType",
+    ):
         assert "enum" in schemas[name], name
         assert text.count(f'"#/components/schemas/{name}"') >= 2, name
     assert schemas["AlertOut"]["properties"]["severity"] == {
@@ -135,6 +148,7 @@ def test_shared_enums_are_one_component_each() -> None:
     }
 
 
+@pytest.mark.unit
 def test_webhooks_document_every_event_type_and_its_signature() -> None:
     webhooks = SPEC["webhooks"]
     assert set(webhooks) == set(EVENT_TYPES)
@@ -177,10 +191,15 @@ async def _raise_severity(api: Api, clinic: ClinicActors, alert_id: str) -> None
     finding = Finding(alert["rule_id"], alert["rule_version"], "emergency", "Again", ("again",))
     async with api.db.write() as session:
         await plan_alerts(
-            session, clinic_id=clinic.clinic_id, patient_id=uuid.UUID(alert["patient_id"]),
-            procedure_id=uuid.UUID(alert["procedure_id"]), report_id=None, findings=[finding],
-            rule_set_version=alert["rule_set_version"], now=api.clock.now(),
-        )  # fmt: skip
+            session,
+            clinic_id=clinic.clinic_id,
+            patient_id=uuid.UUID(alert["patient_id"]),
+            procedure_id=uuid.UUID(alert["procedure_id"]),
+            report_id=None,
+            findings=[finding],
+            rule_set_version=alert["rule_set_version"],
+            now=api.clock.now(),
+        )
 
 
 @pytest.mark.anyio

@@ -43,10 +43,21 @@ def _redocly() -> Path:
     staging = Path(tempfile.mkdtemp(prefix="redocly-", dir=TOOL_DIR.parent))
     try:
         installed = subprocess.run(
-            [npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund",
-             "--save-exact", f"@redocly/cli@{REDOCLY_VERSION}"],
-            capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(staging),
+                "--no-audit",
+                "--no-fund",
+                "--save-exact",
+                f"@redocly/cli@{REDOCLY_VERSION}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert installed.returncode == 0, installed.stderr[-2000:]
         try:
             staging.rename(TOOL_DIR)
@@ -62,9 +73,13 @@ def test_committed_document_passes_redocly_lint_with_no_errors() -> None:
     _npm()
     lint = subprocess.run(
         [str(_redocly()), "lint", str(DOCUMENT), "--config", str(CONFIG), "--format=json"],
-        capture_output=True, text=True, timeout=300, check=False, cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=PROJECT_ROOT,
         env={**os.environ, **QUIET},
-    )  # fmt: skip
+    )
     try:
         report = json.loads(lint.stdout)
     except json.JSONDecodeError:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from tests.helpers import Actor, Api, ClinicActors, report_body
+from tests.problems import assert_problem
 
 pytestmark = pytest.mark.anyio
 
 T0 = datetime.fromisoformat("2026-11-21T11:30:00+00:00")  # helpers.procedure_body performed_at
-PROBLEM = "application/problem+json"
 
 
 def at(hours: float, start: datetime = T0) -> datetime:
@@ -52,10 +52,13 @@ async def report(
     if api.clock.now() < recorded:  # a report is posted once it has been filled in
         api.clock.set(recorded)
     body = report_body(
-        recorded_at=recorded.isoformat(), pain_score=pain, relief_percent=relief,
+        recorded_at=recorded.isoformat(),
+        pain_score=pain,
+        relief_percent=relief,
         relief_ended_at=at(ended, start).isoformat() if ended is not None else None,
-        temperature=None, side_effects=[{"kind": k, "severity": "mild"} for k in effects],
-    )  # fmt: skip
+        temperature=None,
+        side_effects=[{"kind": k, "severity": "mild"} for k in effects],
+    )
     response = await api.post_report(staff, procedure["id"], body)
     assert response.status_code == 201, response.text
     return dict(response.json())
@@ -71,9 +74,12 @@ async def summary_of(api: Api, staff: Actor, procedure: dict[str, Any]) -> dict[
 
 def figures(s: dict[str, Any]) -> tuple[Any, ...]:
     return (
-        when(s["relief_onset_at"]), when(s["relief_ended_at"]), s["relief_duration_hours"],
-        s["relief_ongoing"], s["response"],
-    )  # fmt: skip
+        when(s["relief_onset_at"]),
+        when(s["relief_ended_at"]),
+        s["relief_duration_hours"],
+        s["relief_ongoing"],
+        s["response"],
+    )
 
 
 async def test_onset_and_end_by_a_later_report_below_50(api: Api) -> None:
@@ -166,8 +172,11 @@ async def test_side_effects_are_counted_and_worked_alerts_leave_the_count(api: A
     short = await report(api, staff, procedure, 3, 3, effects=("breathing_difficulty",))
     s = await summary_of(api, staff, procedure)
     assert s["side_effects"] == {
-        "breathing_difficulty": 1, "leg_warmth": 1, "rash_or_itching": 1, "soreness": 2,
-    }  # fmt: skip
+        "breathing_difficulty": 1,
+        "leg_warmth": 1,
+        "rash_or_itching": 1,
+        "soreness": 2,
+    }
     assert [(a["rule_id"], a["severity"], a["status"]) for a in s["alerts"]] == [
         ("breathing_difficulty", "emergency", "open"),
         ("allergic_reaction", "urgent", "open"),
@@ -203,9 +212,11 @@ async def test_pain_series_is_in_recorded_order_with_hours_since_the_block(api: 
     s = await summary_of(api, clinic.clinician, procedure)
     by_id = sorted(tied, key=lambda r: uuid.UUID(r["report"]["id"]))  # ties: recorded_at, then id
     assert [(when(p["at"]), p["hours_since_block"], p["pain_score"]) for p in s["pain_series"]] == [
-        (at(0), 0.0, 7), (at(4 / 3), 1.3, 4), (at(2.25), 2.3, 6),
+        (at(0), 0.0, 7),
+        (at(4 / 3), 1.3, 4),
+        (at(2.25), 2.3, 6),
         *((at(3), 3.0, r["report"]["pain_score"]) for r in by_id),
-    ]  # fmt: skip
+    ]
     assert s["latest_pain"] == by_id[-1]["report"]["pain_score"]
 
 
@@ -213,10 +224,16 @@ async def test_the_side_effects_of_rule_set_2_are_counted(api: Api) -> None:
     clinic = await api.new_clinic()
     procedure = await block(api, clinic)
     kinds = (
-        "weakness_both_legs", "back_pain_deep", "face_lip_tongue_swelling", "seizure",
-        "ringing_ears_or_metallic_taste", "numb_lips_or_tongue", "headache_when_upright",
-        "burning_pain_new_area", "facial_flushing",
-    )  # fmt: skip
+        "weakness_both_legs",
+        "back_pain_deep",
+        "face_lip_tongue_swelling",
+        "seizure",
+        "ringing_ears_or_metallic_taste",
+        "numb_lips_or_tongue",
+        "headache_when_upright",
+        "burning_pain_new_area",
+        "facial_flushing",
+    )
     await report(api, clinic.clinician, procedure, 1, effects=kinds)
     await report(api, clinic.clinician, procedure, 2, effects=("seizure",))
     s = await summary_of(api, clinic.clinician, procedure)
@@ -321,15 +338,20 @@ async def test_a_steroid_block_is_negative_only_from_72_h_on_rule_set_2(
         assert moved.status_code == 200, moved.text
     first = await block(api, clinic)
     second = await block(
-        api, clinic, first["patient_id"], performed_at=(T0 + DAYS).isoformat(),
+        api,
+        clinic,
+        first["patient_id"],
+        performed_at=(T0 + DAYS).isoformat(),
         **({} if steroid else {"steroid": None}),
-    )  # fmt: skip
+    )
     await report(api, clinic.clinician, second, hours, relief=20)
     s = await summary_of(api, clinic.clinician, second)
     row = (await outcomes(api, clinic.clinician, first["patient_id"]))["items"][1]
     assert (s["response"], row["response"], row["compared_with_previous"]) == (
-        response, response, comparison,
-    )  # fmt: skip
+        response,
+        response,
+        comparison,
+    )
 
 
 # --- roles and tenancy ---------------------------------------------------------------------
@@ -343,14 +365,14 @@ async def test_summary_and_outcomes_are_for_the_clinic_s_staff_only(api: Api) ->
         for staff in (clinic.clinician, clinic.admin):
             assert (await api.client.get(path, headers=staff.headers)).status_code == 200
         mine = await api.client.get(path, headers=patient.headers)
-        assert mine.status_code == 403 and mine.headers["content-type"].startswith(PROBLEM)
+        assert_problem(mine, 403)
         for staff in (api.world.b.clinician, api.world.b.admin):
             other = await api.client.get(path, headers=staff.headers)
             assert other.status_code == 404, (path, other.text)
         assert (await api.client.get(path)).status_code == 401
     for path in (f"/v1/procedures/{uuid.uuid4()}/summary", f"/v1/patients/{uuid.uuid4()}/outcomes"):
         unknown = await api.client.get(path, headers=clinic.clinician.headers)
-        assert unknown.status_code == 404 and unknown.headers["content-type"].startswith(PROBLEM)
+        assert_problem(unknown, 404)
 
 
 @pytest.mark.parametrize(
@@ -371,5 +393,4 @@ async def test_a_bad_outcomes_cursor_is_400(api: Api, cursor: str) -> None:
         params={"cursor": cursor},
         headers=clinic.clinician.headers,
     )
-    assert response.status_code == 400, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
+    assert_problem(response, 400)

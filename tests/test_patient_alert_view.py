@@ -16,9 +16,15 @@ pytestmark = pytest.mark.anyio
 
 PERFORMED = datetime.fromisoformat("2026-11-21T11:30:00+00:00")  # helpers.procedure_body
 NOTICE_KEYS = {
-    "id", "rule_id", "rule_version", "rule_set_version", "severity", "title", "status",
+    "id",
+    "rule_id",
+    "rule_version",
+    "rule_set_version",
+    "severity",
+    "title",
+    "status",
     "created_at",
-}  # fmt: skip
+}
 
 
 def fainting(hours: float) -> dict[str, Any]:

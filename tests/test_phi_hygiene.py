@@ -178,10 +178,15 @@ async def _names_mrns_notes_and_searches(
     markers += [invalid_mrn, invalid_note, crash_name, duplicate_name]
 
     created = await staff.send(
-        "POST", "/v1/patients",
-        json={"mrn": mrn, "display_name": name, "timezone": "Europe/Berlin",
-              "temperature_unit": "C"},
-    )  # fmt: skip
+        "POST",
+        "/v1/patients",
+        json={
+            "mrn": mrn,
+            "display_name": name,
+            "timezone": "Europe/Berlin",
+            "temperature_unit": "C",
+        },
+    )
     assert created.status_code == 201, created.text
     patient = created.json()
     same_mrn = {
@@ -196,11 +201,12 @@ async def _names_mrns_notes_and_searches(
     procedure = await api.create_procedure(clinic.clinician, patient["id"], notes=procedure_note)
     patient_app = Requests(api, await api.patient_actor(patient))
     report = await patient_app.send(
-        "POST", f"/v1/procedures/{procedure['id']}/reports",
+        "POST",
+        f"/v1/procedures/{procedure['id']}/reports",
         json=report_body(
             notes=report_note, side_effects=[{"kind": "breathing_difficulty", "severity": "mild"}]
         ),
-    )  # fmt: skip
+    )
     assert report.status_code == 201, report.text
     (alert,) = report.json()["alerts"]
     acknowledged = await staff.send(
@@ -231,14 +237,16 @@ async def _names_mrns_notes_and_searches(
 
     # Invalid input is neither echoed back nor logged.
     invalid = await staff.send(
-        "POST", "/v1/patients",
+        "POST",
+        "/v1/patients",
         json={"mrn": invalid_mrn, "display_name": 5, "timezone": invalid_mrn},
-    )  # fmt: skip
+    )
     assert invalid.status_code == 422
     invalid_report = await patient_app.send(
-        "POST", f"/v1/procedures/{procedure['id']}/reports",
+        "POST",
+        f"/v1/procedures/{procedure['id']}/reports",
         json=report_body(notes=invalid_note, pain_score=11),
-    )  # fmt: skip
+    )
     assert invalid_report.status_code == 422
     for response in (invalid, invalid_report):
         assert invalid_mrn not in response.text and invalid_note not in response.text
@@ -250,10 +258,15 @@ async def _names_mrns_notes_and_searches(
 
     monkeypatch.setattr(app.patients.service, "create_patient", defect)
     crashed = await staff.send(
-        "POST", "/v1/patients",
-        json={"mrn": marker("CrashMrn"), "display_name": crash_name,
-              "timezone": "Europe/Berlin", "temperature_unit": "C"},
-    )  # fmt: skip
+        "POST",
+        "/v1/patients",
+        json={
+            "mrn": marker("CrashMrn"),
+            "display_name": crash_name,
+            "timezone": "Europe/Berlin",
+            "temperature_unit": "C",
+        },
+    )
     assert crashed.status_code == 500
     assert crash_name not in crashed.text
     # Answered outside every middleware, it carries the safe headers itself.

@@ -6,12 +6,15 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from math import floor
+from typing import NamedTuple
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from app.rules.relief import Relief, ReliefReport, compare, hours_between, relief_summary
+
+pytestmark = pytest.mark.unit
 
 T0 = datetime(2026, 11, 21, 11, 30, tzinfo=UTC)  # performed_at
 
@@ -65,53 +68,67 @@ def test_relief_is_given_or_derived_half_up_and_clamped(
 # --- onset, end, duration, ongoing ---------------------------------------------------------
 
 NO_REPORTS = ()
+
+
+class Spell(NamedTuple):
+    """What a block's reports say of its relief: hours after the block, or None."""
+
+    onset: float | None
+    ended: float | None
+    duration: float | None
+    ongoing: bool
+
+
 CASES = {
-    # name: (reports, onset h, ended h, duration h, ongoing)
-    "no reports": (NO_REPORTS, None, None, None, False),
+    "no reports": (NO_REPORTS, Spell(None, None, None, False)),
     "exactly 50 is onset": (
-        (r(1, relief=30), r(2, relief=50), r(3, relief=80)), 2, None, 3.0, True,
+        (r(1, relief=30), r(2, relief=50), r(3, relief=80)),
+        Spell(2, None, 3.0, True),
     ),
-    "49 is not": ((r(1, relief=49), r(30, relief=49)), None, None, None, False),
-    "derived 50 is onset": ((r(1, pain=6), r(4, pain=4)), 4, None, 4.0, True),
+    "49 is not": ((r(1, relief=49), r(30, relief=49)), Spell(None, None, None, False)),
+    "derived 50 is onset": ((r(1, pain=6), r(4, pain=4)), Spell(4, None, 4.0, True)),
     "end by a later report below 50": (
-        (r(1, relief=60), r(5, relief=70), r(30, relief=40), r(40, relief=80)), 1, 30, 30.0, False,
+        (r(1, relief=60), r(5, relief=70), r(30, relief=40), r(40, relief=80)),
+        Spell(1, 30, 30.0, False),
     ),
     "a report at onset time is not after it": (
-        (r(2, relief=60), r(2, relief=10)), 2, None, 2.0, True,
+        (r(2, relief=60), r(2, relief=10)),
+        Spell(2, None, 2.0, True),
     ),
-    "end by relief_ended_at": ((r(1, relief=60), r(30, relief=60, ended=20)), 1, 20, 20.0, False),
+    "end by relief_ended_at": (
+        (r(1, relief=60), r(30, relief=60, ended=20)),
+        Spell(1, 20, 20.0, False),
+    ),
     "earliest relief_ended_at of several, over a report below 50": (
         (r(2, relief=70), r(10, relief=40), r(30, relief=40, ended=26), r(48, relief=20, ended=20)),
-        2, 20, 20.0, False,
+        Spell(2, 20, 20.0, False),
     ),
     "relief_ended_at before a derived end": (
-        (r(1, relief=60), r(5, relief=60, ended=3), r(9, relief=10)), 1, 3, 3.0, False,
+        (r(1, relief=60), r(5, relief=60, ended=3), r(9, relief=10)),
+        Spell(1, 3, 3.0, False),
     ),
     "a reported end before the onset is an earlier spell, not the end": (
-        (r(1, relief=20, ended=0.5), r(10, relief=80), r(40, relief=90)), 10, None, 40.0, True,
+        (r(1, relief=20, ended=0.5), r(10, relief=80), r(40, relief=90)),
+        Spell(10, None, 40.0, True),
     ),
     "relief_ended_at without onset": (
-        (r(1, relief=20), r(6, relief=10, ended=4)), None, 4, None, False,
+        (r(1, relief=20), r(6, relief=10, ended=4)),
+        Spell(None, 4, None, False),
     ),
     "ongoing: to the latest report": (
-        (r(0.5, relief=20), r(3, relief=60), r(50, relief=90)), 3, None, 50.0, True,
+        (r(0.5, relief=20), r(3, relief=60), r(50, relief=90)),
+        Spell(3, None, 50.0, True),
     ),
     "duration rounds half up (2 h 15 min)": (
-        (r(0.25, relief=60), r(2.25, relief=30)), 0.25, 2.25, 2.3, False,
+        (r(0.25, relief=60), r(2.25, relief=30)),
+        Spell(0.25, 2.25, 2.3, False),
     ),
-}  # fmt: skip
+}
 
 
-@pytest.mark.parametrize(
-    ("reports", "onset", "ended", "duration", "ongoing"), CASES.values(), ids=CASES.keys()
-)
-def test_onset_end_duration_and_ongoing(
-    reports: tuple[ReliefReport, ...],
-    onset: float | None,
-    ended: float | None,
-    duration: float | None,
-    ongoing: bool,
-) -> None:
+@pytest.mark.parametrize(("reports", "expected"), CASES.values(), ids=CASES.keys())
+def test_onset_end_duration_and_ongoing(reports: tuple[ReliefReport, ...], expected: Spell) -> None:
+    onset, ended, duration, ongoing = expected
     result = summary(*reports)
     assert result.relief_onset_at == (at(onset) if onset is not None else None)
     assert result.relief_ended_at == (at(ended) if ended is not None else None)
@@ -124,8 +141,10 @@ def test_pain_figures_follow_the_order_given() -> None:
     result = summary(r(1, pain=6), r(2, pain=2), r(3, pain=4), baseline=8)
     assert (result.latest_pain, result.lowest_pain, result.peak_relief_percent) == (4, 2, 75)
     assert [(p.at, p.pain_score, p.relief_percent) for p in result.pain_series] == [
-        (at(1), 6, 25), (at(2), 2, 75), (at(3), 4, 50),
-    ]  # fmt: skip
+        (at(1), 6, 25),
+        (at(2), 2, 75),
+        (at(3), 4, 50),
+    ]
     empty = summary()
     assert (empty.latest_pain, empty.lowest_pain, empty.peak_relief_percent) == (None, None, None)
     assert (empty.response, empty.pain_series) == ("indeterminate", ())

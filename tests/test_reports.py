@@ -1,21 +1,23 @@
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from tests.helpers import Api, report_body
+from tests.helpers import Actor, Api, report_body
+from tests.problems import assert_problem
 
 pytestmark = pytest.mark.anyio
 
 
-async def _reports(api: Api, actor, procedure_id: str) -> list[dict]:  # type: ignore[no-untyped-def]
+async def _reports(api: Api, actor: Actor, procedure_id: str) -> list[dict[str, Any]]:
     response = await api.client.get(f"/v1/procedures/{procedure_id}/reports", headers=actor.headers)
     assert response.status_code == 200
     return list(response.json()["items"])
 
 
-async def _alert(api: Api, staff, alert_id: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+async def _alert(api: Api, staff: Actor, alert_id: str) -> dict[str, Any]:
     """The clinician's view of an alert: the report response carries only a notice."""
     response = await api.client.get(f"/v1/alerts/{alert_id}", headers=staff.headers)
     assert response.status_code == 200, response.text
@@ -92,14 +94,13 @@ async def test_replay_with_same_meaning_in_another_offset_is_a_duplicate(api: Ap
     ids=["pain", "notes", "side_effects", "recorded_at"],
 )
 async def test_replay_with_different_body_is_409_and_changes_nothing(
-    api: Api, change: dict
-) -> None:  # type: ignore[type-arg]
+    api: Api, change: dict[str, Any]
+) -> None:
     patient, procedure = await api.patient_with_procedure(api.world.a)
     body = report_body()
     first = await api.post_report(patient, procedure["id"], body)
     conflict = await api.post_report(patient, procedure["id"], {**body, **change})
-    assert conflict.status_code == 409
-    assert conflict.headers["content-type"] == "application/problem+json"
+    assert_problem(conflict, 409)
     stored = await _reports(api, patient, procedure["id"])
     assert stored == [first.json()["report"]]
 
@@ -147,7 +148,7 @@ async def test_reports_list_newest_recorded_first_with_stable_pages(api: Api) ->
         assert (
             await api.post_report(patient, procedure["id"], report_body(recorded_at=at))
         ).status_code == 201
-    seen: list[dict] = []  # type: ignore[type-arg]
+    seen: list[dict[str, Any]] = []
     cursor = None
     while True:
         params = {"limit": 3, **({"cursor": cursor} if cursor else {})}

@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.alerts.scheduled import close_missed_checkins
 from app.outbox.models import OutboxEvent
+from app.scheduled.service import close_missed_checkins
 from app.staff.models import Clinic
 from app.staff.service import create_clinic_with_admin
 from tests.helpers import Actor, Api, ClinicActors, report_body
+from tests.problems import assert_problem
 
 pytestmark = pytest.mark.anyio
 
 PERFORMED = datetime.fromisoformat("2026-11-21T11:30:00+00:00")  # helpers.procedure_body
-PROBLEM_JSON = "application/problem+json"
 # Mild chills with the block's own leg weakness at 3 h: version 1 calls it a spinal infection,
 # version 2 does not (an epidural abscess starts days later).
 CHILLS_AND_WEAKNESS = [("chills", "mild"), ("leg_weakness", "mild")]
@@ -26,9 +26,11 @@ CHILLS_AND_WEAKNESS = [("chills", "mild"), ("leg_weakness", "mild")]
 
 def body(hours: float, *effects: tuple[str, str]) -> dict[str, Any]:
     return report_body(
-        recorded_at=(PERFORMED + timedelta(hours=hours)).isoformat(), temperature=None,
-        relief_percent=None, side_effects=[{"kind": k, "severity": s} for k, s in effects],
-    )  # fmt: skip
+        recorded_at=(PERFORMED + timedelta(hours=hours)).isoformat(),
+        temperature=None,
+        relief_percent=None,
+        side_effects=[{"kind": k, "severity": s} for k, s in effects],
+    )
 
 
 async def post(api: Api, actor: Actor, procedure: dict[str, Any], report: dict[str, Any]) -> Any:
@@ -77,15 +79,23 @@ async def test_two_clinics_on_different_versions_each_judge_with_their_own(api: 
     detail = await get(api, clinic.clinician, f"/v1/alerts/{notice['id']}")
     for alert in (listed, detail):
         assert (alert["rule_id"], alert["rule_version"], alert["rule_set_version"]) == (
-            "infection_with_neuro_signs", 1, 1,
-        )  # fmt: skip
+            "infection_with_neuro_signs",
+            1,
+            1,
+        )
     timeline = await get(api, clinic.clinician, f"/v1/patients/{patient.patient_id}/timeline")
-    shown = {i["type"]: i["data"]["rule_set_version"] for i in timeline["items"] if "rule_set_version" in i["data"]}  # fmt: skip
+    shown = {
+        i["type"]: i["data"]["rule_set_version"]
+        for i in timeline["items"]
+        if "rule_set_version" in i["data"]
+    }
     assert shown == {"alert": 1, "report": 1}
     async with api.db.read() as session:
-        events = list(await session.scalars(
-            select(OutboxEvent.data).where(OutboxEvent.clinic_id == clinic.clinic_id)
-        ))  # fmt: skip
+        events = list(
+            await session.scalars(
+                select(OutboxEvent.data).where(OutboxEvent.clinic_id == clinic.clinic_id)
+            )
+        )
     assert [(e["rule_id"], e["rule_set_version"]) for e in events] == [
         ("infection_with_neuro_signs", 1)
     ]
@@ -152,7 +162,7 @@ async def test_a_rule_set_switch_is_an_audit_event_of_its_own(api: Api) -> None:
     assert [e["id"] for e in switches] == [events[0]["id"], events[2]["id"]]
     assert (await get(api, clinic.admin, "/v1/clinic"))["rule_set_version"] == 2
 
-    from app.audit.service import action_words
+    from app.audit_trail.service import action_words
 
     assert action_words("clinic.rule_set_change") == "changed the clinic's clinical rule set"
 
@@ -169,8 +179,10 @@ async def test_a_retriggered_alert_takes_the_title_of_the_rule_set_that_fired_it
     (notice,) = [a for a in first["alerts"] if a["rule_id"] == "persistent_dizziness"]
     alert = await get(api, clinic.clinician, f"/v1/alerts/{notice['id']}")
     assert (alert["title"], alert["rule_version"], alert["rule_set_version"]) == (
-        "Persistent dizziness", 1, 1,
-    )  # fmt: skip
+        "Persistent dizziness",
+        1,
+        1,
+    )
 
     assert (await set_version(api, clinic, 2)).status_code == 200
     again = await post(api, patient, procedure, body(8, ("dizziness", "moderate")))
@@ -178,8 +190,10 @@ async def test_a_retriggered_alert_takes_the_title_of_the_rule_set_that_fired_it
     alert = await get(api, clinic.clinician, f"/v1/alerts/{notice['id']}")
     assert alert["occurrences"] == 2
     assert (alert["title"], alert["rule_version"], alert["rule_set_version"]) == (
-        "Dizziness beyond what the block explains", 2, 2,
-    )  # fmt: skip
+        "Dizziness beyond what the block explains",
+        2,
+        2,
+    )
     (listed,) = [a for a in await alerts_of(api, clinic, procedure) if a["id"] == notice["id"]]
     assert listed["title"] == "Dizziness beyond what the block explains"
 
@@ -193,8 +207,7 @@ async def test_only_an_admin_sets_a_known_rule_set(api: Api) -> None:
         assert refused.status_code == 403, refused.text
     for value in (0, 3, -1, "1", 1.0, True, None, [1]):
         response = await set_version(api, clinic, value)
-        assert response.status_code == 422, (value, response.text)
-        assert response.headers["content-type"].startswith(PROBLEM_JSON)
+        assert_problem(response, 422)
         assert response.json()["errors"][0]["loc"][:2] == ["body", "rule_set_version"]
     assert (await get(api, clinic.admin, "/v1/clinic"))["rule_set_version"] == 2
 
@@ -218,8 +231,10 @@ async def test_a_late_reports_successor_is_judged_again_by_the_version_that_judg
     assert late["report"]["rule_set_version"] == 1 and late["alerts"] == []
     (alert,) = await alerts_of(api, clinic, procedure)
     assert (alert["rule_id"], alert["rule_set_version"], alert["report_id"]) == (
-        "burning_pain_worse", 2, successor["report"]["id"],
-    )  # fmt: skip
+        "burning_pain_worse",
+        2,
+        successor["report"]["id"],
+    )
 
 
 async def test_the_clock_raises_alerts_with_the_clinics_current_version(api: Api) -> None:
@@ -244,16 +259,18 @@ async def test_rules_lists_the_clinics_version_or_the_one_asked_for(api: Api) ->
         response = await api.client.get(
             "/v1/rules", params={"version": bad}, headers=old.clinician.headers
         )
-        assert response.status_code == 422, (bad, response.text)
-        assert response.headers["content-type"].startswith(PROBLEM_JSON)
+        assert_problem(response, 422)
         assert response.json()["errors"][0]["loc"] == ["query", "version"]
 
 
 async def test_a_clinic_made_by_create_admin_starts_on_version_2(api: Api) -> None:
     clinic, _ = await create_clinic_with_admin(
-        api.app.state.services, clinic_name="New clinic", name="Admin",
-        email=f"admin-{uuid.uuid4().hex[:10]}@clinic.example", password="a-long-password-1",
-    )  # fmt: skip
+        api.app.state.services,
+        clinic_name="New clinic",
+        name="Admin",
+        email=f"admin-{uuid.uuid4().hex[:10]}@clinic.example",
+        password="a-long-password-1",
+    )
     async with api.db.read() as session:
         stored = await session.scalar(select(Clinic.rule_set_version).where(Clinic.id == clinic.id))
     assert stored == 2

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from app.reports.schemas import to_celsius
 from app.rules import engine
 from app.rules.engine import (
     Finding,
@@ -25,7 +24,10 @@ from app.rules.engine import (
     relief_of,
 )
 from app.rules.ruleset import VERSION_1, public_rules
+from app.rules.temperature import to_celsius
 from app.rules.vocabulary import Severity, SideEffectKind
+
+pytestmark = pytest.mark.unit
 
 RULES = VERSION_1.rules  # this file is version 1's table; tests/test_rules_v2.py is version 2's
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

@@ -9,10 +9,10 @@ import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.reports.schemas import to_celsius
 from app.rules import engine
 from app.rules.engine import (
     Finding,
@@ -23,7 +23,11 @@ from app.rules.engine import (
     relief_of,
 )
 from app.rules.ruleset import VERSION_1
+from app.rules.temperature import to_celsius
 from app.rules.vocabulary import SEVERITY_RANK, Severity, SideEffectKind
+
+# Pure, but 600 examples a property: tens of seconds of CPU, too many for `pytest -m unit`.
+pytestmark = pytest.mark.slow
 
 K = SideEffectKind
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -117,11 +121,13 @@ def spec_oracle(r: ReportFacts, p: ProcedureFacts, earlier: Sequence[ReportFacts
         previous = [x for x in before if x.recorded_at == latest]
         ranks = [
             # Could not walk: beyond severe, so any leg weakness now is recovery, not worse.
-            4 if K.unable_to_walk in x.side_effects
-            else SEVERITY_RANK[x.side_effects[K.leg_weakness]] if K.leg_weakness in x.side_effects
+            4
+            if K.unable_to_walk in x.side_effects
+            else SEVERITY_RANK[x.side_effects[K.leg_weakness]]
+            if K.leg_weakness in x.side_effects
             else 0
             for x in previous
-        ]  # fmt: skip
+        ]
         if SEVERITY_RANK[e[K.leg_weakness]] > min(ranks):
             out.add("worsening_weakness")
     if fever or has(K.chills, mod):
@@ -194,7 +200,7 @@ def test_engine_agrees_with_the_spec_and_guidance_is_consistent(
         assert f.explanation and all("after the block" in line for line in f.explanation)
         assert f.severity == RULES[TABLE_ORDER[f.rule_id]].severity
 
-    h = hours_since_block(report.recorded_at, proc)
+    h = hours_since_block(proc.performed_at, report.recorded_at)
     guidance = guidance_for(findings, report, proc, VERSION_1)
     assert guidance.message
     has_emergency = any(f.severity == "emergency" for f in findings)
@@ -256,7 +262,7 @@ def test_no_relief_due_matches_the_spec(
     proc: ProcedureFacts, reports: list[ReportFacts], now: float
 ) -> None:
     finding = no_relief_due(proc, reports, T0 + timedelta(hours=now))
-    h = hours_since_block(T0 + timedelta(hours=now), proc)
+    h = hours_since_block(proc.performed_at, T0 + timedelta(hours=now))
     reached = any(relief_of(r, proc.baseline_pain) >= 50 for r in reports)
     assert (finding is not None) == (h >= 336 and not reached)
     for r in reports:

@@ -12,6 +12,7 @@ symptoms are empty, the block is one-sided and without a steroid unless a case s
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -25,6 +26,8 @@ from app.rules.ruleset import (
     rule_set,
 )
 from app.rules.vocabulary import Severity, SideEffectKind
+
+pytestmark = pytest.mark.unit
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 MIN = 1 / 60  # one minute, in hours: "just before" / "just after" a boundary
@@ -1207,8 +1210,10 @@ def test_guidance(version: int, r: ReportFacts, proc: ProcedureFacts, level: str
 @pytest.mark.parametrize("severity", ["mild", "severe"])
 @pytest.mark.parametrize("with_expected", [False, True], ids=["alone", "with-leg-warmth"])
 def test_version_1_ignores_the_new_kinds(kind: str, severity: str, with_expected: bool) -> None:
-    effects = {kind: severity, **({"leg_warmth": "mild"} if with_expected else {})}
-    r = report(1, **effects)
+    effects = {SideEffectKind(kind): Severity(severity)}
+    if with_expected:
+        effects[SideEffectKind.leg_warmth] = Severity.mild
+    r = replace(report(1), side_effects=effects)
     proc = procedure(steroid=True, bilateral=True)
     assert findings(1, r, proc) == []
     assert guidance(1, r, proc).level == N

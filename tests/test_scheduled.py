@@ -1,17 +1,21 @@
 """Rules the clock raises (missed check-ins, no relief by 14 days), driven by an injected clock."""
 
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
-from app.alerts.scheduled import close_missed_checkins, raise_no_relief
 from app.core.deps import Services
+from app.scheduled.service import close_missed_checkins, raise_no_relief
 from tests.helpers import Api, report_body
 
 pytestmark = pytest.mark.anyio
 
 
-async def drain(job, services: Services, now) -> int:  # type: ignore[no-untyped-def]
+async def drain(
+    job: Callable[[Services, datetime], Awaitable[int]], services: Services, now: datetime
+) -> int:
     """Call a batch job until it has nothing left, as the worker does; the total done."""
     total = 0
     while done := await job(services, now):
@@ -24,18 +28,19 @@ def services_of(api: Api) -> Services:
     return services
 
 
-async def _procedure(api: Api, procedure_id: str) -> dict:  # type: ignore[type-arg]
+async def _procedure(api: Api, procedure_id: str) -> dict[str, Any]:
     response = await api.client.get(
         f"/v1/procedures/{procedure_id}", headers=api.world.a.clinician.headers
     )
     return dict(response.json())
 
 
-async def _alerts(api: Api, patient_id: str, rule_id: str) -> list[dict]:  # type: ignore[type-arg]
+async def _alerts(api: Api, patient_id: str, rule_id: str) -> list[dict[str, Any]]:
     response = await api.client.get(
-        "/v1/alerts", params={"patient_id": patient_id, "status": ["open", "acknowledged", "resolved"]},
+        "/v1/alerts",
+        params={"patient_id": patient_id, "status": ["open", "acknowledged", "resolved"]},
         headers=api.world.a.clinician.headers,
-    )  # fmt: skip
+    )
     return [a for a in response.json()["items"] if a["rule_id"] == rule_id]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.core.config import Settings
-from app.integrations.scopes import OPERATION_SCOPES, SCOPES
+from app.core.scopes import OPERATION_SCOPES, SCOPES
 from tests.conftest import UNTHROTTLED
 from tests.helpers import Api, loopback_webhook_settings
 from tests.test_audit_walk import PUBLIC, WALK, body_for, build_scene, close_scene, operations

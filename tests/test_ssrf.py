@@ -10,8 +10,7 @@ from app.core.config import Settings
 from app.main import create_app
 from app.webhooks.targets import is_public
 from tests.helpers import TEST_SECRET, Api
-
-PROBLEM = "application/problem+json"
+from tests.problems import assert_problem
 
 # (address, what it is). Python 3.11 calls every one of these but the Teredo ones global.
 EMBEDDING = [
@@ -40,11 +39,13 @@ GLOBAL = [
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("address", "what"), EMBEDDING)
 def test_an_ipv6_address_carrying_an_ipv4_one_is_not_public(address: str, what: str) -> None:
     assert not is_public(address), what
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("address", GLOBAL)
 def test_global_unicast_addresses_stay_public(address: str) -> None:
     # The neighbours of the refused ranges (2003::/16, 2001:4860::/32) must not be caught by them.
@@ -84,9 +85,7 @@ async def strict(api: Api, database_url: str) -> AsyncIterator[httpx.AsyncClient
 
 
 def assert_url_refused(response: httpx.Response, url: str) -> None:
-    assert response.status_code == 422, (url, response.text)
-    assert response.headers["content-type"].startswith(PROBLEM)
-    (error,) = response.json()["errors"]
+    (error,) = assert_problem(response, 422, "url")["errors"]
     assert error["loc"] == ["body", "url"], url
     assert "private, loopback or reserved" in error["msg"], url
 

@@ -23,10 +23,10 @@ import jwt
 import pytest
 
 from tests.helpers import Actor, Api, procedure_body, report_body
+from tests.problems import assert_problem
 
 pytestmark = pytest.mark.anyio
 
-PROBLEM_JSON = "application/problem+json"
 CALLERS = (
     "admin_a",
     "clinician_a",
@@ -106,21 +106,6 @@ def headers_of(actor: Actor | None) -> dict[str, str]:
 
 # --------------------------------------------------------------------------------------------
 # Assertions shared by every cell.
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM_JSON), response.headers
-    body = response.json()
-    for key in ("type", "title", "status", "detail"):
-        assert key in body, body
-    assert body["status"] == status
-    assert isinstance(body["type"], str) and body["type"]
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
-    if status == 401:
-        assert "bearer" in response.headers.get("www-authenticate", "").lower()
-    return dict(body)
 
 
 def assert_no_foreign_ids(body: Any, foreign: set[str]) -> None:

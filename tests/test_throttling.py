@@ -27,6 +27,7 @@ from app.core.ratelimit import Throttle
 from app.main import create_app
 from tests.helpers import TEST_SECRET, WORLD_PASSWORD, Api, report_body
 from tests.phi_guard import LogCapture
+from tests.problems import assert_problem
 from tests.test_integrations import TOKEN, basic, new_client
 
 pytestmark = pytest.mark.anyio
@@ -60,9 +61,7 @@ async def login(client: httpx.AsyncClient, email: str | None, password: str) -> 
 
 
 def assert_throttled(response: httpx.Response) -> int:
-    assert response.status_code == 429, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["status"] == 429
+    assert_problem(response, 429)
     return int(response.headers["retry-after"])
 
 
@@ -228,7 +227,7 @@ async def test_password_hashes_queue_under_a_bound_and_the_overflow_is_503(
     assert peak == 2
     assert set(statuses) == {400, 503} and statuses.count(400) >= 2 + 2 * 8
     busy = next(a for a in answers if a.status_code == 503)
-    assert busy.headers["content-type"] == "application/problem+json"
+    assert_problem(busy, 503)
     assert int(busy.headers["retry-after"]) >= 1
 
 
@@ -246,7 +245,7 @@ async def redis_prefix() -> AsyncIterator[str]:
     try:
         yield prefix
     finally:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        keys: list[str | bytes] = [key async for key in client.scan_iter(match=f"{prefix}*")]
         if keys:
             await client.delete(keys)
 

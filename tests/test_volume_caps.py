@@ -9,6 +9,7 @@ import pytest
 from app.core.config import Settings
 from app.core.errors import TYPE_BASE
 from tests.helpers import TEST_SECRET, Actor, Api, report_body
+from tests.problems import assert_problem
 
 pytestmark = pytest.mark.anyio
 
@@ -19,9 +20,11 @@ CHEST_PAIN = [{"kind": "chest_pain", "severity": "mild"}]  # an emergency on bot
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(
-        database_url=database_url, secret_key=TEST_SECRET, db_pool_size=5,
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        db_pool_size=5,
         reports_per_block_cap=CAP,
-    )  # fmt: skip
+    )
 
 
 def at(minute: int, **fields: Any) -> dict[str, Any]:
@@ -41,9 +44,7 @@ async def stored(api: Api, procedure_id: str) -> tuple[list[str], int]:
 
 
 def assert_refused(response: httpx.Response, *words: str) -> None:
-    assert response.status_code == 409, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = response.json()
+    problem = assert_problem(response, 409)
     assert problem["type"].endswith("/report-cap-reached")
     assert problem["errors"][0]["type"] == "report_cap"
     assert problem["detail"].startswith("This report was not saved")

@@ -25,10 +25,10 @@ from tests.helpers import (
     emergency_report,
     loopback_webhook_settings,
 )
+from tests.problems import assert_problem
 from tests.receiver import BlackHole, Receiver
 
 pytestmark = pytest.mark.anyio
-PROBLEM = "application/problem+json"
 
 
 @asynccontextmanager
@@ -168,8 +168,7 @@ async def test_a_clinic_may_have_only_so_many_endpoints(
         response = await edge.client.post(
             "/v1/webhooks", json={"url": f"{receiver.url}/4"}, headers=clinic.admin.headers
         )
-        assert response.status_code == 409, response.text
-        assert response.headers["content-type"].startswith(PROBLEM)
+        assert_problem(response, 409)
         assert "3" in response.json()["detail"]
         listed = await edge.client.get("/v1/webhooks", headers=clinic.admin.headers)
         assert sorted(h["id"] for h in listed.json()["items"]) == sorted(h["id"] for h in hooks)

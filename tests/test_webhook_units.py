@@ -10,6 +10,8 @@ from app.core.config import Settings
 from app.webhooks.delivery import retry_delay
 from app.webhooks.targets import UnsafeTarget, ascii_host, check_shape
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("attempts", [1, 14, 29, 200, 10_000])
 def test_retry_delay_stays_within_the_cap_for_any_attempt_count(attempts: int) -> None:

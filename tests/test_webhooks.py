@@ -25,10 +25,10 @@ from tests.helpers import (
     emergency_report,
     loopback_webhook_settings,
 )
+from tests.problems import assert_problem
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.anyio
-PROBLEM = "application/problem+json"
 # Endpoints this test registered: disabled when it ends, so that no delivery it left pending is
 # ever sent by a later test's worker (to a stopped receiver, or a new one on a reused port).
 _registered: list[tuple[dict[str, str], str]] = []
@@ -41,9 +41,12 @@ def settings(database_url: str) -> Settings:
 
 def strict_settings(database_url: str) -> Settings:
     return Settings(
-        database_url=database_url, secret_key=TEST_SECRET, db_pool_size=2,
-        allow_private_webhooks=False, webhook_timeout_seconds=2,
-    )  # fmt: skip
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        db_pool_size=2,
+        allow_private_webhooks=False,
+        webhook_timeout_seconds=2,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -94,12 +97,6 @@ def at(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(UTC)
 
 
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    return dict(response.json())
-
-
 async def test_an_alert_reaches_the_receiver_signed_and_thin(
     api: Api, receiver: Receiver, worker: Worker
 ) -> None:
@@ -145,10 +142,16 @@ async def test_tampered_stale_or_foreign_signatures_are_refused(
     forged = [
         (tampered, got.headers),
         (got.body, {**got.headers, "webhook-timestamp": str(int(stale.timestamp()))}),
-        (got.body, {**got.headers, "webhook-timestamp": str(int(stale.timestamp())),
-                    "webhook-signature": resigned}),
+        (
+            got.body,
+            {
+                **got.headers,
+                "webhook-timestamp": str(int(stale.timestamp())),
+                "webhook-signature": resigned,
+            },
+        ),
         (got.body, {**got.headers, "webhook-timestamp": shifted}),
-    ]  # fmt: skip
+    ]
     for body, headers in forged:
         with pytest.raises(WebhookVerificationError):
             verifier.verify(body, headers)
@@ -231,8 +234,10 @@ async def test_410_disables_the_endpoint_until_an_admin_enables_it(
     )
     newest, middle, oldest = await deliveries(api, clinic, hook["id"])
     assert (newest["status"], middle["status"], oldest["status"]) == (
-        "delivered", "delivered", "failed",
-    )  # fmt: skip
+        "delivered",
+        "delivered",
+        "failed",
+    )
 
 
 async def test_500_forever_backs_off_then_gives_up_after_24_hours(

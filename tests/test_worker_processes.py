@@ -76,9 +76,12 @@ class Processes:
         log = self.output / f"{args[0]}-{len(self.started)}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(  # cwd: no stray .env is read
-                [aftercare_command(), *args], env=self.env, cwd=self.tmp_path,
-                stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                [aftercare_command(), *args],
+                env=self.env,
+                cwd=self.tmp_path,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         self.started.append((process, log))
         return process
 
@@ -88,9 +91,14 @@ class Processes:
         stderr = self.output / f"run-{self.runs}-{args[0]}.stderr"
         with stdout.open("wb") as out, stderr.open("wb") as err:
             done = subprocess.run(
-                [aftercare_command(), *args], env=self.env, cwd=self.tmp_path,
-                stdout=out, stderr=err, timeout=timeout, check=False,
-            )  # fmt: skip
+                [aftercare_command(), *args],
+                env=self.env,
+                cwd=self.tmp_path,
+                stdout=out,
+                stderr=err,
+                timeout=timeout,
+                check=False,
+            )
         assert done.returncode == 0, stderr.read_text(errors="replace")[-3000:]
         return stdout.read_text()
 
@@ -207,10 +215,13 @@ def test_a_worker_killed_mid_batch_loses_nothing(
     receiver.delay = 0.02
     event_ids = asyncio.run(seed(url, receiver.url, EVENTS))
     procs = Processes(
-        tmp_path, url, subprocess_output_dir,
-        AFTERCARE_WEBHOOK_LEASE_SECONDS="3", AFTERCARE_WEBHOOK_TIMEOUT_SECONDS="1",
+        tmp_path,
+        url,
+        subprocess_output_dir,
+        AFTERCARE_WEBHOOK_LEASE_SECONDS="3",
+        AFTERCARE_WEBHOOK_TIMEOUT_SECONDS="1",
         AFTERCARE_WORKER_CONCURRENCY="8",
-    )  # fmt: skip
+    )
     try:
         first = procs.start("worker")
         reached = wait_until(lambda: len(set(receiver.ids())) >= 100, timeout=60, every=0.005)
@@ -225,8 +236,9 @@ def test_a_worker_killed_mid_batch_loses_nothing(
         assert arrived, f"{len(set(receiver.ids()))} of {EVENTS} arrived\n{procs.tail()}"
         settled = wait_until(
             lambda: asyncio.run(delivery_statuses(url)) == {"delivered": EVENTS},
-            timeout=20, every=0.5,
-        )  # fmt: skip
+            timeout=20,
+            every=0.5,
+        )
         statuses = asyncio.run(delivery_statuses(url))
         assert settled, f"{statuses}\n{procs.tail(second)}"
         code = procs.stop(second)
@@ -254,10 +266,14 @@ def login_and_register(base: str, email: str, password: str, hook_url: str) -> d
 def emergency_report(base: str, headers: dict[str, str]) -> None:
     patient = httpx.post(
         f"{base}/v1/patients",
-        json={"mrn": f"MRN-{uuid.uuid4().hex[:10]}", "display_name": "Alex Doe",
-              "timezone": "Europe/Berlin", "temperature_unit": "C"},
+        json={
+            "mrn": f"MRN-{uuid.uuid4().hex[:10]}",
+            "display_name": "Alex Doe",
+            "timezone": "Europe/Berlin",
+            "temperature_unit": "C",
+        },
         headers=headers,
-    )  # fmt: skip
+    )
     assert patient.status_code == 201, patient.text
     now = datetime.now(UTC).astimezone()  # RFC 3339 with the local offset
     body = procedure_body(performed_at=(now - timedelta(minutes=30)).isoformat())

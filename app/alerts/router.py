@@ -15,7 +15,8 @@ from app.alerts.schemas import (
 from app.core.deps import ServicesDep, StaffDep
 from app.core.errors import problem_responses
 from app.core.pagination import CursorQuery, LimitQuery
-from app.core.types import Page, RuleSetVersion
+from app.core.types import Page
+from app.rules.ruleset import RuleSetVersion
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 

@@ -5,8 +5,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from app.core.types import RequestModel, ResponseModel, Text
+from app.rules.vocabulary import FindingSeverity
 
-AlertSeverity = Literal["emergency", "urgent", "routine"]
+AlertSeverity = FindingSeverity  # an alert is as urgent as the finding that raised it
 AlertStatus = Literal["open", "acknowledged", "resolved"]
 
 

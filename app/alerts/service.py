@@ -8,20 +8,22 @@ from typing import Any, cast
 from sqlalchemy import Integer, Select, Table, Uuid, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alerts.events import add_alert_event
 from app.alerts.models import ACTIVE, Alert
 from app.alerts.schemas import AlertOut, AlertSeverity, AlertStatus, RuleOut
 from app.audit.record import stage
 from app.core.audit import note_patients
+from app.core.db import count_on_commit
 from app.core.deps import Services
-from app.core.errors import Problem, conflict, not_found
+from app.core.domain_errors import InvalidCursor, NotFound, StateConflict
 from app.core.models import column_fields, row_values
 from app.core.pagination import cursor_time, cursor_uuid, cut_page, decode_cursor
 from app.core.security import Principal
 from app.core.types import Page
 from app.outbox.schemas import EventType
-from app.outbox.service import add_alert_event
 from app.rules.engine import Finding
-from app.rules.ruleset import SEVERITY_ORDER, public_rules, rule_set
+from app.rules.ruleset import public_rules, rule_set
+from app.rules.vocabulary import FINDING_SEVERITY_RANK
 from app.staff.models import Clinic
 from app.staff.service import clinic_rule_set
 
@@ -76,7 +78,7 @@ async def plan_alerts(
     delays: dict[str, timedelta] | None = None
     alerts = []
     for finding in findings:
-        rank = SEVERITY_ORDER[finding.severity]
+        rank = FINDING_SEVERITY_RANK[finding.severity]
         alert = active.get(finding.rule_id)
         if alert is not None:
             alerts.append(alert)
@@ -92,16 +94,28 @@ async def plan_alerts(
         deadline = now + delays[finding.severity] if delays and finding.severity in delays else None
         if alert is None:
             alert = Alert(
-                id=uuid.uuid4(), clinic_id=clinic_id, patient_id=patient_id,
-                procedure_id=procedure_id, report_id=report_id, rule_id=finding.rule_id,
-                rule_version=finding.rule_version, rule_set_version=rule_set_version,
-                severity=finding.severity, severity_rank=rank,
-                title=finding.title, explanation=list(finding.explanation), status="open",
-                created_at=now, last_triggered_at=now, occurrences=1, escalate_at=deadline,
-            )  # fmt: skip
+                id=uuid.uuid4(),
+                clinic_id=clinic_id,
+                patient_id=patient_id,
+                procedure_id=procedure_id,
+                report_id=report_id,
+                rule_id=finding.rule_id,
+                rule_version=finding.rule_version,
+                rule_set_version=rule_set_version,
+                severity=finding.severity,
+                severity_rank=rank,
+                title=finding.title,
+                explanation=list(finding.explanation),
+                status="open",
+                created_at=now,
+                last_triggered_at=now,
+                occurrences=1,
+                escalate_at=deadline,
+            )
             session.add(alert)
             alerts.append(alert)
             add_alert_event(session, alert, "alert.created", now)
+            count_on_commit(session, "alert_raised", finding.rule_id, finding.severity)
             continue
         alert.severity, alert.severity_rank = finding.severity, rank
         # Escalation happens once per alert; a sooner deadline applies if it has not yet.
@@ -196,8 +210,8 @@ def _worklist_statement(shape: _Shape) -> Select[Any]:
 
 def _decode_worklist_cursor(cursor: str) -> tuple[int, datetime, uuid.UUID]:
     rank, at, last_id = decode_cursor(cursor, 3)
-    if rank not in ("0", "1", "2"):
-        raise Problem(400, "the cursor is not valid", slug="invalid-cursor")
+    if rank not in {str(r) for r in FINDING_SEVERITY_RANK.values()}:
+        raise InvalidCursor()
     return int(rank), cursor_time(at), cursor_uuid(last_id)
 
 
@@ -211,7 +225,7 @@ async def _load(session: AsyncSession, caller: Principal, alert_id: uuid.UUID) -
         select(Alert).where(Alert.id == alert_id, Alert.clinic_id == caller.clinic_id)
     )
     if alert is None:
-        raise not_found("alert")
+        raise NotFound("alert")
     note_patients(alert.patient_id)
     return alert
 
@@ -274,7 +288,7 @@ async def _transition(
         )
         if moved is None:
             alert = await _load(session, caller, alert_id)  # 404 when not the caller's
-            raise conflict(f"an alert that is {alert.status} cannot become {values['status']}")
+            raise StateConflict(f"an alert that is {alert.status} cannot become {values['status']}")
         add_alert_event(session, moved, event, now)
         note_patients(moved.patient_id)
         await stage(session, now)

@@ -1,11 +1,13 @@
-"""The audit rows' insert statements, built once: one runs on every API request."""
+"""The audit rows' insert statements, written as app/core/prebuilt.py says: one runs on every
+API request."""
 
 from functools import cache
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Insert, Table, TextClause, Uuid, bindparam, text
 
 from app.audit.models import AuditEvent, AuditEventPatient
+from app.core.prebuilt import insert_every_column
 
 _EVENTS = cast(Table, AuditEvent.__table__)
 _PATIENTS = cast(Table, AuditEventPatient.__table__)
@@ -25,14 +27,12 @@ def patients_insert() -> Insert:
 @cache
 def event_with_its_patient() -> TextClause:
     """PostgreSQL: an event and its one patient in a single round trip. Text with typed
-    parameters, so it is compiled once (as claiming_insert in reports/service.py)."""
-    names = [c.name for c in _EVENTS.columns]
-    columns, values = ", ".join(names), ", ".join(f":{n}" for n in names)
-    # Only our own column names are interpolated; every value is a bound parameter.
+    parameters (app/core/prebuilt.py), so it is compiled once."""
+    insert, parameters = insert_every_column(_EVENTS)
+    # Only our own table and column names are interpolated; every value is a bound parameter.
     sql = (
-        f"WITH e AS (INSERT INTO audit_events ({columns}) VALUES ({values}) RETURNING id, at) "  # noqa: S608
+        f"WITH e AS ({insert} RETURNING id, at) "  # noqa: S608
         "INSERT INTO audit_event_patients (event_id, patient_id, at) "
         "SELECT e.id, :patient_id, e.at FROM e"
     )
-    params: list[Any] = [bindparam(c.name, type_=c.type) for c in _EVENTS.columns]
-    return text(sql).bindparams(*params, bindparam("patient_id", type_=Uuid()))
+    return text(sql).bindparams(*parameters, bindparam("patient_id", type_=Uuid()))

@@ -24,6 +24,7 @@ from app.auth.throttling import SignInThrottle
 from app.core.audit import note_actor, note_resource
 from app.core.deps import Services, token_url
 from app.core.logsafe import FIELDS
+from app.core.scopes import SCOPES, scope_satisfied
 from app.core.security import Principal, digest, issue_access_token
 from app.core.types import storable
 from app.integrations.assertions import (
@@ -34,7 +35,6 @@ from app.integrations.assertions import (
     verify_client_assertion,
 )
 from app.integrations.models import IntegrationClient, UsedClientAssertion
-from app.integrations.scopes import SCOPES, scope_satisfied
 
 log = logging.getLogger("aftercare.auth")
 _LIMITS = {"username": 320, "password": 256, "scope": 1000, "client_id": MAX_CLIENT_ID_LENGTH}

@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, exists, select
 
-from app.auth.models import PatientDevice, StaffSession
 from app.core.clock import Clock
 from app.core.db import Database
 from app.core.keyring import Keyring, SigningKeyRecord, UnknownKey
+from app.core.scopes import scope_satisfied
 from app.core.security import (
     InvalidToken,
     Principal,
@@ -24,8 +24,8 @@ from app.core.security import (
     decode_access_token,
     token_key_id,
 )
+from app.credentials.models import PatientDevice, StaffSession
 from app.integrations.models import IntegrationClient
-from app.integrations.scopes import scope_satisfied
 from app.staff.models import StaffUser
 
 
@@ -110,13 +110,16 @@ class Authenticator:
             raise InvalidToken("the integration client is unknown or revoked")
         # The token's scopes, less any the client has lost since it was issued. A narrowed
         # scope stays while the client's grant still covers it (system/Patient.read under
-        # system/*.read: app/integrations/scopes.py).
+        # system/*.read: app/core/scopes.py).
         held = frozenset(granted)
         scopes = frozenset(s for s in claims.scopes or () if scope_satisfied(s, held))
         return Principal(
-            claims.subject_id, "integration", claims.clinic_id, session_id=claims.session_id,
+            claims.subject_id,
+            "integration",
+            claims.clinic_id,
+            session_id=claims.session_id,
             scopes=scopes,
-        )  # fmt: skip
+        )
 
     async def _current_role(self, claims: TokenClaims, now: Any) -> Role | None:
         params = {

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from app.core.errors import NO_STORE, Problem, problem_type
+from app.core.errors import NO_STORE, problem_type
 
 ErrorCode = Literal[
     "invalid_request",
@@ -21,9 +21,10 @@ ErrorCode = Literal[
 ]
 
 
-class OAuthProblem(Problem):
-    """Raised by the token endpoint. A Problem, so the sign-in throttle counts a 400 or 401
-    as a failed attempt like any other."""
+class OAuthProblem(Exception):
+    """Raised by the token endpoint and answered there (`response`): a protocol's error, with
+    its HTTP status, not one of the domain's (app/core/domain_errors.py). The sign-in throttle
+    counts each as a failed attempt."""
 
     def __init__(
         self,
@@ -33,8 +34,12 @@ class OAuthProblem(Problem):
         status: int = 400,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(status, description, slug=error.replace("_", "-"), headers=headers)
+        super().__init__(description)
         self.error = error
+        self.status = status
+        self.detail = description
+        self.slug = error.replace("_", "-")
+        self.headers = headers
 
     def body(self) -> dict[str, Any]:
         return {

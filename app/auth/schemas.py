@@ -119,8 +119,3 @@ class StaffSessionOut(ResponseModel):
 
 class RefreshRequest(RequestModel):
     refresh_token: Text = Field(min_length=1, max_length=256)
-
-
-class EnrollmentCodeOut(BaseModel):
-    code: Text = Field(description="Shown once; print it as a QR code for the patient's app.")
-    expires_at: datetime

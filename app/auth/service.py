@@ -5,10 +5,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.record import stage
-from app.auth.models import EnrollmentCode, PatientDevice, RefreshToken, StaffSession
 from app.auth.oauth import OAuthProblem
-from app.auth.revocation import end_sessions, revoke_devices
-from app.auth.schemas import AccessToken, EnrollmentCodeOut, EnrollRequest, PatientTokens
+from app.auth.schemas import AccessToken, EnrollRequest, PatientTokens
 from app.auth.throttling import SignInThrottle
 from app.core.audit import (
     current_record,
@@ -17,18 +15,19 @@ from app.core.audit import (
     note_resource,
 )
 from app.core.deps import Services
-from app.core.errors import Problem, unauthorized
+from app.core.domain_errors import InvalidEnrollmentCode, NotAuthenticated
 from app.core.security import (
     Principal,
     Role,
     digest,
     issue_access_token,
-    new_enrollment_code,
     new_refresh_token,
     normalize_enrollment_code,
     refuse_when_hashing_is_full,
     verify_password,
 )
+from app.credentials.models import EnrollmentCode, PatientDevice, RefreshToken, StaffSession
+from app.credentials.revocation import end_sessions, revoke_devices
 from app.patients.models import Patient
 from app.staff.models import StaffUser
 
@@ -90,34 +89,6 @@ async def logout(services: Services, caller: Principal) -> None:
         await stage(session, now)
 
 
-async def issue_enrollment_code(
-    session: AsyncSession, services: Services, caller: Principal, patient_id: uuid.UUID
-) -> EnrollmentCodeOut:
-    now = services.clock.now()
-    # A fresh code replaces any unused one: only the latest printout works.
-    await session.execute(
-        update(EnrollmentCode)
-        .where(EnrollmentCode.patient_id == patient_id, EnrollmentCode.used_at.is_(None))
-        .values(used_at=now)
-    )
-    code = new_enrollment_code()
-    expires_at = now + timedelta(hours=services.settings.enrollment_code_hours)
-    session.add(
-        EnrollmentCode(
-            patient_id=patient_id,
-            code_digest=digest(normalize_enrollment_code(code)),
-            created_by=caller.subject_id,
-            created_at=now,
-            expires_at=expires_at,
-        )
-    )
-    return EnrollmentCodeOut(code=code, expires_at=expires_at)
-
-
-def _bad_code() -> Problem:
-    return Problem(400, "the enrollment code is unknown, used or expired", slug="invalid-code")
-
-
 async def enroll(services: Services, body: EnrollRequest, address: str) -> PatientTokens:
     async with SignInThrottle(services, "enroll", address).attempt():
         return await _enroll(services, body)
@@ -134,7 +105,7 @@ async def _enroll(services: Services, body: EnrollRequest) -> PatientTokens:
     # patients' reports need (on SQLite one writer at a time).
     async with services.db.read() as session:
         if await session.scalar(select(EnrollmentCode.id).where(*usable)) is None:
-            raise _bad_code()
+            raise InvalidEnrollmentCode()
     async with services.db.write() as session:
         # Claiming with a conditional UPDATE makes a code single-use under concurrency too.
         claimed = await session.execute(
@@ -145,7 +116,7 @@ async def _enroll(services: Services, body: EnrollRequest) -> PatientTokens:
         )
         patient_id = claimed.scalar_one_or_none()
         if patient_id is None:
-            raise _bad_code()
+            raise InvalidEnrollmentCode()
         patient = await session.get_one(Patient, patient_id)
         # A new code, once used, cuts off every earlier phone: re-enrolling is how a lost
         # phone is stopped.
@@ -174,12 +145,12 @@ async def _refresh(services: Services, refresh_token: str) -> PatientTokens:
             select(RefreshToken).where(RefreshToken.token_digest == digest(refresh_token))
         )
         if token is None or token.revoked_at is not None or token.expires_at <= now:
-            raise unauthorized("the refresh token is invalid or has expired")
+            raise NotAuthenticated("the refresh token is invalid or has expired")
         # The device first, locked, as a revocation locks it (then its tokens): one lock
         # order, and a revocation that committed meanwhile is seen here.
         device = await session.get_one(PatientDevice, token.family_id, with_for_update=True)
         if device.revoked_at is not None:
-            raise unauthorized("the refresh token is invalid or has expired")
+            raise NotAuthenticated("the refresh token is invalid or has expired")
         rotated = await session.execute(
             update(RefreshToken)
             .where(
@@ -206,7 +177,7 @@ async def _refresh(services: Services, refresh_token: str) -> PatientTokens:
             session, now, "refresh token reused", PatientDevice.id == token.family_id
         )
         await stage(session, now, status=401)  # the revocation and its event, together
-    raise unauthorized("the refresh token was already used; sign in to the app again")
+    raise NotAuthenticated("the refresh token was already used; sign in to the app again")
 
 
 async def _issue_patient_tokens(

@@ -3,16 +3,16 @@
 from sqlalchemy import select
 
 from app.audit.record import stage
-from app.auth.models import StaffSession
-from app.auth.password_policy import password_weakness
-from app.auth.revocation import end_sessions
 from app.auth.schemas import PasswordChange, StaffSessionOut
 from app.auth.throttling import AccountLockout
 from app.core.audit import note_resource
 from app.core.deps import Services
-from app.core.errors import invalid_field, not_found
+from app.core.domain_errors import InvalidField, NotFound
 from app.core.models import entity_values
 from app.core.security import Principal, hash_password, verify_password
+from app.credentials.models import StaffSession
+from app.credentials.password_policy import password_weakness
+from app.credentials.revocation import end_sessions
 from app.staff.models import StaffUser
 
 SESSIONS_SHOWN = 50
@@ -40,17 +40,17 @@ async def change_password(services: Services, caller: Principal, body: PasswordC
     async with services.db.read() as session:
         user = await session.get(StaffUser, caller.subject_id)
     if user is None:
-        raise not_found("user")
+        raise NotFound("user")
     lockout = AccountLockout(services, user.email)
     await lockout.check()
     if not await verify_password(body.current_password, user.password_hash):
         await lockout.failed()
-        raise invalid_field(["body", "current_password"], "the current password is wrong")
+        raise InvalidField("current_password", "the current password is wrong")
     if body.new_password == body.current_password:
-        raise invalid_field(["body", "new_password"], "must differ from the current password")
+        raise InvalidField("new_password", "must differ from the current password")
     weakness = password_weakness(body.new_password, email=user.email, name=user.name)
     if weakness:
-        raise invalid_field(["body", "new_password"], weakness)
+        raise InvalidField("new_password", weakness)
     new_hash = await hash_password(body.new_password)
     now = services.clock.now()
     async with services.db.write() as session:

@@ -16,13 +16,16 @@ from typing import Literal
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.auth.oauth import OAuthProblem
 from app.core.deps import Services
-from app.core.errors import Problem, problem_response
+from app.core.domain_errors import InvalidEnrollmentCode, NotAuthenticated, TooManyRequests
+from app.core.errors import render, respond
 from app.core.ratelimit import backoff, opaque, per_minute
 
 Endpoint = Literal["token", "enroll", "refresh"]
-# What the endpoint answers when the credential itself is wrong (a code, a password, a token).
-_FAILURE_STATUSES = frozenset({400, 401})
+# What the endpoints raise when the credential itself is wrong (a code, a password, a token):
+# every OAuth error of the token endpoint, a refresh token refused, an enrollment code refused.
+_WRONG_CREDENTIAL = (OAuthProblem, NotAuthenticated, InvalidEnrollmentCode)
 
 
 class SignInThrottle:
@@ -39,16 +42,16 @@ class SignInThrottle:
 
     @asynccontextmanager
     async def attempt(self) -> AsyncIterator[None]:
-        """Refuses (429) before the work when a limit is reached; counts the work's failure."""
+        """Refuses (TooManyRequests) before the work when a limit is reached; counts the
+        work's failure."""
         await self._throttle.take(self._attempts, *self._address)
         await self._throttle.check(self._address_backoff, *self._address, "failures")
         if self._account:
             await self._throttle.check(self._account_backoff, *self._account)
         try:
             yield
-        except Problem as exc:
-            if exc.status in _FAILURE_STATUSES:
-                await self._failed()
+        except _WRONG_CREDENTIAL:
+            await self._failed()
             raise
         if self._account:
             await self._throttle.forget(self._account_backoff, *self._account)
@@ -110,8 +113,7 @@ class SignInGate:
             throttle = SignInThrottle(scope["app"].state.services, endpoint, address)
             try:
                 await throttle.refuse_when_limited()
-            except Problem as exc:
-                refusal = problem_response(exc.status, exc.detail, headers=exc.headers)
-                await refusal(scope, receive, send)
+            except TooManyRequests as exc:
+                await respond(render(exc))(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -13,7 +13,7 @@ from app.core.models import UTCDateTime
 # The check-in schedule, defined here (docs/clinical-rules.md has only the missed_checkin
 # rule): each window's (due, closes) after the block's performed_at. The earliest open window
 # holding a report's recorded_at is completed by it; a window that closes without one is
-# missed (app/alerts/scheduled.py raises missed_checkin).
+# missed (app/scheduled/service.py raises missed_checkin).
 DEFAULT_SCHEDULE: tuple[tuple[timedelta, timedelta], ...] = (
     (timedelta(hours=1), timedelta(hours=3)),
     (timedelta(hours=4), timedelta(hours=8)),

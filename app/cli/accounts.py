@@ -8,20 +8,22 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from app.cli import help_text
 from app.cli.common import cli, load_settings, services_for
-from app.core.errors import Problem
+from app.core.domain_errors import DomainError
 from app.core.migrations import upgrade
 
 ADMIN_PASSWORD_VARIABLE = "AFTERCARE_ADMIN_PASSWORD"  # noqa: S105 - a variable name
 
 
-@cli.command("create-admin")
+@cli.command("create-admin", epilog=help_text.environment(*help_text.DATABASE))
 def create_admin(
-    clinic: Annotated[str, typer.Option(help="Name of the new clinic.")],
-    email: Annotated[str, typer.Option(help="The admin's email (login name).")],
+    clinic: Annotated[str, typer.Option(metavar="NAME", help="Name of the new clinic.")],
+    email: Annotated[str, typer.Option(metavar="EMAIL", help="The admin's email (login name).")],
     password: Annotated[
         str | None,
         typer.Option(
+            metavar="PASSWORD",
             envvar=ADMIN_PASSWORD_VARIABLE,
             show_envvar=True,
             help="At least 12 characters. On the command line it is visible to every local "
@@ -30,9 +32,13 @@ def create_admin(
     ] = None,
     password_file: Annotated[
         Path | None,
-        typer.Option(help="Read the password from this file (one line), for scripts."),
+        typer.Option(
+            metavar="FILE", help="Read the password from this file (one line), for scripts."
+        ),
     ] = None,
-    name: Annotated[str, typer.Option(help="The admin's display name.")] = "Clinic admin",
+    name: Annotated[
+        str, typer.Option(metavar="NAME", help="The admin's display name.")
+    ] = "Clinic admin",
 ) -> None:
     """Create a clinic and its first admin; prints {"clinic_id", "user_id"}. Asks for the
     password (hidden, twice) unless --password-file, AFTERCARE_ADMIN_PASSWORD or --password
@@ -62,7 +68,7 @@ def create_admin(
 
     try:
         typer.echo(json.dumps(asyncio.run(run())))
-    except Problem as exc:
+    except DomainError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
 
@@ -89,11 +95,16 @@ def _admin_password(given: str | None, path: Path | None) -> str:
     return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
-@cli.command("rotate-signing-key")
+@cli.command(
+    "rotate-signing-key",
+    epilog=help_text.environment(*help_text.DATABASE, "SECRET_KEY"),
+)
 def rotate_signing_key(
     retire: Annotated[
         str | None,
-        typer.Option(help="Retire this key id instead: its tokens fail at their next request."),
+        typer.Option(
+            metavar="KID", help="Retire this key id instead: its tokens fail at their next request."
+        ),
     ] = None,
     show: Annotated[bool, typer.Option("--list", help="Only list the keys.")] = False,
 ) -> None:
@@ -129,7 +140,7 @@ def rotate_signing_key(
     raise typer.Exit(asyncio.run(run()))
 
 
-@cli.command()
+@cli.command(epilog=help_text.environment(*help_text.DATABASE, "PUBLIC_BASE_URL"))
 def demo() -> None:
     """Seed a demo clinic (staff, patients, blocks, reports) into a database without clinics,
     and print its logins (random passwords, shown once), ids and links. Refuses a database
@@ -149,7 +160,18 @@ def demo() -> None:
             await services.db.dispose()
 
     try:
-        typer.echo(json.dumps(asyncio.run(run()), indent=2))
+        seeded = asyncio.run(run())
+        typer.echo(json.dumps(seeded, indent=2))
+        password_hint = (
+            "(its password was shown when it was seeded)"
+            if seeded.get("already_seeded")
+            else "with admin_password above (shown this once)"
+        )
+        typer.echo(
+            f"demo clinic {seeded['clinic_id']}: with `aftercare serve` running, open "
+            f"{base_url.rstrip('/')}/docs and sign in as {ADMIN_EMAIL} {password_hint}",
+            err=True,
+        )
     except NotADemoDatabase as exc:
         typer.echo(
             f"error: the database holds {exc.clinics} clinic(s) besides the demo clinic (the "

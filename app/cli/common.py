@@ -1,25 +1,112 @@
-"""What every `aftercare` command shares: the Typer app, and settings and services built the
-way the service builds them."""
+"""What every `aftercare` command shares: the Typer app, its global options (--version,
+--debug), the way a failing command is told (app/cli/startup_checks.py), and settings and
+services built the way the service builds them."""
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from typer._click.core import Context  # typer 0.29 bundles its own click: its Context
+from typer.core import TyperGroup
 
+from app.cli import help_text
+from app.cli.database_checks import checked_database_url, explain_database_error
+from app.cli.startup_checks import CONFIGURATION, StartupMistake, settings_mistakes
 from app.core.config import Settings
 from app.core.deps import Services
 
+UNEXPECTED = 1
+
+
+class _Commands(TyperGroup):
+    """Runs a command; what it raises is told in a line or two, the traceback only with
+    --debug."""
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # typer's own ways out
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            lines, code = _explained(exc, ctx)
+            for line in lines:
+                typer.echo(line, err=True)
+            raise typer.Exit(code) from None
+
+
+def _explained(exc: Exception, ctx: Context) -> tuple[list[str], int]:
+    if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+        return settings_mistakes(exc), CONFIGURATION
+    mistake = exc if isinstance(exc, StartupMistake) else None
+    if mistake is None:
+        try:
+            mistake = explain_database_error(exc, Settings())
+        except Exception:  # the settings themselves fail: the error is then something else
+            mistake = None
+    if mistake is not None:
+        return mistake.lines(), mistake.exit_code
+    first = (str(exc).splitlines() or [""])[0][:200]
+    command = ctx.invoked_subcommand or "<command>"
+    return [
+        f"error: {type(exc).__name__}: {first}".rstrip(": "),
+        f"  (`aftercare --debug {command}` shows the traceback)",
+    ], UNEXPECTED
+
+
 cli = typer.Typer(
-    help="Aftercare: follow-up after lumbar sympathetic blocks.", no_args_is_help=True
+    cls=_Commands,
+    help="Aftercare: follow-up after lumbar sympathetic blocks.",
+    epilog=help_text.environment(*help_text.ALL) + "\n\nREADME.md lists every setting.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Plain help: flags without the `<bool>` of Typer's Rich panels, and text a person can
+    # copy; a traceback only with --debug, as Python prints it.
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
 )
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        try:
+            typer.echo(f"aftercare {version('aftercare')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("aftercare (not installed: version unknown)")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _global_options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an error, show the full traceback.")
+    ] = False,
+) -> None:
+    """Aftercare: follow-up after lumbar sympathetic blocks."""
+
+
 def load_settings() -> Settings:
-    """Settings, or exit with one line per problem (a weak AFTERCARE_SECRET_KEY, say)."""
+    """Settings with a database URL the commands can use, or exit with one or two lines per
+    problem (a weak AFTERCARE_SECRET_KEY, AFTERCARE_DB_POOL_SIZE=abc, a mysql:// URL)."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
-        for error in exc.errors():
-            typer.echo(f"error: {str(error['msg']).removeprefix('Value error, ')}", err=True)
-        raise typer.Exit(2) from exc
+        for line in settings_mistakes(exc):
+            typer.echo(line, err=True)
+        raise typer.Exit(CONFIGURATION) from exc
+    checked_database_url(settings)
+    return settings
 
 
 def services_for(settings: Settings) -> Services:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 from app.cli.common import cli, load_settings, services_for
 from app.core.db import create_engine_for, is_sqlite
-from app.core.errors import Problem
+from app.core.domain_errors import DomainError
 from app.core.migrations import current_revision, head_revision
 
 rules = typer.Typer(help="The clinical rule sets (docs/clinical-rules.md).", no_args_is_help=True)
@@ -60,16 +60,20 @@ def rules_dry_run(
         try:
             with ProgressBar() as progress:
                 result = await dry_run_for_operator(
-                    services.db, services.clock.now(), clinic_id, body,
-                    limit=limit, progress=progress,
-                )  # fmt: skip
+                    services.db,
+                    services.clock.now(),
+                    clinic_id,
+                    body,
+                    limit=limit,
+                    progress=progress,
+                )
         finally:
             await services.db.dispose()
         return render(result)
 
     try:
         typer.echo(asyncio.run(run()))
-    except Problem as exc:
+    except DomainError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
 

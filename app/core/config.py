@@ -4,7 +4,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The checkout (tests and developer tools read openapi/ and the like there). An installed
+# service never writes here: its data lives in the data directory (Settings.resolved_data_dir).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DATABASE_FILE = "aftercare.db"
 # An integration client's token lives minutes at most (client_token_seconds).
 CLIENT_TOKEN_SECONDS = 300
 MAX_CLIENT_TOKEN_SECONDS = 300
@@ -23,14 +26,19 @@ _PLACEHOLDERS = (
 )
 
 
-def default_database_url() -> str:
-    return f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'aftercare.db'}"
+def default_database_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{data_dir / DATABASE_FILE}"
 
 
 class Settings(BaseSettings):
     # extra="ignore": an unrelated variable in .env must not abort start-up.
     model_config = SettingsConfigDict(env_prefix="AFTERCARE_", env_file=".env", extra="ignore")
 
+    # Unset: ./var of the working directory (the project's var/ when run from the checkout, as
+    # the README does). Not the install directory: a wheel's site-packages may be read-only,
+    # and is replaced by the next install. Holds the SQLite file and the FHIR export files.
+    data_dir: str = ""
+    # Unset: SQLite in <data dir>/aftercare.db.
     database_url: str = ""
     # Unset: the first start generates a key and keeps it in the database (core/keyring.py).
     secret_key: str = ""
@@ -46,6 +54,9 @@ class Settings(BaseSettings):
     enrollment_code_hours: int = 72
     db_pool_size: int = 20
     db_echo: bool = False
+    # `serve` and `worker` wait this long for an unreachable PostgreSQL (started together with
+    # it, say) before giving up; 0: give up at once. A missing database is never waited for.
+    database_wait_seconds: float = Field(default=60.0, ge=0)
     # Where partners reach this API (the externally visible base URL, behind a proxy):
     # webhook payloads link to it, and the token endpoint's URL (a client assertion's `aud`,
     # the OAuth and SMART metadata) is made from it. Unset: links are paths, and the token
@@ -86,10 +97,13 @@ class Settings(BaseSettings):
     # auto: a readable line on a terminal, JSON otherwise.
     log_format: Literal["auto", "json", "console"] = "auto"
     # FHIR bulk export files (patient data: made 0700/0600). Unset: "exports" beside the
-    # SQLite file, or var/exports in the project for PostgreSQL. Each API instance serving
+    # SQLite file, or <data dir>/exports for PostgreSQL. Each API instance serving
     # downloads and each worker must see the same directory.
     export_dir: str = ""
     export_retention_hours: float = Field(default=24.0, gt=0)
+    # GET /metrics. Unset: loopback callers only. Set: every caller must send it as a bearer
+    # token (app/metrics/service.py).
+    metrics_token: str = ""
 
     @model_validator(mode="after")
     def _rate_limit_url_is_redis(self) -> "Settings":
@@ -116,11 +130,21 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _metrics_token_is_strong(self) -> "Settings":
+        reason = weak_secret_reason(self.metrics_token) if self.metrics_token else None
+        if reason:
+            raise ValueError(f"AFTERCARE_METRICS_TOKEN {reason}: unset it, or use a random one")
+        return self
+
     def resolved_database_url(self) -> str:
-        url = self.database_url or default_database_url()
+        url = self.database_url or default_database_url(self.resolved_data_dir())
         # A bare postgresql:// URL gets the driver bench/ measured fastest (see bench/README.md).
         if url.startswith(("postgresql://", "postgres://")):
             url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        # SQLAlchemy's bare sqlite:// is its blocking driver, which the async engine refuses.
+        elif url.startswith("sqlite://"):
+            url = "sqlite+aiosqlite://" + url.split("://", 1)[1]
         return url
 
     def resolved_export_dir(self) -> Path:
@@ -130,7 +154,11 @@ class Settings(BaseSettings):
         from app.core.db import sqlite_file
 
         database = sqlite_file(self.resolved_database_url())
-        return database.parent / "exports" if database else PROJECT_ROOT / "var" / "exports"
+        return database.parent / "exports" if database else self.resolved_data_dir() / "exports"
+
+    def resolved_data_dir(self) -> Path:
+        # Absolute, so that a later change of working directory moves nothing.
+        return Path(self.data_dir or "var").absolute()
 
 
 def weak_secret_reason(secret: str) -> str | None:

@@ -8,7 +8,7 @@ after the response was sent).
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,11 @@ OUTBOX_WRITTEN = "aftercare_outbox_written"
 # Set by app/audit/record.py `stage` to the request's audit record: once the transaction has
 # committed, the record is marked written and the audit middleware adds no other event.
 AUDIT_STAGED = "aftercare_audit_staged"
+# Appended to by `count_on_commit`: what the transaction did, told to the Database's
+# `commit_listeners` (app/metrics counts it) once it has committed, and never if it did not.
+COMMITTED_COUNTS = "aftercare_committed_counts"
+# An event's name and its label values, e.g. ("alert_raised", ("fever", "urgent")).
+Counted = tuple[str, tuple[str, ...]]
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
@@ -42,6 +47,11 @@ def sqlite_file(url: str) -> Path | None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
     return Path(database)
+
+
+def count_on_commit(session: AsyncSession, name: str, *labels: str) -> None:
+    """Counts an event once the session's `Database.write()` transaction commits."""
+    session.info.setdefault(COMMITTED_COUNTS, []).append((name, labels))
 
 
 def is_sqlite(url: str) -> bool:
@@ -176,6 +186,8 @@ class Database:
         # Set once a transaction that wrote outbox events has committed, so a worker in this
         # process sends them at once instead of at its next poll.
         self.outbox_written = asyncio.Event()
+        # Called after each commit with what `count_on_commit` noted in it; must not raise.
+        self.commit_listeners: list[Callable[[list[Counted]], None]] = []
 
     @property
     def dialect(self) -> str:
@@ -199,6 +211,9 @@ class Database:
                     yield session
             if session.info.pop(OUTBOX_WRITTEN, False):
                 self.outbox_written.set()
+            if counted := session.info.pop(COMMITTED_COUNTS, None):
+                for listener in self.commit_listeners:
+                    listener(counted)
             staged = session.info.pop(AUDIT_STAGED, None)
             if staged is not None:
                 staged.written = True

@@ -12,11 +12,11 @@ from app.core.audit import note_actor
 from app.core.clock import Clock
 from app.core.config import CLIENT_TOKEN_SECONDS, MAX_CLIENT_TOKEN_SECONDS, Settings
 from app.core.db import Database
-from app.core.errors import forbidden, unauthorized
+from app.core.domain_errors import NotAuthenticated, NotPermitted
 from app.core.keyring import Keyring
 from app.core.ratelimit import Throttle, per_minute
+from app.core.scopes import SCOPES, scope_for, scope_satisfied
 from app.core.security import InvalidToken, Principal, bound_password_hashing
-from app.integrations.scopes import SCOPES, scope_for, scope_satisfied
 
 
 class Authenticator(Protocol):
@@ -91,7 +91,7 @@ _patient_bearer = HTTPBearer(
     description="The patient app's access token, from /v1/auth/enroll or /v1/auth/refresh.",
     auto_error=False,
 )
-# The OpenAPI document declares all three (core/openapi.py). Only the bearer one runs per
+# The OpenAPI document declares all three (app/api/openapi.py). Only the bearer one runs per
 # request: each reads the same Authorization header, and it has parsed it already.
 SECURITY_SCHEMES = (_staff_login, _integration_client, _patient_bearer)
 
@@ -102,11 +102,11 @@ async def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_patient_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise unauthorized("a bearer access token is required")
+        raise NotAuthenticated("a bearer access token is required")
     try:
         principal = await services.authenticator.principal(credentials.credentials)
     except InvalidToken as exc:
-        raise unauthorized("the access token is invalid, expired or revoked") from exc
+        raise NotAuthenticated("the access token is invalid, expired or revoked") from exc
     note_actor(principal)
     if principal.is_client:
         _check_scope(request, principal)
@@ -119,9 +119,9 @@ def _check_scope(request: Request, client: Principal) -> None:
     operation_id = getattr(request.scope.get("route"), "operation_id", None)
     needed = scope_for(operation_id)
     if needed is None:
-        raise forbidden("integration clients may not do this")
+        raise NotPermitted("integration clients may not do this")
     if client.scopes is None or not scope_satisfied(needed, client.scopes):
-        raise forbidden(f"this needs the {needed} scope")
+        raise NotPermitted(f"this needs the {needed} scope")
 
 
 CallerDep = Annotated[Principal, Depends(get_principal)]
@@ -129,19 +129,19 @@ CallerDep = Annotated[Principal, Depends(get_principal)]
 
 async def require_staff(caller: CallerDep) -> Principal:
     if not (caller.is_staff or caller.is_client):
-        raise forbidden("only clinic staff may do this")
+        raise NotPermitted("only clinic staff may do this")
     return caller
 
 
 async def require_admin(caller: CallerDep) -> Principal:
     if caller.role != "admin" and not caller.is_client:
-        raise forbidden("only a clinic admin may do this")
+        raise NotPermitted("only a clinic admin may do this")
     return caller
 
 
 async def require_patient(caller: CallerDep) -> Principal:
     if caller.patient_id is None:
-        raise forbidden("only the patient's app may do this")
+        raise NotPermitted("only the patient's app may do this")
     return caller
 
 

@@ -213,7 +213,7 @@ def _safe(headers: Any, patient_data: bool) -> list[tuple[bytes, bytes]]:
 
 def document_body_limit(document: dict[str, Any]) -> None:
     """Every operation that takes a body may answer 413 (BodyGate): declared in the OpenAPI
-    document here, once, as the gate covers every operation (app/core/openapi.py calls this
+    document here, once, as the gate covers every operation (app/api/openapi.py calls this
     while it builds the document)."""
     for operations in document["paths"].values():
         for operation in operations.values():

@@ -1,8 +1,15 @@
-"""RFC 9457 problem+json for every error the API can return."""
+"""RFC 9457 problem+json for every error the API can return.
+
+The domain's errors (app/core/domain_errors.py) say what went wrong; PROBLEM_KINDS below is
+the one place that says how each is answered. A module that answers errors in its own format
+on its own paths (FHIR: OperationOutcome) adds a renderer; core knows no such module.
+"""
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,66 +17,135 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.domain_errors import (
+    SEE_ERRORS,
+    AlreadyExists,
+    DomainError,
+    InvalidCursor,
+    InvalidEnrollmentCode,
+    InvalidField,
+    InvalidParameter,
+    LimitReached,
+    NotAuthenticated,
+    NotFound,
+    NotPermitted,
+    ReportCapReached,
+    ServiceMisconfigured,
+    StateConflict,
+    TooManyPasswordChecks,
+    TooManyRequests,
+)
 from app.core.logsafe import log_failure
 
 log = logging.getLogger("aftercare")
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://aftercare.example/problems/"
+VALIDATION_ERROR = "validation-error"
+
+Issues = list[dict[str, Any]]
+E = TypeVar("E", bound=DomainError)
 
 
-class Problem(Exception):
-    """Raised anywhere in a request; rendered as problem+json with this status."""
+@dataclass(frozen=True)
+class ProblemKind:
+    """How one kind of domain error is answered."""
 
-    def __init__(
-        self,
-        status: int,
-        detail: str,
-        *,
-        slug: str | None = None,
-        headers: dict[str, str] | None = None,
-        errors: list[dict[str, Any]] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.slug = slug or HTTPStatus(status).phrase.lower().replace(" ", "-")
-        self.headers = headers
-        self.errors = errors
+    status: int
+    slug: str | None = None  # None: the status phrase, "not-found"
+    headers: Callable[[Any], dict[str, str]] | None = None
+    errors: Callable[[Any], Issues] | None = None
 
 
-def not_found(what: str) -> Problem:
-    return Problem(404, f"{what} not found")
+def _kind(
+    error: type[E],
+    status: int,
+    slug: str | None = None,
+    *,
+    headers: Callable[[E], dict[str, str]] | None = None,
+    errors: Callable[[E], Issues] | None = None,
+) -> tuple[type[DomainError], ProblemKind]:
+    # Typed per row, so each row's lambdas are checked against its own exception class.
+    return error, ProblemKind(status, slug, headers, errors)
 
 
-def invalid_field(loc: list[str | int], msg: str) -> Problem:
-    """A 422 for a rule pydantic cannot check alone (it needs the clock or stored data)."""
-    return Problem(
-        422,
-        "The request is not valid; see errors.",
-        slug="validation-error",
-        errors=[{"loc": loc, "msg": msg, "type": "value_error"}],
+def _issue(loc: list[str | int], msg: str, type_: str = "value_error") -> Issues:
+    return [{"loc": loc, "msg": msg, "type": type_}]
+
+
+def _retry_after(error: TooManyRequests | TooManyPasswordChecks) -> dict[str, str]:
+    return {"Retry-After": str(error.retry_after)}
+
+
+PROBLEM_KINDS: dict[type[DomainError], ProblemKind] = dict(
+    [
+        _kind(NotFound, 404),
+        _kind(
+            InvalidField,
+            422,
+            VALIDATION_ERROR,
+            errors=lambda e: _issue(["body", e.field], e.msg),
+        ),
+        _kind(
+            InvalidParameter,
+            422,
+            VALIDATION_ERROR,
+            errors=lambda e: _issue(["query", e.name], e.msg),
+        ),
+        _kind(InvalidCursor, 400, "invalid-cursor"),
+        _kind(AlreadyExists, 409),
+        _kind(StateConflict, 409),
+        _kind(LimitReached, 409),
+        # 409, as the block's state refuses it: not the request (422) nor the caller's pace
+        # (429, whose Retry-After would have the app resend a report that can never be stored).
+        _kind(
+            ReportCapReached,
+            409,
+            "report-cap-reached",
+            errors=lambda _: _issue(["path", "procedure_id"], "the block is full", "report_cap"),
+        ),
+        _kind(NotAuthenticated, 401, headers=lambda _: {"WWW-Authenticate": "Bearer"}),
+        _kind(NotPermitted, 403),
+        _kind(InvalidEnrollmentCode, 400, "invalid-code"),
+        _kind(TooManyRequests, 429, headers=_retry_after),
+        # 503, not 429: the server is saturated, whoever the caller is.
+        _kind(TooManyPasswordChecks, 503, "busy", headers=_retry_after),
+        _kind(ServiceMisconfigured, 503),
+    ]
+)
+
+
+def kind_of(error_class: type[DomainError]) -> ProblemKind:
+    """The row of the class or of its nearest ancestor (a module may name a finer subclass)."""
+    for cls in error_class.__mro__:
+        if cls in PROBLEM_KINDS:
+            return PROBLEM_KINDS[cls]
+    raise LookupError(f"{error_class.__name__} has no row in PROBLEM_KINDS")
+
+
+@dataclass(frozen=True)
+class RenderedProblem:
+    """A problem as the response states it."""
+
+    status: int
+    detail: str
+    slug: str | None = None
+    errors: Issues | None = None
+    headers: dict[str, str] | None = None
+
+    @property
+    def type(self) -> str:
+        return problem_type(self.status, self.slug)
+
+
+def render(error: DomainError) -> RenderedProblem:
+    kind = kind_of(type(error))
+    return RenderedProblem(
+        kind.status,
+        error.detail,
+        kind.slug,
+        kind.errors(error) if kind.errors else None,
+        kind.headers(error) if kind.headers else None,
     )
-
-
-def changes_of(body: BaseModel, *, required: tuple[str, ...]) -> dict[str, Any]:
-    """The fields a PATCH body sets; a required field may be left out but not set to null."""
-    changes = body.model_dump(exclude_unset=True)
-    for name in required:
-        if name in changes and changes[name] is None:
-            raise invalid_field(["body", name], "must not be null")
-    return changes
-
-
-def conflict(detail: str) -> Problem:
-    return Problem(409, detail)
-
-
-def forbidden(detail: str = "your role may not do this") -> Problem:
-    return Problem(403, detail)
-
-
-def unauthorized(detail: str) -> Problem:
-    return Problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 class ValidationIssue(BaseModel):
@@ -91,7 +167,7 @@ def problem_response(
     detail: str,
     *,
     slug: str | None = None,
-    errors: list[dict[str, Any]] | None = None,
+    errors: Issues | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
@@ -105,12 +181,22 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def respond(problem: RenderedProblem) -> JSONResponse:
+    return problem_response(
+        problem.status,
+        problem.detail,
+        slug=problem.slug,
+        errors=problem.errors,
+        headers=problem.headers,
+    )
+
+
 def problem_type(status: int, slug: str | None = None) -> str:
     """The problem's `type` URI: its slug, or else its status phrase ("too-many-requests")."""
     return TYPE_BASE + (slug or HTTPStatus(status).phrase.lower().replace(" ", "-"))
 
 
-def validation_issues(raw: list[Any]) -> list[dict[str, Any]]:
+def validation_issues(raw: list[Any]) -> Issues:
     # Never echo the input back: it may hold patient data or bytes the client cannot read.
     return [
         {
@@ -122,45 +208,39 @@ def validation_issues(raw: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _fhir_outcome(
-    request: Request, status: int, detail: str, headers: dict[str, str] | None
-) -> Response | None:
-    """On /fhir paths an error is a FHIR OperationOutcome, not problem+json."""
-    if not request.url.path.startswith("/fhir/"):
-        return None
-    # Imported here: app.fhir.common imports this module (through app.core.deps).
-    from app.fhir.common import issue_code, outcome_response
+# Answers a problem in another format, or None to leave it to problem+json.
+ProblemRenderer = Callable[[Request, RenderedProblem], Response | None]
 
-    return outcome_response(status, issue_code(status), detail, headers)
+
+def add_problem_renderer(app: FastAPI, renderer: ProblemRenderer) -> None:
+    """After install_problem_handlers: the first renderer that answers, answers."""
+    app.state.problem_renderers.append(renderer)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> Response:
-        if fhir := _fhir_outcome(request, exc.status, exc.detail, exc.headers):
-            return fhir
-        return problem_response(
-            exc.status, exc.detail, slug=exc.slug, headers=exc.headers, errors=exc.errors
-        )
+    renderers: list[ProblemRenderer] = []
+    app.state.problem_renderers = renderers
+
+    def answer(request: Request, problem: RenderedProblem) -> Response:
+        for renderer in renderers:
+            if (response := renderer(request, problem)) is not None:
+                return response
+        return respond(problem)
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        return answer(request, render(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         issues = validation_issues(list(exc.errors()))
-        # FHIR answers a bad search parameter with 400; only the location is echoed.
-        where = ", ".join(".".join(str(p) for p in i["loc"]) for i in issues)
-        if fhir := _fhir_outcome(request, 400, f"not valid: {where}", None):
-            return fhir
-        return problem_response(
-            422, "The request is not valid; see errors.", slug="validation-error", errors=issues
-        )
+        return answer(request, RenderedProblem(422, SEE_ERRORS, VALIDATION_ERROR, issues))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         headers = dict(exc.headers) if exc.headers else None
-        if fhir := _fhir_outcome(request, exc.status_code, detail, headers):
-            return fhir
-        return problem_response(exc.status_code, detail, headers=headers)
+        return answer(request, RenderedProblem(exc.status_code, detail, headers=headers))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -169,9 +249,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         # included, so the 500 carries its headers itself. A fixed sentence: the exception's
         # text can quote row values.
         detail = "An unexpected error occurred; it has been logged."
-        if fhir := _fhir_outcome(request, 500, detail, SAFE_HEADERS | NO_STORE):
-            return fhir
-        return problem_response(500, detail, headers=SAFE_HEADERS | NO_STORE)
+        return answer(request, RenderedProblem(500, detail, headers=SAFE_HEADERS | NO_STORE))
 
 
 # What every response carries (core/edge.py, SafeHeaders), and every /v1 response NO_STORE.

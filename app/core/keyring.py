@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.clock import Clock
 from app.core.db import Database
-from app.core.errors import Problem
+from app.core.domain_errors import ServiceMisconfigured
 from app.core.models import Base
 from app.core.security import SigningKey, key_id_of, new_signing_secret
 
@@ -40,12 +40,12 @@ class UnknownKey(Exception):
     pass
 
 
-class KeyNotHere(Problem):
+class KeyNotHere(ServiceMisconfigured):
     """The deployment signs with AFTERCARE_SECRET_KEY, which this process was not given.
     Sign-ins answer 503 (the operator's fix is in the log and in `explanation`)."""
 
     def __init__(self, kid: str) -> None:
-        super().__init__(503, "signing in is unavailable: the service's key is misconfigured")
+        super().__init__("signing in is unavailable: the service's key is misconfigured")
         self.explanation = (
             f"the deployment's current signing key {kid} comes from AFTERCARE_SECRET_KEY, "
             "which this process does not have: set it here too (or run `aftercare "

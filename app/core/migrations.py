@@ -1,6 +1,8 @@
 """Alembic, driven from code: `aftercare serve|migrate`, readiness and tests share it."""
 
 from functools import cache
+from importlib.resources import files
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -8,10 +10,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.core.config import PROJECT_ROOT
 from app.core.db import IMMEDIATE, create_engine_for, is_sqlite
 
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+# The repository's migrations/, installed as this package (pyproject.toml's package-dir): the
+# same files from a checkout, an editable install or a wheel. A regular package on disk, so its
+# resource root is a real directory alembic can read env.py and versions/ from.
+MIGRATIONS_DIR = Path(str(files("app._migrations")))
 _PG_MIGRATION_LOCK = 0x4166746572  # any constant shared by every process of this service
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Query
 from sqlalchemy import ColumnElement, and_, literal, or_, tuple_
 
-from app.core.errors import Problem
+from app.core.domain_errors import InvalidCursor
 from app.core.types import to_utc
 
 R = TypeVar("R")
@@ -37,13 +37,13 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise Problem(400, "the cursor is not valid", slug="invalid-cursor") from exc
+        raise InvalidCursor() from exc
     if (
         not isinstance(values, list)
         or len(values) != size
         or not all(isinstance(v, str) for v in values)
     ):
-        raise Problem(400, "the cursor is not valid", slug="invalid-cursor")
+        raise InvalidCursor()
     return values
 
 
@@ -55,14 +55,14 @@ def cursor_time(value: str) -> datetime:
             raise ValueError("naive")
         return to_utc(moment)
     except ValueError as exc:
-        raise Problem(400, "the cursor is not valid", slug="invalid-cursor") from exc
+        raise InvalidCursor() from exc
 
 
 def cursor_uuid(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError as exc:
-        raise Problem(400, "the cursor is not valid", slug="invalid-cursor") from exc
+        raise InvalidCursor() from exc
 
 
 def decode_time_id_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
@@ -73,7 +73,7 @@ def decode_time_id_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 def decode_number_cursor(cursor: str) -> int:
     (value,) = decode_cursor(cursor, 1)
     if not re.fullmatch(r"[0-9]{1,9}", value):  # ASCII digits only; fits every integer column
-        raise Problem(400, "the cursor is not valid", slug="invalid-cursor")
+        raise InvalidCursor()
     return int(value)
 
 

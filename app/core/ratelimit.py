@@ -18,7 +18,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
-from app.core.errors import Problem
+from app.core.domain_errors import TooManyRequests
 
 log = logging.getLogger("aftercare.ratelimit")
 DEFAULT_PREFIX = "aftercare"
@@ -40,14 +40,6 @@ def backoff(first: int) -> tuple[RateLimitItem, ...]:
 def opaque(value: str) -> str:
     """A key that names an account without holding its e-mail (Redis is not the database)."""
     return hashlib.sha256(value.encode()).hexdigest()[:32]
-
-
-def throttled(retry_after: int) -> Problem:
-    return Problem(
-        429,
-        f"too many attempts; try again in {retry_after} seconds",
-        headers={"Retry-After": str(retry_after)},
-    )
 
 
 def storage_for(url: str, prefix: str = DEFAULT_PREFIX) -> Storage:
@@ -73,19 +65,19 @@ class Throttle:
 
     async def take(self, limit: RateLimitItem, *key: str, cost: int = 1) -> None:
         """Counts `cost` against the limit at once (so concurrent requests cannot all slip
-        under it), or raises 429 when that would exceed it."""
+        under it), or raises TooManyRequests when that would exceed it."""
         async with _letting_through_if_storage_fails():
             if await self._windows.hit(limit, *key, cost=min(cost, limit.amount)):
                 return
-            raise throttled(await self._retry_after(limit, key))
+            raise TooManyRequests(await self._retry_after(limit, key))
 
     async def check(self, limits: Sequence[RateLimitItem], *key: str) -> None:
-        """Raises 429 while any of the limits is full; counts nothing."""
+        """Raises TooManyRequests while any of the limits is full; counts nothing."""
         async with _letting_through_if_storage_fails():
             full = [limit for limit in limits if not await self._windows.test(limit, *key)]
             if full:
                 waits = [await self._retry_after(limit, key) for limit in full]
-                raise throttled(max(waits))
+                raise TooManyRequests(max(waits))
 
     async def record(self, limits: Sequence[RateLimitItem], *key: str) -> None:
         async with _letting_through_if_storage_fails():

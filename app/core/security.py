@@ -20,6 +20,8 @@ from typing import Literal, TypeVar
 import jwt
 from pwdlib import PasswordHash
 
+from app.core.domain_errors import TooManyPasswordChecks
+
 Role = Literal["admin", "clinician", "patient", "integration"]
 ROLES: tuple[Role, ...] = ("admin", "clinician", "patient", "integration")
 ALGORITHM = "HS256"
@@ -70,18 +72,8 @@ class _HashingPool:
 
     def refuse_when_full(self) -> None:
         if self.queued >= self.concurrency * (1 + WAITING_PER_SLOT):
-            # Imported here: errors.py imports this module (through logsafe and audit).
-            from app.core.errors import Problem
-
-            # 503, not 429: the server is saturated, whoever the caller is. Retry roughly
-            # when the queue has drained: about half a second a hash under load.
-            retry_after = 1 + self.queued // (2 * self.concurrency)
-            raise Problem(
-                503,
-                "too many password checks at once; try again shortly",
-                slug="busy",
-                headers={"Retry-After": str(retry_after)},
-            )
+            # Retry roughly when the queue has drained: about half a second a hash under load.
+            raise TooManyPasswordChecks(1 + self.queued // (2 * self.concurrency))
 
     async def run(self, work: Callable[..., _T], *args: str) -> _T:
         self.refuse_when_full()
@@ -166,7 +158,7 @@ class Principal:
     # The staff login session, or the patient's enrolled device, the token belongs to; for
     # an integration client the client itself (it has no sessions: its tokens are short).
     session_id: uuid.UUID | None = None
-    # What an integration client's token may do (app/integrations/scopes.py); None for
+    # What an integration client's token may do (app/core/scopes.py); None for
     # people, whose role decides.
     scopes: frozenset[str] | None = None
 

@@ -10,11 +10,8 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Field,
     model_validator,
 )
-
-from app.rules.ruleset import RULE_SET_VERSIONS
 
 EARLIEST_YEAR = 1900
 LATEST_YEAR = 2200
@@ -93,20 +90,6 @@ def storable(value: str) -> str:
 
 # Free text a client sends: the error then points at the field.
 Text = Annotated[str, AfterValidator(storable)]
-
-
-def _known_rule_set(version: int) -> int:
-    if version not in RULE_SET_VERSIONS:
-        raise ValueError(f"unknown rule set version; use one of {RULE_SET_VERSIONS}")
-    return version
-
-
-# A clinical rule set's version, as a request names it (a body field or a query parameter).
-RuleSetVersion = Annotated[
-    int,
-    AfterValidator(_known_rule_set),
-    Field(json_schema_extra={"enum": list(RULE_SET_VERSIONS)}),
-]
 
 
 class RequestModel(BaseModel):

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import Request
 
 from app.core.deps import token_url
+from app.core.scopes import SCOPES
 from app.fhir.common import FHIR_VERSION, base_url
-from app.integrations.scopes import SCOPES
 
 RELEASED = "2026-12-01"  # the date of this statement: when the FHIR API last changed
 _SP = "http://hl7.org/fhir/SearchParameter/"

@@ -2,8 +2,8 @@
 with keyset paging, references, deterministic ids and who may call.
 
 Errors on /fhir paths are OperationOutcomes, whoever raises them: FhirError here, and the
-API's own Problems (401 from authentication, 404 for unknown paths, validation errors) which
-app/core/errors.py renders through `outcome_response` for these paths.
+API's own problems (401 from authentication, 404 for unknown paths, validation errors), which
+`install_fhir_handlers` has app/core/errors.py hand to `outcome_for_fhir_paths`.
 """
 
 import re
@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from app.core.audit import note_patients
 from app.core.deps import Services, StaffDep
+from app.core.errors import VALIDATION_ERROR, RenderedProblem, add_problem_renderer
 from app.core.security import Principal
 
 T = TypeVar("T")
@@ -51,7 +52,7 @@ class FhirError(Exception):
         self.headers = headers
 
 
-# The issue type an HTTP status stands for when the error did not say (a Problem).
+# The issue type an HTTP status stands for when the error did not say (a problem).
 _ISSUE_BY_STATUS = {
     400: "invalid",
     401: "login",
@@ -89,10 +90,27 @@ def fhir_response(
     return JSONResponse(resource, status_code=status, media_type=FHIR_JSON, headers=headers)
 
 
+def outcome_for_fhir_paths(request: Request, problem: RenderedProblem) -> Response | None:
+    """On /fhir paths an error is a FHIR OperationOutcome, not problem+json."""
+    if not request.url.path.startswith("/fhir/"):
+        return None
+    if problem.slug == VALIDATION_ERROR:
+        # FHIR answers a bad search parameter with 400; only the location is echoed.
+        where = ", ".join(".".join(str(p) for p in i["loc"]) for i in problem.errors or ())
+        return outcome_response(400, issue_code(400), f"not valid: {where}")
+    return outcome_response(
+        problem.status, issue_code(problem.status), problem.detail, problem.headers
+    )
+
+
 def install_fhir_handlers(app: FastAPI) -> None:
+    """After install_problem_handlers (app/core/errors.py)."""
+
     @app.exception_handler(FhirError)
     async def _fhir_error(_: Request, exc: FhirError) -> Response:
         return outcome_response(exc.status, exc.code, exc.diagnostics, exc.headers)
+
+    add_problem_renderer(app, outcome_for_fhir_paths)
 
 
 def not_found(resource_type: str) -> FhirError:

@@ -98,10 +98,14 @@ class Exporter:
                 select(Clinic.fhir_mrn_system).where(Clinic.id == job.clinic_id)
             )
             return _Claimed(
-                job.id, job.clinic_id, list(job.types), job.since, job.transaction_time,
+                job.id,
+                job.clinic_id,
+                list(job.types),
+                job.since,
+                job.transaction_time,
                 dict(job.cursor),
                 ExportContext(job.clinic_id, mrn_system),
-            )  # fmt: skip
+            )
 
     async def _write_batch(self, job: _Claimed) -> None:
         cursor = job.cursor
@@ -147,10 +151,13 @@ class Exporter:
             else:
                 now = self.services.clock.now()
                 values.update(
-                    status=COMPLETED, progress="completed", completed_at=now,
+                    status=COMPLETED,
+                    progress="completed",
+                    completed_at=now,
                     expires_at=now + retention(self.services.settings),
-                    lease_owner=None, lease_until=None,
-                )  # fmt: skip
+                    lease_owner=None,
+                    lease_until=None,
+                )
         values["cursor"] = new_cursor
         if not await self._record(job.id, values):
             await self._lost(job.id)
@@ -186,11 +193,15 @@ class Exporter:
         failed = await self._record(
             job.id,
             {
-                "status": FAILED, "progress": "failed", "lease_owner": None, "lease_until": None,
+                "status": FAILED,
+                "progress": "failed",
+                "lease_owner": None,
+                "lease_until": None,
                 "error": "the export could not be completed; start a new one",
-                "completed_at": now, "expires_at": now + retention(self.services.settings),
+                "completed_at": now,
+                "expires_at": now + retention(self.services.settings),
             },
-        )  # fmt: skip
+        )
         if failed:  # still this worker's: its partial files go
             shutil.rmtree(job_dir(self.services.settings, job.id), ignore_errors=True)
         else:

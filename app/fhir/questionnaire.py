@@ -10,6 +10,8 @@ from typing import Any
 
 from app.fhir.common import AFTERCARE_SYSTEM_BASE, instant, reference
 from app.reports.models import Report
+from app.rules.explain import label
+from app.rules.temperature import SYMBOLS
 from app.rules.vocabulary import Severity, SideEffectKind
 
 QUESTIONNAIRE_ID = "post-block-check-in"
@@ -31,7 +33,10 @@ SEVERITY_CODES: dict[str, tuple[str, str]] = {
     Severity.severe: ("24484000", "Severe"),
 }
 # The stored unit letter or meter unit -> (UCUM code, what a person reads).
-TEMPERATURE_UNITS: dict[str, tuple[str, str]] = {"C": ("Cel", "°C"), "F": ("[degF]", "°F")}
+TEMPERATURE_UNITS: dict[str, tuple[str, str]] = {
+    "C": ("Cel", SYMBOLS["C"]),
+    "F": ("[degF]", SYMBOLS["F"]),
+}
 GLUCOSE_UNITS: dict[str, tuple[str, str]] = {
     "mg/dL": ("mg/dL", "mg/dL"),
     "mmol/L": ("mmol/L", "mmol/L"),
@@ -39,7 +44,9 @@ GLUCOSE_UNITS: dict[str, tuple[str, str]] = {
 
 
 def side_effect_coding(kind: str) -> dict[str, str]:
-    return {"system": SIDE_EFFECT_SYSTEM, "code": kind, "display": kind.replace("_", " ")}
+    """Displayed in the clinician's words, as the alerts and the timeline show the kind."""
+    display = label(SideEffectKind(kind))
+    return {"system": SIDE_EFFECT_SYSTEM, "code": kind, "display": display}
 
 
 def severity_coding(severity: str) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 Not in the OpenAPI document (the CapabilityStatement describes them); each has an operation
 id all the same, which the audit (app/audit/actions.py) and the integration clients' scope
-check (app/integrations/scopes.py) key on. Every query is held to the caller's clinic: another
+check (app/core/scopes.py) key on. Every query is held to the caller's clinic: another
 clinic's resource is the same 404 as one that never existed.
 """
 

@@ -1,12 +1,14 @@
 import logging
+from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.core.deps import ServicesDep
 from app.core.migrations import current_revision, head_revision
+from app.metrics.registry import Metrics
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("aftercare")
@@ -21,6 +23,13 @@ class Readiness(BaseModel):
     database: Literal["ok", "unreachable", "behind"]
     schema_revision: str | None
     expected_revision: str | None
+    # Informative only: a stalled worker does not make the API unready (it still takes
+    # reports; the outbox keeps what the worker has yet to send).
+    worker_last_pass_at: datetime | None = Field(
+        description="When the worker inside this process last completed a pass; null under "
+        "`serve --no-worker` (the worker runs elsewhere) or before its first pass. "
+        "It does not affect `status`."
+    )
 
 
 @router.get(
@@ -46,8 +55,11 @@ async def healthz() -> Health:
     response_model=Readiness,
     responses={503: {"description": "Not ready", "model": Readiness}},
 )
-async def readyz(services: ServicesDep) -> JSONResponse:
+async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
     expected = head_revision()
+    metrics: Metrics = request.app.state.metrics
+    last_pass = metrics.worker_last_pass_at()
+    worker_last_pass_at = None if last_pass is None else datetime.fromtimestamp(last_pass, UTC)
     try:
         async with services.db.engine.connect() as conn:
             revision = await current_revision(conn)
@@ -58,13 +70,15 @@ async def readyz(services: ServicesDep) -> JSONResponse:
             database="unreachable",
             schema_revision=None,
             expected_revision=expected,
+            worker_last_pass_at=worker_last_pass_at,
         )
-        return JSONResponse(body.model_dump(), status_code=503)
+        return JSONResponse(body.model_dump(mode="json"), status_code=503)
     ready = revision == expected
     body = Readiness(
         status="ready" if ready else "not_ready",
         database="ok" if ready else "behind",
         schema_revision=revision,
         expected_revision=expected,
+        worker_last_pass_at=worker_last_pass_at,
     )
-    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)

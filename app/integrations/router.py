@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from app.core.deps import AdminDep, ServicesDep, public_base, token_url
 from app.core.errors import problem_responses
+from app.core.scopes import SCOPES
 from app.integrations import service
 from app.integrations.schemas import (
     IntegrationClientCreate,
@@ -13,7 +14,6 @@ from app.integrations.schemas import (
     IntegrationClientOut,
     IntegrationClientUpdate,
 )
-from app.integrations.scopes import SCOPES
 
 router = APIRouter(prefix="/v1/integrations", tags=["integrations"])
 metadata_router = APIRouter(tags=["auth"])

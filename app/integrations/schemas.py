@@ -4,9 +4,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
+from app.core.scopes import SCOPES
 from app.core.types import RequestModel, ResponseModel, Text
 from app.integrations.assertions import validate_jwks
-from app.integrations.scopes import SCOPES
 
 
 def _known_scope(name: str) -> str:

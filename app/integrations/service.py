@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.record import stage
 from app.core.audit import note_resource
 from app.core.deps import Services
-from app.core.errors import changes_of, conflict, invalid_field, not_found
+from app.core.domain_errors import InvalidField, NotFound, StateConflict, changes_of
 from app.core.security import Principal, digest
 from app.integrations.models import IntegrationClient
 from app.integrations.schemas import (
@@ -55,10 +55,15 @@ async def create_client(
     # With a JWK set the client proves itself with its private key: no secret to leak.
     secret = None if body.jwks is not None else secrets.token_urlsafe(32)  # 256 bits
     client = IntegrationClient(
-        id=uuid.uuid4(), clinic_id=caller.clinic_id, name=body.name, scopes=body.scopes,
-        secret_hash=digest(secret) if secret else None, jwks=body.jwks, created_at=now,
+        id=uuid.uuid4(),
+        clinic_id=caller.clinic_id,
+        name=body.name,
+        scopes=body.scopes,
+        secret_hash=digest(secret) if secret else None,
+        jwks=body.jwks,
+        created_at=now,
         created_by=caller.subject_id,
-    )  # fmt: skip
+    )
     async with services.db.write() as session:
         session.add(client)
         note_resource(client.id)
@@ -91,9 +96,9 @@ async def update_client(
     async with services.db.write() as session:
         client = await _load(session, caller, client_id, lock=True)
         if client.revoked_at is not None:
-            raise conflict("a revoked client cannot be changed")
+            raise StateConflict("a revoked client cannot be changed")
         if "jwks" in changes and changes["jwks"] is None and client.secret_hash is None:
-            raise invalid_field(["body", "jwks"], "the client has no secret: it needs its keys")
+            raise InvalidField("jwks", "the client has no secret: it needs its keys")
         for name, value in changes.items():
             setattr(client, name, value)
         await stage(session, now)
@@ -143,5 +148,5 @@ async def _load(
     )
     client = await session.scalar(query.with_for_update() if lock else query)
     if client is None:
-        raise not_found("integration client")
+        raise NotFound("integration client")
     return client

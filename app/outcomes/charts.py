@@ -49,6 +49,7 @@ from app.outcomes.svg import (
 from app.outcomes.thinning import crossings, thin
 from app.outcomes.wording import relief_words
 from app.procedures.models import Procedure
+from app.rules.facts import hours_since_block
 from app.rules.relief import RELIEF_THRESHOLD, hours_between
 
 PAIN = "#1a237e"  # navy: solid line, filled circles
@@ -77,7 +78,7 @@ WIDTH = 1000.0
 
 
 def _hours(start: datetime, end: datetime) -> float:
-    return max(0.0, (end - start).total_seconds() / 3600)
+    return max(0.0, hours_since_block(start, end))
 
 
 def _at(start: datetime, end: datetime) -> str:

@@ -4,7 +4,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from app.alerts.schemas import AlertSeverity, AlertStatus
-from app.rules.relief import Comparison, Response
+from app.rules.relief import Comparison, ReliefResponse
 
 
 class PainPointOut(BaseModel):
@@ -32,7 +32,7 @@ class ReliefFigures(BaseModel):
         "block. Null without onset."
     )
     relief_ongoing: bool
-    response: Response = Field(
+    response: ReliefResponse = Field(
         description="positive (a report with relief of 50 % or more); negative (none, and a "
         "report at 24 h or later; 72 h after a block with a steroid on rule set 2); "
         "indeterminate (neither yet)."

@@ -166,11 +166,12 @@ async def _outcome_rows(
     for procedure in procedures:
         relief = reliefs[procedure.id]
         if procedure.sequence_number > after:
-            rows.append(OutcomeRow.model_validate({
+            row = {
                 **_figures(procedure, relief),
                 "compared_with_previous": compare(previous[1] if previous else None, relief),
                 "comparison": _sentence(procedure, relief, previous),
-            }))  # fmt: skip
+            }
+            rows.append(OutcomeRow.model_validate(row))
         previous = procedure, relief
     return rows
 

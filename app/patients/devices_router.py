@@ -5,10 +5,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from app.auth import devices
-from app.auth.device_schemas import DeviceOut, MyDeviceOut
 from app.core.deps import PatientDep, ServicesDep, StaffDep
 from app.core.errors import problem_responses
+from app.patients import devices
+from app.patients.device_schemas import DeviceOut, MyDeviceOut
 
 router = APIRouter(prefix="/v1", tags=["devices"])
 

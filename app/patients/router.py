@@ -3,11 +3,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from app.auth.schemas import EnrollmentCodeOut
 from app.core.deps import CallerDep, ServicesDep, StaffDep
 from app.core.errors import problem_responses
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.types import Page
+from app.credentials.enrollment import EnrollmentCodeOut
 from app.patients import service
 from app.patients.schemas import PatientCreate, PatientOut, PatientUpdate
 

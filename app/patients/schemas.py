@@ -2,11 +2,12 @@ import uuid
 import zoneinfo
 from datetime import date, datetime
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, ConfigDict, Field
 
 from app.core.types import PastDate, RequestModel, ResponseModel, Text
+from app.rules.temperature import TemperatureUnit
 
 
 @cache
@@ -30,7 +31,6 @@ Mrn = Annotated[
     ),
 ]
 DisplayName = Annotated[Text, Field(min_length=1, max_length=200, pattern=r"\S")]
-TemperatureUnit = Literal["C", "F"]
 
 
 class PatientCreate(RequestModel):

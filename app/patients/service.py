@@ -6,14 +6,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.record import stage
-from app.auth.schemas import EnrollmentCodeOut
-from app.auth.service import issue_enrollment_code
 from app.core.audit import forget_patient, note_patients, note_resource
 from app.core.deps import Services
-from app.core.errors import changes_of, conflict, invalid_field, not_found
+from app.core.domain_errors import AlreadyExists, InvalidField, NotFound, changes_of
 from app.core.pagination import cut_page, newer_first_after
 from app.core.security import Principal
 from app.core.types import Page
+from app.credentials.enrollment import EnrollmentCodeOut, issue_enrollment_code
 from app.patients.models import Patient
 from app.patients.schemas import PatientCreate, PatientOut, PatientUpdate
 
@@ -34,14 +33,14 @@ async def load_patient(
         query = query.with_for_update()
     patient = await session.scalar(query)
     if patient is None:  # another clinic's or another patient's: indistinguishable from absent
-        raise not_found("patient")
+        raise NotFound("patient")
     note_patients(patient.id)
     return patient
 
 
 def _check_birth_date(services: Services, birth_date: date | None) -> None:
     if birth_date is not None and birth_date > services.clock.now().date():
-        raise invalid_field(["body", "birth_date"], "birth date must not be in the future")
+        raise InvalidField("birth_date", "birth date must not be in the future")
 
 
 async def _mrn_taken(session: AsyncSession, clinic_id: uuid.UUID, mrn: str) -> bool:
@@ -67,14 +66,14 @@ async def create_patient(services: Services, caller: Principal, body: PatientCre
     try:
         async with services.db.write() as session:
             if await _mrn_taken(session, caller.clinic_id, body.mrn):
-                raise conflict(_MRN_TAKEN)
+                raise AlreadyExists(_MRN_TAKEN)
             session.add(patient)
             note_patients(patient.id)
             note_resource(patient.id)
             await stage(session, now)
     except IntegrityError as exc:
         forget_patient(patient.id)  # never created
-        raise conflict(_MRN_TAKEN) from exc
+        raise AlreadyExists(_MRN_TAKEN) from exc
     return patient
 
 
@@ -92,14 +91,14 @@ async def update_patient(
                 and new_mrn != patient.mrn
                 and await _mrn_taken(session, caller.clinic_id, new_mrn)
             ):
-                raise conflict(_MRN_TAKEN)
+                raise AlreadyExists(_MRN_TAKEN)
             for field, value in changes.items():
                 setattr(patient, field, value)
             if changes:
                 patient.updated_at = services.clock.now()
             await stage(session, services.clock.now())
     except IntegrityError as exc:
-        raise conflict(_MRN_TAKEN) from exc
+        raise AlreadyExists(_MRN_TAKEN) from exc
     return patient
 
 

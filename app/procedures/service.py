@@ -13,7 +13,7 @@ from app.checkins.schemas import CheckinOut
 from app.checkins.service import checkins_by_procedure, schedule_checkins
 from app.core.audit import note_patients, note_resource
 from app.core.deps import Services
-from app.core.errors import invalid_field, not_found
+from app.core.domain_errors import InvalidField, NotFound
 from app.core.pagination import cut_page, decode_number_cursor
 from app.core.security import Principal
 from app.core.types import Page
@@ -110,7 +110,7 @@ async def load_procedure_ref(
     statement = _ref_statement(caller.patient_id is not None, for_update)
     row = (await session.execute(statement, _scope(caller, procedure_id))).first()
     if row is None:
-        raise not_found("procedure")
+        raise NotFound("procedure")
     ref = ProcedureRef(*row)
     note_patients(ref.patient_id)
     return ref
@@ -129,7 +129,7 @@ async def load_procedure(
     statement = _entity_statement(caller.patient_id is not None)
     procedure: Procedure | None = await session.scalar(statement, _scope(caller, procedure_id))
     if procedure is None:
-        raise not_found("procedure")
+        raise NotFound("procedure")
     note_patients(procedure.patient_id)
     return procedure
 
@@ -146,9 +146,7 @@ async def create_procedure(
 ) -> ProcedureOut:
     now = services.clock.now()
     if body.performed_at > now + FUTURE_TOLERANCE:
-        raise invalid_field(
-            ["body", "performed_at"], "a block cannot be recorded before it is performed"
-        )
+        raise InvalidField("performed_at", "a block cannot be recorded before it is performed")
     async with services.db.write() as session:
         # Locking the patient row serialises sequence numbers for that patient.
         await load_patient(session, caller, patient_id, for_update=True)

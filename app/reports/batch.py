@@ -7,7 +7,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.core.deps import Services
-from app.core.errors import Problem, problem_type, validation_issues
+from app.core.domain_errors import DomainError
+from app.core.errors import render, validation_issues
 from app.core.security import Principal
 from app.core.types import storable
 from app.procedures.service import load_procedure_ref
@@ -59,9 +60,10 @@ async def submit_batch(
         client_id = str(body.client_report_id)
         try:
             outcome, result = await submit_report(services, caller, procedure_id, body)
-        except Problem as problem:  # each item stands alone
+        except DomainError as refusal:  # each item stands alone
+            problem = render(refusal)
             error = BatchItemError(
-                type=problem_type(problem.status, problem.slug),
+                type=problem.type,
                 status=problem.status,
                 detail=problem.detail,
                 errors=problem.errors,

@@ -3,27 +3,16 @@ offline report arrives after reports recorded later than it."""
 
 import uuid
 from datetime import datetime
-from functools import cache
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
-from sqlalchemy import (
-    CompoundSelect,
-    Integer,
-    Uuid,
-    bindparam,
-    func,
-    literal,
-    null,
-    select,
-    union_all,
-)
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.service import plan_alerts
-from app.core.models import UTCDateTime
 from app.procedures.models import included_steroid
 from app.procedures.service import ProcedureRef
 from app.reports.models import Report
+from app.reports.statements import JUDGED_COLUMNS, neighbours_statement
 from app.rules.engine import ProcedureFacts, ReportFacts, evaluate
 from app.rules.ruleset import rule_set
 from app.rules.vocabulary import Severity, SideEffectKind
@@ -47,9 +36,13 @@ def facts_of(
 
 def row_facts(row: Report) -> ReportFacts:
     return facts_of(
-        row.recorded_at, row.pain_score, row.relief_percent, row.temperature_c,
-        row.side_effects, row.blood_glucose_mmol,
-    )  # fmt: skip
+        row.recorded_at,
+        row.pain_score,
+        row.relief_percent,
+        row.temperature_c,
+        row.side_effects,
+        row.blood_glucose_mmol,
+    )
 
 
 class Block(Protocol):
@@ -72,11 +65,13 @@ class Block(Protocol):
 def block_facts(procedure: Block) -> ProcedureFacts:
     symptoms = frozenset(SideEffectKind(s) for s in procedure.baseline_symptoms)
     return ProcedureFacts(
-        procedure.performed_at, procedure.baseline_pain, symptoms,
+        procedure.performed_at,
+        procedure.baseline_pain,
+        symptoms,
         bilateral=procedure.side == "bilateral",
         steroid=included_steroid(procedure.steroid),
         timezone=procedure.timezone,
-    )  # fmt: skip
+    )
 
 
 class Neighbour(NamedTuple):
@@ -100,7 +95,7 @@ async def rejudge_next_report(
     upload. It is judged again by the rule set that first judged it, even if the clinic has
     moved to another since: the new alerts complete that verdict, not a different one."""
     rows = await session.execute(
-        select(*_JUDGED_COLUMNS)
+        select(*JUDGED_COLUMNS)
         .where(
             Report.procedure_id == procedure.id,
             Report.recorded_at < following.facts.recorded_at,
@@ -114,66 +109,15 @@ async def rejudge_next_report(
     before = {f.rule_id for f in evaluate(following.facts, block, without_late, rules)}
     with_it = evaluate(following.facts, block, [facts for _, facts in with_late], rules)
     await plan_alerts(
-        session, clinic_id=procedure.clinic_id, patient_id=procedure.patient_id,
-        procedure_id=procedure.id, report_id=following.id,
+        session,
+        clinic_id=procedure.clinic_id,
+        patient_id=procedure.patient_id,
+        procedure_id=procedure.id,
+        report_id=following.id,
         findings=[f for f in with_it if f.rule_id not in before],
-        rule_set_version=rules.version, now=now,
-    )  # fmt: skip
-
-
-# id, key and version, then facts_of's arguments in order.
-# The columns facts_of() reads, in its order (the dry run replays the same).
-FACT_COLUMNS = (
-    Report.recorded_at,
-    Report.pain_score,
-    Report.relief_percent,
-    Report.temperature_c,
-    Report.side_effects,
-    Report.blood_glucose_mmol,
-)
-_JUDGED_COLUMNS = (Report.id, Report.client_report_id, Report.rule_set_version, *FACT_COLUMNS)
-
-
-_PREVIOUS_TIES = 10  # reports sharing the previous instant; the engine takes the mildest
-
-
-@cache
-def _neighbours_statement() -> CompoundSelect[Any]:
-    """Built once, on first use (when foreign-key columns know their types): three index
-    seeks, just the columns the rules read."""
-    procedure_id = bindparam("procedure_id", type_=Uuid())
-    patient_id = bindparam("patient_id", type_=Uuid())
-    client_id = bindparam("client_report_id", type_=Uuid())
-    at = bindparam("at", type_=UTCDateTime())
-    previous_at = (
-        select(func.max(Report.recorded_at))
-        .where(Report.procedure_id == procedure_id, Report.recorded_at < at)
-        .scalar_subquery()
+        rule_set_version=rules.version,
+        now=now,
     )
-    previous = select(
-        select(literal("previous"), *_JUDGED_COLUMNS)
-        .where(Report.procedure_id == procedure_id, Report.recorded_at == previous_at)
-        .limit(_PREVIOUS_TIES)
-        .subquery()
-    )
-    same_key = select(literal("same_key"), *_JUDGED_COLUMNS).where(
-        Report.patient_id == patient_id, Report.client_report_id == client_id
-    )
-    later = select(
-        select(literal("later"), *_JUDGED_COLUMNS)
-        .where(Report.procedure_id == procedure_id, Report.recorded_at > at)
-        .order_by(Report.recorded_at, Report.id)
-        .limit(1)
-        .subquery()
-    )
-    # The block's report count rides along (in the version column) to save a round trip, and
-    # stops at `count_up_to`: the cap only asks whether the block is full.
-    counted = select(Report.id).where(Report.procedure_id == procedure_id)
-    counted = counted.limit(bindparam("count_up_to", type_=Integer()))
-    count = select(func.count()).select_from(counted.subquery()).scalar_subquery()
-    padding = [null()] * (len(_JUDGED_COLUMNS) - 3)
-    block_count = select(literal("count"), null(), null(), count, *padding)
-    return union_all(previous, same_key, later, block_count)
 
 
 class Neighbourhood(NamedTuple):
@@ -195,7 +139,7 @@ async def neighbours(
     recorded after this one, if any (then this one arrived late and that one is judged
     again), and how many reports the block holds (at most `count_up_to`)."""
     rows = await session.execute(
-        _neighbours_statement(),
+        neighbours_statement(),
         {
             "procedure_id": procedure.id,
             "patient_id": procedure.patient_id,

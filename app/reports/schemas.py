@@ -6,16 +6,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from app.alerts.schemas import AlertNotice
 from app.core.types import RequestModel, ResponseModel, Text, UtcDatetime
+from app.rules.guidance import Guidance
+from app.rules.temperature import PLAUSIBLE_CELSIUS, TemperatureUnit, to_celsius
 from app.rules.thresholds import GLUCOSE_MAX_MMOL, GLUCOSE_MG_PER_MMOL, GLUCOSE_MIN_MMOL
 from app.rules.vocabulary import Severity, SideEffectKind
 
-TemperatureUnit = Literal["C", "F"]
-PLAUSIBLE_CELSIUS = (30.0, 45.0)
 GlucoseUnit = Literal["mmol/L", "mg/dL"]
-
-
-def to_celsius(value: float, unit: TemperatureUnit) -> float:
-    return round(value if unit == "C" else (value - 32.0) * 5.0 / 9.0, 3)
 
 
 class Temperature(RequestModel):
@@ -147,14 +143,6 @@ class ReportOut(ResponseModel):
     rule_set_version: int = Field(
         default=1, description="The rule set that judged it: the clinic's when it was stored."
     )
-
-
-GuidanceLevel = Literal["emergency", "contact_provider", "expected", "none"]
-
-
-class Guidance(BaseModel):
-    level: GuidanceLevel
-    message: str
 
 
 class ReportResult(BaseModel):

@@ -2,16 +2,9 @@ import hashlib
 import json
 import uuid
 from datetime import datetime
-from functools import cache
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-from sqlalchemy import (
-    Table,
-    TextualSelect,
-    bindparam,
-    select,
-    text,
-)
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.schemas import AlertNotice
@@ -19,8 +12,9 @@ from app.alerts.service import plan_alerts
 from app.audit.record import stage
 from app.checkins.service import complete_checkin_for_report
 from app.core.audit import note_resource
+from app.core.db import count_on_commit
 from app.core.deps import Services
-from app.core.errors import Problem, conflict, invalid_field
+from app.core.domain_errors import AlreadyExists, InvalidField, ReportCapReached
 from app.core.models import entity_values
 from app.core.pagination import cut_page, newer_first_after
 from app.core.security import Principal
@@ -34,17 +28,18 @@ from app.reports.judging import (
 )
 from app.reports.models import Report
 from app.reports.schemas import (
-    GuidanceLevel,
     ReportIn,
     ReportOut,
     ReportResult,
-    to_celsius,
     to_mmol_per_l,
 )
+from app.reports.statements import claiming_insert
 from app.rules.engine import evaluate, guidance_for
+from app.rules.guidance import GuidanceLevel
 from app.rules.ruleset import rule_set
+from app.rules.temperature import to_celsius
 
-Outcome = Literal["created", "duplicate"]
+Submission = Literal["created", "duplicate"]
 # A ReportResult as JSON: exactly what was stored with the report and sent the first time.
 ResultJson = dict[str, Any]
 _NOTICE_KEYS = tuple(AlertNotice.model_fields)
@@ -66,17 +61,13 @@ def request_digest(procedure_id: uuid.UUID, body: ReportIn) -> str:
 
 def _check_times(procedure: ProcedureRef, body: ReportIn, now: datetime) -> None:
     if body.recorded_at < procedure.performed_at:
-        raise invalid_field(
-            ["body", "recorded_at"], "recorded_at is before the block was performed"
-        )
+        raise InvalidField("recorded_at", "recorded_at is before the block was performed")
     if body.recorded_at > now + FUTURE_TOLERANCE:
-        raise invalid_field(
-            ["body", "recorded_at"], "recorded_at is more than 5 minutes in the future"
-        )
+        raise InvalidField("recorded_at", "recorded_at is more than 5 minutes in the future")
     ended = body.relief_ended_at
     if ended is not None and not procedure.performed_at <= ended <= body.recorded_at:
-        raise invalid_field(
-            ["body", "relief_ended_at"],
+        raise InvalidField(
+            "relief_ended_at",
             "relief_ended_at must fall between the block and the moment the report was recorded",
         )
 
@@ -109,24 +100,6 @@ def report_values(report: Report) -> dict[str, Any]:
     }
 
 
-@cache
-def claiming_insert() -> TextualSelect:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, the same SQL on both databases. Built
-    once as text with typed parameters: SQLAlchemy cannot cache an ON CONFLICT insert, and
-    compiling it on every report cost about 1 ms of CPU (bench/README.md). Built on first
-    use, when every foreign-key column knows its type."""
-    table = cast(Table, Report.__table__)
-    names = [c.name for c in table.columns]
-    columns, values = ", ".join(names), ", ".join(f":{n}" for n in names)
-    # Only our own column names are interpolated; every value is a bound parameter.
-    sql = f"INSERT INTO reports ({columns}) VALUES ({values}) ON CONFLICT (patient_id, client_report_id) DO NOTHING RETURNING id"  # noqa: S608
-    return (
-        text(sql)
-        .bindparams(*(bindparam(c.name, type_=c.type) for c in table.columns))
-        .columns(table.c.id)
-    )
-
-
 def _as_notices(stored: ResultJson) -> ResultJson:
     """A stored response with each alert cut down to its AlertNotice keys. Responses stored
     before AlertNotice existed hold the clinician's whole alert (explanation, acknowledgement
@@ -137,25 +110,16 @@ def _as_notices(stored: ResultJson) -> ResultJson:
 
 async def _replay(
     session: AsyncSession, report_id: uuid.UUID, digest: str
-) -> tuple[Outcome, ResultJson]:
+) -> tuple[Submission, ResultJson]:
     """The single and the batch endpoint both replay through here."""
     existing = await session.get_one(Report, report_id)
     if existing.request_digest != digest or existing.response is None:
-        raise conflict("this client_report_id was already used for a different report")
+        raise AlreadyExists("this client_report_id was already used for a different report")
     return "duplicate", _as_notices(existing.response)
 
 
-class ReportCapReached(Problem):
-    """The block holds as many reports as it may (AFTERCARE_REPORTS_PER_BLOCK_CAP): a 409, as
-    the block's state refuses it, not the request (422) nor the caller's pace (429, whose
-    Retry-After would have the app resend a report that can never be stored). The detail is
-    what the patient's app shows: the report was not saved, so what to do now."""
-
-    def __init__(self, level: GuidanceLevel) -> None:
-        issue = {"loc": ["path", "procedure_id"], "msg": "the block is full", "type": "report_cap"}
-        super().__init__(409, _CAP_WORDS[level], slug="report-cap-reached", errors=[issue])
-
-
+# What the patient's app shows when the block is full (ReportCapReached): the report was
+# not saved, so what to do now, as urgent as the report it refused.
 _NOT_SAVED = (
     "This report was not saved and your care team has not been told: this block already "
     "holds as many reports as it can."
@@ -181,7 +145,7 @@ def red_flag_headroom(cap: int) -> int:
 def _check_room(stored: int, cap: int, raises_alert: bool, level: GuidanceLevel) -> None:
     room = cap + red_flag_headroom(cap) if raises_alert else cap
     if stored >= room:
-        raise ReportCapReached(level)
+        raise ReportCapReached(_CAP_WORDS[level])
 
 
 async def store_report(
@@ -190,7 +154,7 @@ async def store_report(
     caller: Principal,
     procedure: ProcedureRef,
     body: ReportIn,
-) -> tuple[Outcome, ResultJson]:
+) -> tuple[Submission, ResultJson]:
     """Judges and stores the report once, inside the caller's transaction, with the alerts it
     raises: report, alerts and check-in commit together or not at all."""
     now = services.clock.now()
@@ -229,18 +193,28 @@ async def store_report(
         "entered_by_staff_id": caller.staff_user_id,
         "response": None,
     }
-    facts = facts_of(body.recorded_at, body.pain_score, body.relief_percent,
-                     values["temperature_c"], values["side_effects"],
-                     values["blood_glucose_mmol"])  # fmt: skip
+    facts = facts_of(
+        body.recorded_at,
+        body.pain_score,
+        body.relief_percent,
+        values["temperature_c"],
+        values["side_effects"],
+        values["blood_glucose_mmol"],
+    )
     block = block_facts(procedure)
     findings = evaluate(facts, block, earlier, rules)
     guidance = guidance_for(findings, facts, block, rules)
     _check_room(stored, cap, bool(findings), guidance.level)
     alerts = await plan_alerts(
-        session, clinic_id=procedure.clinic_id, patient_id=procedure.patient_id,
-        procedure_id=procedure.id, report_id=values["id"], findings=findings,
-        rule_set_version=rules.version, now=now,
-    )  # fmt: skip
+        session,
+        clinic_id=procedure.clinic_id,
+        patient_id=procedure.patient_id,
+        procedure_id=procedure.id,
+        report_id=values["id"],
+        findings=findings,
+        rule_set_version=rules.version,
+        now=now,
+    )
     result = ReportResult(
         report=report_out(Report(**values)),
         alerts=[AlertNotice.model_validate(a) for a in alerts],
@@ -250,7 +224,8 @@ async def store_report(
     values["response"] = result.model_dump(mode="json")
     connection = await session.connection()
     if (await connection.execute(claiming_insert(), values)).scalar_one_or_none() is None:
-        raise conflict("this client_report_id was already used for a different report")
+        raise AlreadyExists("this client_report_id was already used for a different report")
+    count_on_commit(session, "report_stored")
     await session.flush()  # the alerts, after the report they point at
     await complete_checkin_for_report(session, procedure.id, values["id"], body.recorded_at, now)
     if later is not None:
@@ -260,7 +235,7 @@ async def store_report(
 
 async def submit_report(
     services: Services, caller: Principal, procedure_id: uuid.UUID, body: ReportIn
-) -> tuple[Outcome, ResultJson]:
+) -> tuple[Submission, ResultJson]:
     async with services.db.write() as session:
         procedure = await load_procedure_ref(session, caller, procedure_id, for_update=True)
         outcome, result = await store_report(session, services, caller, procedure, body)

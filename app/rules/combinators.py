@@ -4,7 +4,7 @@ one that only holds after a one-sided block."""
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.rules.conditions import Condition, Context, Hit, Kinds, Window
+from app.rules.conditions import Condition, Context, Hit, HoursWindow, Kinds
 
 
 def _merge(groups: Sequence[tuple[Hit, ...]], extra: str) -> Hit:
@@ -25,7 +25,7 @@ class AllOf(Condition):
     """Every part holds (within the window, if any): one combined hit."""
 
     parts: tuple[Condition, ...]
-    window: Window | None = None
+    window: HoursWindow | None = None
 
     def needs(self) -> Kinds | None:
         # Every part must hold, so any part's need is the whole's; the narrowest filters most.

@@ -18,11 +18,11 @@ from app.rules.explain import (
     hours_text,
     label,
     number,
-    temperature_text,
     utc_text,
     with_severity,
 )
 from app.rules.facts import ProcedureFacts, ReportFacts, hours_since_block
+from app.rules.temperature import temperature_text
 from app.rules.vocabulary import SEVERITY_RANK, Severity, SideEffectKind
 
 
@@ -43,7 +43,7 @@ class Context:
         self.report = report
         self.procedure = procedure
         self.effects: Mapping[SideEffectKind, Severity] = report.side_effects
-        self.hours = hours_since_block(report.recorded_at, procedure)
+        self.hours = hours_since_block(procedure.performed_at, report.recorded_at)
         self._earlier = earlier
         self._previous: tuple[ReportFacts, ...] | None = None
 
@@ -66,7 +66,7 @@ class Context:
 
 
 @dataclass(frozen=True, slots=True)
-class Window:
+class HoursWindow:
     """A bound on the hours since the block: '>' 12 is 'more than 12 h' (12.0 h does not count)."""
 
     op: Literal[">", ">=", "<="]
@@ -118,7 +118,7 @@ class Has(Condition):
 
     kinds: tuple[SideEffectKind, ...]
     at_least: Severity = Severity.mild
-    window: Window | None = None
+    window: HoursWindow | None = None
     unless_in_baseline: bool = False
     note: str = ""
 
@@ -154,7 +154,7 @@ class Has(Condition):
 
 @dataclass(frozen=True, slots=True)
 class Fever(Condition):
-    """temperature_c >= celsius (the stored °C, as to_celsius made it)."""
+    """temperature_c >= celsius (the stored °C, as temperature.to_celsius made it)."""
 
     celsius: float
 
@@ -214,7 +214,7 @@ class PainAboveBaseline(Condition):
     """
 
     by: int
-    window: Window | None = None
+    window: HoursWindow | None = None
     note: str = ""
     at_most: int = 10  # version 2's pain_flare stops at 9: pain 10 is pain_escalation alone
 
@@ -246,7 +246,7 @@ class WorseThanPrevious(Condition):
     """
 
     kind: SideEffectKind
-    window: Window | None = None
+    window: HoursWindow | None = None
     outranked_by: SideEffectKind | None = None
     at_least: Severity = Severity.mild  # this report's severity
     from_none: bool = True  # fires when the previous report had none
@@ -285,7 +285,8 @@ class WorseThanPrevious(Condition):
         if before is None and not self.from_none:
             return ()
         prev_at = previous[0].recorded_at
-        when = f"recorded {utc_text(prev_at)}, {hours_text(hours_since_block(prev_at, ctx.procedure))} after the block"
+        after = hours_text(hours_since_block(ctx.procedure.performed_at, prev_at))
+        when = f"recorded {utc_text(prev_at)}, {after} after the block"
         name = with_severity(self.kind, severity)
         symptoms = (for_patient(self.kind, severity),)
         if before is None:

@@ -19,13 +19,13 @@ from app.rules.conditions import Context, Hit
 from app.rules.explain import capitalized, hours_text, utc_text
 from app.rules.facts import (
     Finding,
-    FindingSeverity,
     ProcedureFacts,
     ReportFacts,
     hours_since_block,
 )
 from app.rules.guidance import guidance_for
 from app.rules.ruleset import RuleSet
+from app.rules.vocabulary import FindingSeverity
 
 __all__ = [
     "Finding",
@@ -112,7 +112,7 @@ def no_relief_due(
     """The no_relief finding when, at `now`, 336 h or more have passed since the block and no
     report of the procedure reached 50 % relief (no reports at all counts as no relief)."""
     rule, by = rules.no_relief_rule()
-    hours = hours_since_block(now, procedure)
+    hours = hours_since_block(procedure.performed_at, now)
     if hours < by.hours:
         return None
     best: tuple[int, ReportFacts] | None = None
@@ -130,7 +130,7 @@ def no_relief_due(
         lines.append(f"No reports received in the {hours_text(hours)} since the block")
     else:
         relief, report = best
-        at = hours_text(hours_since_block(report.recorded_at, procedure))
+        at = hours_text(hours_since_block(procedure.performed_at, report.recorded_at))
         lines.append(
             f"Best relief {relief} % (recorded {utc_text(report.recorded_at)}, {at} after the block); "
             f"{len(reports)} report{'' if len(reports) == 1 else 's'} in all"
@@ -150,7 +150,7 @@ def missed_checkin_finding(
 ) -> Finding:
     """The routine missed_checkin finding for a window that closed without a report."""
     rule = rules.by_id["missed_checkin"]
-    due = hours_text(hours_since_block(due_at, procedure))
+    due = hours_text(hours_since_block(procedure.performed_at, due_at))
     line = (
         f"Check-in due {utc_text(due_at)} ({due} after the block) closed "
         f"{utc_text(closes_at)} without a report"

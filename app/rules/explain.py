@@ -100,15 +100,6 @@ def hours_text(hours: float) -> str:
     return text
 
 
-def fahrenheit(celsius: float) -> float:
-    return celsius * 9.0 / 5.0 + 32.0
-
-
-def temperature_text(celsius: float) -> str:
-    """'38.6 °C (101.5 °F)': both scales, one decimal each."""
-    return f"{celsius:.1f} °C ({fahrenheit(celsius):.1f} °F)"
-
-
 def utc_text(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 

@@ -9,11 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Literal
 
-from app.rules.vocabulary import Severity, SideEffectKind
+from app.rules.vocabulary import FindingSeverity, Severity, SideEffectKind
 
-FindingSeverity = Literal["emergency", "urgent", "routine"]
 HOUR = timedelta(hours=1)
 
 
@@ -29,7 +27,7 @@ def _require_score(value: int, name: str, high: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ReportFacts:
-    """One symptom report as stored: temperature already in °C (to_celsius), blood glucose
+    """One symptom report as stored: temperature already in °C (temperature.to_celsius), blood glucose
     in mmol/L."""
 
     recorded_at: datetime
@@ -86,6 +84,8 @@ class Finding:
     symptoms: tuple[str, ...] = ()
 
 
-def hours_since_block(at: datetime, procedure: ProcedureFacts) -> float:
-    """Hours from performed_at to `at` (exact microsecond arithmetic, then one division)."""
-    return (at - procedure.performed_at) / HOUR
+def hours_since_block(performed_at: datetime, at: datetime) -> float:
+    """Hours from the block to `at`, exact (microsecond arithmetic, then one division): the one
+    measure of time after a block, for the rules, the timeline and the charts. The API shows
+    it rounded by app/rules/relief.py hours_between."""
+    return (at - performed_at) / HOUR

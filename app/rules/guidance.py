@@ -11,14 +11,25 @@ a new one:
 """
 
 from collections.abc import Sequence
+from typing import Literal
 
-from app.reports.schemas import Guidance
+from pydantic import BaseModel
+
 from app.rules.expected import ExpectedEffect
 from app.rules.explain import day_text, for_patient, joined
 from app.rules.facts import Finding, ProcedureFacts, ReportFacts, hours_since_block
 from app.rules.ruleset import RuleSet
 from app.rules.thresholds import EXPECTED_PAIN_RISE, HIGH_GLUCOSE_MMOL, LOW_GLUCOSE_MMOL
 from app.rules.vocabulary import SEVERITY_RANK, Severity, SideEffectKind
+
+GuidanceLevel = Literal["emergency", "contact_provider", "expected", "none"]
+
+
+# The report API returns it as it is (no docstring: it would become the schema's description).
+class Guidance(BaseModel):
+    level: GuidanceLevel
+    message: str
+
 
 WORSE = "If you get worse, call the clinic, or call emergency services if it is an emergency."
 
@@ -98,7 +109,7 @@ def guidance_for(
 def _expected_advice(report: ReportFacts, procedure: ProcedureFacts, rules: RuleSet) -> list[str]:
     """The advice for each expected finding of the report; [] when any side effect is not
     expected (then the report is not "expected" as a whole)."""
-    hours = hours_since_block(report.recorded_at, procedure)
+    hours = hours_since_block(procedure.performed_at, report.recorded_at)
     advice: list[str] = []
     for kind, severity in report.side_effects.items():
         effect = expected_effect(kind, severity, hours, rules, procedure)

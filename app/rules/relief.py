@@ -11,7 +11,7 @@ from app.rules.thresholds import NEGATIVE_AFTER_HOURS, RELIEF_PERCENT
 
 RELIEF_THRESHOLD = RELIEF_PERCENT  # "relief" means at least half the pain gone
 
-Response = Literal["positive", "negative", "indeterminate"]
+ReliefResponse = Literal["positive", "negative", "indeterminate"]
 Comparison = Literal["first", "longer", "shorter", "same", "no_relief", "too_early"]
 
 
@@ -40,7 +40,7 @@ class Relief:
     relief_ended_at: datetime | None
     relief_duration_hours: float | None
     relief_ongoing: bool
-    response: Response
+    response: ReliefResponse
     report_count: int
     pain_series: tuple[PainPoint, ...]
 
@@ -109,7 +109,7 @@ def relief_summary(
 
 def _response(
     performed_at: datetime, peak: int | None, series: Sequence[PainPoint], negative_after: timedelta
-) -> Response:
+) -> ReliefResponse:
     if peak is not None and peak >= RELIEF_THRESHOLD:
         return "positive"
     if any(p.at - performed_at >= negative_after for p in series):

@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 from typing import Literal
 
-from app.rules.conditions import Condition, NoReliefBy, Window
+from app.rules.conditions import Condition, HoursWindow, NoReliefBy
 from app.rules.explain import number
-from app.rules.facts import FindingSeverity
+from app.rules.vocabulary import FindingSeverity
 
 RuleSource = Literal["report", "clock", "scheduler"]
 
@@ -34,5 +34,5 @@ def hours(value: float) -> str:
     return number(value)
 
 
-def after(value: float) -> Window:
-    return Window(">", value)
+def after(value: float) -> HoursWindow:
+    return HoursWindow(">", value)

@@ -9,10 +9,10 @@ from app.rules.conditions import (
     Condition,
     Fever,
     Has,
+    HoursWindow,
     NoReliefBy,
     PainAboveBaseline,
     PainScore,
-    Window,
     WorseThanPrevious,
 )
 from app.rules.rule import Rule
@@ -149,8 +149,8 @@ FEVER = Rule(
 
 SITE_INFECTION_SIGNS: tuple[Condition, ...] = (
     Has((K.site_drainage,)),
-    Has((K.site_redness,), MODERATE, Window(">=", SITE_INFECTION_FROM_HOURS)),
-    Has((K.swelling,), SEVERE, Window(">=", SITE_INFECTION_FROM_HOURS)),
+    Has((K.site_redness,), MODERATE, HoursWindow(">=", SITE_INFECTION_FROM_HOURS)),
+    Has((K.swelling,), SEVERE, HoursWindow(">=", SITE_INFECTION_FROM_HOURS)),
 )
 SITE_INFECTION = Rule(
     id="site_infection",
@@ -164,7 +164,9 @@ SITE_INFECTION = Rule(
 )
 
 
-UNABLE_TO_WALK_EARLY = Has((K.unable_to_walk,), window=Window("<=", WALKING_EMERGENCY_AFTER_HOURS))
+UNABLE_TO_WALK_EARLY = Has(
+    (K.unable_to_walk,), window=HoursWindow("<=", WALKING_EMERGENCY_AFTER_HOURS)
+)
 PERSISTENT_NUMBNESS_OR_WEAKNESS = Rule(
     id="persistent_numbness_or_weakness",
     version=1,
@@ -291,7 +293,7 @@ PAIN_FLARE = Rule(
     f"first {_h(PAIN_FLARE_HOURS)} hours (an expected flare, worth a look).",
     when=PainAboveBaseline(
         PAIN_RISE,
-        Window("<=", PAIN_FLARE_HOURS),
+        HoursWindow("<=", PAIN_FLARE_HOURS),
         note="within {hours} h of the block, when a flare is common",
     ),
 )

@@ -10,9 +10,9 @@ from app.rules.conditions import (
     Fever,
     Glucose,
     Has,
+    HoursWindow,
     PainAboveBaseline,
     PainScore,
-    Window,
     WorseThanPrevious,
 )
 from app.rules.rule import Rule
@@ -167,7 +167,7 @@ PAIN_FLARE = Rule(
     f"look; a pain score of {WORST_PAIN} is pain_escalation alone).",
     when=PainAboveBaseline(
         PAIN_RISE,
-        Window("<=", PAIN_FLARE_HOURS),
+        HoursWindow("<=", PAIN_FLARE_HOURS),
         note="within {hours} h of the block, when a flare is common",
         at_most=WORST_PAIN - 1,
     ),
@@ -216,7 +216,7 @@ POSSIBLE_ANAPHYLAXIS = Rule(
             Has((K.face_lip_tongue_swelling,)),
             AllOf(
                 (Has((K.rash_or_itching,)), Has((K.dizziness, K.nausea), SEVERE)),
-                window=Window("<=", ANAPHYLAXIS_COMBINED_HOURS),
+                window=HoursWindow("<=", ANAPHYLAXIS_COMBINED_HOURS),
             ),
         )
     ),
@@ -277,7 +277,7 @@ LOCAL_ANESTHETIC_TOXICITY = Rule(
     f"tongue, of any severity, in the first {_h(TOXICITY_HOURS)} hours after the block.",
     when=Has(
         (K.ringing_ears_or_metallic_taste, K.numb_lips_or_tongue),
-        window=Window("<=", TOXICITY_HOURS),
+        window=HoursWindow("<=", TOXICITY_HOURS),
     ),
 )
 

@@ -7,14 +7,16 @@ clinic's choice (`clinics.rule_set_version`).
 """
 
 from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 from app.rules import expected, rules_v1, rules_v2
 from app.rules.conditions import Condition, Kinds, NoReliefBy
 from app.rules.expected import ExpectedEffect
 from app.rules.rule import Rule
 from app.rules.thresholds import NEGATIVE_AFTER_HOURS, STEROID_NEGATIVE_AFTER_HOURS
-
-SEVERITY_ORDER: dict[str, int] = {"emergency": 0, "urgent": 1, "routine": 2}
+from app.rules.vocabulary import FINDING_SEVERITY_RANK
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +37,7 @@ class RuleSet:
             for rule in self.rules
             if isinstance(rule.when, Condition)
         ]
-        ordered = tuple(sorted(judged, key=lambda pair: SEVERITY_ORDER[pair[0].severity]))
+        ordered = tuple(sorted(judged, key=lambda pair: FINDING_SEVERITY_RANK[pair[0].severity]))
         object.__setattr__(self, "report_rules", ordered)
         object.__setattr__(self, "by_id", {rule.id: rule for rule in self.rules})
 
@@ -68,6 +70,20 @@ VERSION_2 = RuleSet(
 RULE_SETS: dict[int, RuleSet] = {rules.version: rules for rules in (VERSION_1, VERSION_2)}
 RULE_SET_VERSIONS: tuple[int, ...] = tuple(RULE_SETS)
 LATEST_RULE_SET_VERSION = max(RULE_SET_VERSIONS)
+
+
+def _known_rule_set(version: int) -> int:
+    if version not in RULE_SET_VERSIONS:
+        raise ValueError(f"unknown rule set version; use one of {RULE_SET_VERSIONS}")
+    return version
+
+
+# A clinical rule set's version, as a request names it (a body field or a query parameter).
+RuleSetVersion = Annotated[
+    int,
+    AfterValidator(_known_rule_set),
+    Field(json_schema_extra={"enum": list(RULE_SET_VERSIONS)}),
+]
 
 
 def rule_set(version: int) -> RuleSet:

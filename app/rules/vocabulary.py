@@ -1,6 +1,9 @@
-"""The closed side-effect vocabulary (docs/clinical-rules.md); anything else is a 422."""
+"""The closed side-effect vocabulary (docs/clinical-rules.md); anything else is a 422. And the
+two severities, each defined once: how bad a side effect is (the patient's `Severity`), and how
+urgent a finding is (the rules' `FindingSeverity`, which is also each alert's severity)."""
 
 from enum import StrEnum
+from typing import Literal
 
 
 class SideEffectKind(StrEnum):
@@ -51,3 +54,8 @@ class Severity(StrEnum):
 
 
 SEVERITY_RANK = {Severity.mild: 1, Severity.moderate: 2, Severity.severe: 3}
+
+FindingSeverity = Literal["emergency", "urgent", "routine"]
+# Most urgent first: findings are returned in this order, and alerts store it as severity_rank,
+# the worklist's sort key.
+FINDING_SEVERITY_RANK: dict[FindingSeverity, int] = {"emergency": 0, "urgent": 1, "routine": 2}

@@ -70,16 +70,30 @@ def _rules(ids: Sequence[str]) -> str:
 
 
 CHANGED_HEADERS = (
-    "recorded_at", "report", "patient", "block", "hours", "rules now", "rules candidate",
-    "guidance now", "guidance candidate",
-)  # fmt: skip
+    "recorded_at",
+    "report",
+    "patient",
+    "block",
+    "hours",
+    "rules now",
+    "rules candidate",
+    "guidance now",
+    "guidance candidate",
+)
 
 
 def _changed_row(c: ChangedReport) -> tuple[object, ...]:
     rules = (_rules(c.rules_now), _rules(c.rules_candidate))
     block = (c.block_sequence_number, f"{c.hours_since_block:.1f}")
-    return (rfc3339(c.recorded_at), c.report_id, c.patient_id, *block, *rules,
-            c.guidance_now, c.guidance_candidate)  # fmt: skip
+    return (
+        rfc3339(c.recorded_at),
+        c.report_id,
+        c.patient_id,
+        *block,
+        *rules,
+        c.guidance_now,
+        c.guidance_candidate,
+    )
 
 
 def render(result: DryRunOut) -> str:

@@ -17,14 +17,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from app.reports.judging import facts_of
-from app.reports.schemas import GuidanceLevel
-from app.rules.engine import (
-    ProcedureFacts,
-    ReportFacts,
-    evaluate,
-    guidance_for,
-    hours_since_block,
-)
+from app.rules.engine import ProcedureFacts, ReportFacts, evaluate, guidance_for
+from app.rules.guidance import GuidanceLevel
+from app.rules.relief import hours_between
 from app.rules.ruleset import RuleSet
 
 RawReport = tuple[object, ...]  # facts_of's arguments, as the statement selects them
@@ -181,7 +176,7 @@ class Replay:
         tally.reports_changed += 1
         at = facts.recorded_at
         if self.after is None or (at, report_id) > self.after:
-            hours = round(hours_since_block(at, block.facts), 1)
+            hours = hours_between(block.facts.performed_at, at)  # rounded as the API rounds
             tally.add_change(Change(at, report_id, block, hours, now, candidate))
 
     def _close_block(self) -> None:

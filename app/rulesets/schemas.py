@@ -8,9 +8,10 @@ from datetime import datetime
 
 from pydantic import Field, model_validator
 
-from app.core.types import Page, RequestModel, ResponseModel, RuleSetVersion, UtcDatetime
-from app.reports.schemas import GuidanceLevel
-from app.rules.facts import FindingSeverity
+from app.core.types import Page, RequestModel, ResponseModel, UtcDatetime
+from app.rules.guidance import GuidanceLevel
+from app.rules.ruleset import RuleSetVersion
+from app.rules.vocabulary import FindingSeverity
 
 # The order of the guidance matrix's rows and columns: most to least urgent.
 GUIDANCE_LEVELS: tuple[GuidanceLevel, ...] = ("emergency", "contact_provider", "expected", "none")

@@ -14,13 +14,14 @@ from app.audit.record import insert_operator_event
 from app.core.audit import note_patients, note_resource
 from app.core.db import Database
 from app.core.deps import Services
-from app.core.errors import not_found
+from app.core.domain_errors import NotFound
 from app.core.pagination import cut_page, decode_time_id_cursor
 from app.core.security import Principal
 from app.core.types import Page
 from app.patients.service import load_patient
 from app.reports.judging import block_facts
-from app.rules.ruleset import SEVERITY_ORDER, RuleSet, rule_set
+from app.rules.ruleset import RuleSet, rule_set
+from app.rules.vocabulary import FINDING_SEVERITY_RANK
 from app.rulesets import statements
 from app.rulesets.replay import BlockInfo, Change, Replay, Tally
 from app.rulesets.schemas import (
@@ -86,15 +87,21 @@ def _rule_deltas(tally: Tally, current: RuleSet, candidate: RuleSet) -> list[Rul
     rules = {**current.by_id, **candidate.by_id}
     order = [*candidate.by_id, *(i for i in current.by_id if i not in candidate.by_id)]
     fired = sorted(
-        (i for i in order if i in tally.alerts), key=lambda i: SEVERITY_ORDER[rules[i].severity]
+        (i for i in order if i in tally.alerts),
+        key=lambda i: FINDING_SEVERITY_RANK[rules[i].severity],
     )
     deltas = []
     for rule_id in fired:
         added, removed, unchanged = tally.alerts[rule_id]
         deltas.append(
-            RuleDelta(rule_id=rule_id, severity=rules[rule_id].severity, added=added,
-                      removed=removed, unchanged=unchanged)
-        )  # fmt: skip
+            RuleDelta(
+                rule_id=rule_id,
+                severity=rules[rule_id].severity,
+                added=added,
+                removed=removed,
+                unchanged=unchanged,
+            )
+        )
     return deltas
 
 
@@ -184,7 +191,7 @@ async def dry_run_for_operator(
     candidate = rule_set(body.rule_set_version)
     async with db.read() as session:
         if body.patient_id is not None and not await _patient_of(session, clinic_id, body):
-            raise not_found("patient")
+            raise NotFound("patient")
         keep = None if limit is None else limit + 1
         current, tally = await replay_clinic(
             session, _scope(clinic_id, body), candidate, keep=keep, progress=progress

@@ -10,11 +10,11 @@ from sqlalchemy import ColumnElement, Select, func, select
 
 from app.patients.models import Patient
 from app.procedures.models import Procedure
-from app.reports.judging import FACT_COLUMNS
 from app.reports.models import Report
+from app.reports.statements import FACT_COLUMNS
 
-# app/reports/judging.py facts_of's arguments, in its order. The same columns end judging.py's
-# _JUDGED_COLUMNS (private there; tests/test_dry_run.py fails if the two drift apart).
+# app/reports/judging.py facts_of's arguments, in its order. The same columns end
+# app/reports/statements.py JUDGED_COLUMNS (tests/test_dry_run.py fails if the two drift apart).
 
 
 @dataclass(frozen=True, slots=True)

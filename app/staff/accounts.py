@@ -6,11 +6,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.record import stage
-from app.auth.models import StaffSession
-from app.auth.revocation import end_sessions
 from app.core.deps import Services
-from app.core.errors import changes_of, conflict, not_found
+from app.core.domain_errors import NotFound, StateConflict, changes_of
 from app.core.security import Principal
+from app.credentials.models import StaffSession
+from app.credentials.revocation import end_sessions
 from app.staff.models import Clinic, StaffUser
 from app.staff.schemas import StaffOut, StaffUpdate
 
@@ -32,7 +32,7 @@ async def _load(session: AsyncSession, caller: Principal, user_id: uuid.UUID) ->
         .with_for_update()
     )
     if user is None:
-        raise not_found("staff user")
+        raise NotFound("staff user")
     return user
 
 
@@ -69,7 +69,7 @@ async def update_staff(
         )
         # A clinic with no active admin could never add staff or undo this again.
         if loses_admin and await _other_active_admins(session, user) == 0:
-            raise conflict("the clinic's last active admin cannot be demoted or deactivated")
+            raise StateConflict("the clinic's last active admin cannot be demoted or deactivated")
         if changes.get("active") is False and user.active:
             user.deactivated_at = now
             await end_sessions(session, now, "deactivated", StaffSession.user_id == user.id)

@@ -4,8 +4,9 @@ from typing import Literal
 
 from pydantic import ConfigDict, EmailStr, Field, ValidationInfo, field_validator
 
-from app.auth.password_policy import password_weakness
-from app.core.types import RequestModel, ResponseModel, RuleSetVersion, Text
+from app.core.types import RequestModel, ResponseModel, Text
+from app.credentials.password_policy import password_weakness
+from app.rules.ruleset import RuleSetVersion
 
 StaffRole = Literal["admin", "clinician"]
 

@@ -8,7 +8,7 @@ from app.audit.actions import ACTIONS, CHANGE_RULE_SET
 from app.audit.record import insert_operator_event, stage
 from app.core.audit import note_patients, note_resource
 from app.core.deps import Services
-from app.core.errors import changes_of, conflict, not_found
+from app.core.domain_errors import AlreadyExists, NotFound, changes_of
 from app.core.security import Principal, hash_password
 from app.patients.models import Patient
 from app.rules.ruleset import RuleSet, rule_set
@@ -23,7 +23,7 @@ async def create_clinic_with_admin(
     now = services.clock.now()
     async with services.db.write() as session:
         if await _email_taken(session, email):
-            raise conflict("a staff user with this email already exists")
+            raise AlreadyExists("a staff user with this email already exists")
         clinic = Clinic(id=uuid.uuid4(), name=clinic_name, created_at=now)
         admin = StaffUser(
             id=uuid.uuid4(),
@@ -62,12 +62,12 @@ async def create_staff(services: Services, caller: Principal, body: StaffCreate)
     try:
         async with services.db.write() as session:
             if await _email_taken(session, user.email):
-                raise conflict("a staff user with this email already exists")
+                raise AlreadyExists("a staff user with this email already exists")
             session.add(user)
             note_resource(user.id)
             await stage(session, user.created_at)
     except IntegrityError as exc:  # a concurrent insert won the race
-        raise conflict("a staff user with this email already exists") from exc
+        raise AlreadyExists("a staff user with this email already exists") from exc
     return user
 
 
@@ -81,7 +81,7 @@ async def describe_caller(services: Services, caller: Principal) -> Me:
                 )
             )
             if patient is None or clinic_name is None:
-                raise not_found("user")
+                raise NotFound("user")
             note_patients(patient.id)
             return Me(
                 id=patient.id,
@@ -97,7 +97,7 @@ async def describe_caller(services: Services, caller: Principal) -> Me:
             )
         )
         if user is None or clinic_name is None:
-            raise not_found("user")
+            raise NotFound("user")
         return Me(
             id=user.id,
             role=caller.role,
@@ -111,7 +111,7 @@ async def describe_caller(services: Services, caller: Principal) -> Me:
 async def _clinic(session: AsyncSession, caller: Principal, *, for_update: bool = False) -> Clinic:
     clinic = await session.get(Clinic, caller.clinic_id, with_for_update=for_update)
     if clinic is None:
-        raise not_found("clinic")
+        raise NotFound("clinic")
     return clinic
 
 
@@ -121,7 +121,7 @@ async def clinic_rule_set(session: AsyncSession, clinic_id: uuid.UUID) -> RuleSe
     (report judging and the clock read it with the block, in one statement)."""
     version = await session.scalar(select(Clinic.rule_set_version).where(Clinic.id == clinic_id))
     if version is None:
-        raise not_found("clinic")
+        raise NotFound("clinic")
     return rule_set(version)
 
 

@@ -4,7 +4,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from app.core.deps import ServicesDep, StaffDep
-from app.core.errors import invalid_field, problem_responses
+from app.core.domain_errors import InvalidParameter
+from app.core.errors import problem_responses
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.types import UtcDatetime
 from app.timelines import service
@@ -20,8 +21,8 @@ def _types(raw: list[str] | None) -> list[ItemType]:
     for name in (part.strip() for value in raw for part in value.split(",")):
         match = next((t for t in ITEM_TYPES if t == name), None)
         if match is None:
-            raise invalid_field(
-                ["query", "types"], f"unknown type {name[:40]!r}; use {', '.join(ITEM_TYPES)}"
+            raise InvalidParameter(
+                "types", f"unknown type {name[:40]!r}; use {', '.join(ITEM_TYPES)}"
             )
         chosen.append(match)
     return chosen
@@ -67,6 +68,12 @@ async def get_timeline(
     cursor: CursorQuery = None,
 ) -> Timeline:
     return await service.timeline(
-        services, caller, patient_id, types=_types(types), since=since, until=until,
-        limit=limit, cursor=cursor,
-    )  # fmt: skip
+        services,
+        caller,
+        patient_id,
+        types=_types(types),
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+    )

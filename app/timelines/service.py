@@ -52,21 +52,22 @@ def _branch(
     join: Any = None,
 ) -> Select[Any]:
     query = select(
-        literal(kind).label("type"), at.label("at"), row_id.label("id"),
+        literal(kind).label("type"),
+        at.label("at"),
+        row_id.label("id"),
         procedure_id.label("procedure_id"),
-    )  # fmt: skip
+    )
     if join is not None:
         query = query.select_from(join)
+    since = bindparam("since", type_=at.type) if bounds.since else None
+    until = bindparam("until", type_=at.type) if bounds.until else None
+    after = (bindparam("after_at", type_=at.type), bindparam("after_id", type_=Uuid()))
     query = query.where(*where)
     query = query.where(
         *newer_first_within(
-            at, row_id,
-            since=bindparam("since", type_=at.type) if bounds.since else None,
-            until=bindparam("until", type_=at.type) if bounds.until else None,
-            after=(bindparam("after_at", type_=at.type), bindparam("after_id", type_=Uuid()))
-            if bounds.after else None,
+            at, row_id, since=since, until=until, after=after if bounds.after else None
         )
-    )  # fmt: skip
+    )
     # Ordered and cut in each branch, so each is one short index range scan.
     branch = query.order_by(at.desc(), row_id.desc()).limit(_LIMIT).subquery()
     return select(branch)
@@ -82,26 +83,43 @@ def _page_statement(bounds: Bounds) -> Select[Any]:
     it and its cache key on each request was about a fifth of a timeline page's CPU."""
     branches = {
         "procedure": lambda: _branch(
-            "procedure", Procedure.performed_at, Procedure.id, Procedure.id,
-            [Procedure.patient_id == _PATIENT], bounds,
+            "procedure",
+            Procedure.performed_at,
+            Procedure.id,
+            Procedure.id,
+            [Procedure.patient_id == _PATIENT],
+            bounds,
         ),
         "report": lambda: _branch(
-            "report", Report.recorded_at, Report.id, Report.procedure_id,
-            [Report.patient_id == _PATIENT], bounds,
+            "report",
+            Report.recorded_at,
+            Report.id,
+            Report.procedure_id,
+            [Report.patient_id == _PATIENT],
+            bounds,
         ),
         "alert": lambda: _branch(
-            "alert", Alert.created_at, Alert.id, Alert.procedure_id,
-            [Alert.patient_id == _PATIENT], bounds,
+            "alert",
+            Alert.created_at,
+            Alert.id,
+            Alert.procedure_id,
+            [Alert.patient_id == _PATIENT],
+            bounds,
         ),
         # Check-ins are shown once due: the upcoming ones are on the block itself.
         "checkin": lambda: _branch(
-            "checkin", Checkin.due_at, Checkin.id, Checkin.procedure_id,
-            [Procedure.patient_id == _PATIENT,
-             Checkin.due_at <= bindparam("now", type_=Checkin.due_at.type)],
+            "checkin",
+            Checkin.due_at,
+            Checkin.id,
+            Checkin.procedure_id,
+            [
+                Procedure.patient_id == _PATIENT,
+                Checkin.due_at <= bindparam("now", type_=Checkin.due_at.type),
+            ],
             bounds,
             join=Checkin.__table__.join(Procedure, Procedure.id == Checkin.procedure_id),
         ),
-    }  # fmt: skip
+    }
     merged = union_all(*(branches[t]() for t in bounds.types)).subquery()
     return select(merged).order_by(merged.c.at.desc(), merged.c.id.desc()).limit(_LIMIT)
 
@@ -122,9 +140,12 @@ async def timeline(
         tuple(dict.fromkeys(types)), since is not None, until is not None, after is not None
     )
     params: dict[str, Any] = {
-        "patient_id": patient_id, "limit": limit + 1, "now": services.clock.now(),
-        "since": since, "until": until,
-    }  # fmt: skip
+        "patient_id": patient_id,
+        "limit": limit + 1,
+        "now": services.clock.now(),
+        "since": since,
+        "until": until,
+    }
     if after is not None:
         params["after_at"], params["after_id"] = after
     async with services.db.read() as session:
@@ -168,18 +189,18 @@ async def _load_items(
     for row in page:
         block = procedures[row.procedure_id]
         if row.type == "procedure":
-            summary = summaries.procedure_summary(block)
+            summary = summaries.procedure_line(block)
             data = entity_values(block, ProcedureFields)
         elif row.type == "report":
             report = loaded[row.id]
-            summary = summaries.report_summary(report, block.baseline_pain)
+            summary = summaries.report_line(report, block.baseline_pain)
             data = report_values(report)
         elif row.type == "alert":
             alert = loaded[row.id]
-            summary, data = summaries.alert_summary(alert), entity_values(alert, AlertOut)
+            summary, data = summaries.alert_line(alert), entity_values(alert, AlertOut)
         else:
             checkin = loaded[row.id]
-            summary = summaries.checkin_summary(checkin, block)
+            summary = summaries.checkin_line(checkin, block)
             data = entity_values(checkin, CheckinOut)
         items.append(
             {"type": row.type, "at": row.at, "id": row.id, "procedure_id": block.id}

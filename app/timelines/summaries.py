@@ -5,7 +5,9 @@ from app.checkins.models import Checkin
 from app.procedures.models import Procedure
 from app.reports.models import Report
 from app.rules.engine import relief_from
-from app.rules.explain import glucose_text, hours_text, temperature_text, with_severity
+from app.rules.explain import glucose_text, hours_text, with_severity
+from app.rules.facts import hours_since_block
+from app.rules.temperature import temperature_text
 from app.rules.thresholds import FEVER_CELSIUS
 from app.rules.vocabulary import Severity, SideEffectKind
 
@@ -20,7 +22,7 @@ def words(name: str) -> str:
     return name.replace("_", " ")
 
 
-def report_summary(report: Report, baseline_pain: int) -> str:
+def report_line(report: Report, baseline_pain: int) -> str:
     relief = relief_from(report.pain_score, report.relief_percent, baseline_pain)
     parts = [f"Pain {report.pain_score}/10", f"relief {relief} %"]
     # The clinician's label of each kind (the rules' explanations use the same words).
@@ -35,7 +37,7 @@ def report_summary(report: Report, baseline_pain: int) -> str:
     return ", ".join(parts)
 
 
-def procedure_summary(procedure: Procedure) -> str:
+def procedure_line(procedure: Procedure) -> str:
     levels = (
         "-".join(procedure.levels) if len(procedure.levels) <= 2 else ", ".join(procedure.levels)
     )
@@ -46,7 +48,7 @@ def procedure_summary(procedure: Procedure) -> str:
     )
 
 
-def alert_summary(alert: Alert) -> str:
+def alert_line(alert: Alert) -> str:
     text = f"{alert.severity.capitalize()} alert: {alert.title}"
     if alert.occurrences > 1:
         text += f" (x{alert.occurrences})"
@@ -61,6 +63,6 @@ def alert_summary(alert: Alert) -> str:
     return text
 
 
-def checkin_summary(checkin: Checkin, procedure: Procedure) -> str:
-    after = hours_text((checkin.due_at - procedure.performed_at).total_seconds() / 3600)
+def checkin_line(checkin: Checkin, procedure: Procedure) -> str:
+    after = hours_text(hours_since_block(procedure.performed_at, checkin.due_at))
     return f"Check-in {after} after block {procedure.sequence_number}: {checkin.status}"

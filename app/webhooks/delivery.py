@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from app.core.db import count_on_commit
 from app.core.deps import Services
 from app.core.types import rfc3339
 from app.outbox.models import OutboxEvent
@@ -28,6 +29,8 @@ from app.webhooks.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoin
 
 FIRST_RETRY = timedelta(seconds=10)
 LONGEST_RETRY = timedelta(hours=4)
+# A delivery's status after an attempt, as the metrics name the attempt's outcome.
+_ATTEMPT_OUTCOMES = {"delivered": "delivered", "pending": "will_retry", "failed": "gave_up"}
 
 
 def retry_delay(attempts_so_far: int, rng: random.Random) -> timedelta:
@@ -53,7 +56,7 @@ class Claim:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SendResult:
     status_code: int | None
     error: str | None
     latency_ms: int
@@ -68,9 +71,11 @@ def event_body(event: OutboxEvent, base_url: str) -> bytes:
     if base_url and isinstance(data.get("links"), dict):
         data["links"] = {k: base_url.rstrip("/") + v for k, v in data["links"].items()}
     payload = {
-        "id": str(event.id), "type": event.type, "created_at": rfc3339(event.created_at),
+        "id": str(event.id),
+        "type": event.type,
+        "created_at": rfc3339(event.created_at),
         "data": data,
-    }  # fmt: skip
+    }
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -127,7 +132,7 @@ async def fan_out(services: Services, now: datetime, *, batch: int = 500) -> int
 @dataclass(frozen=True)
 class Result:
     claim: Claim
-    outcome: Outcome
+    outcome: SendResult
     at: datetime
 
 
@@ -160,6 +165,7 @@ async def record_outcomes(services: Services, results: list[Result], rng: random
             )
             delivery = held.get(claim.delivery_id)
             if delivery is None or delivery.lease_token != claim.lease_token:
+                count_on_commit(session, "webhook_attempt", "lease_expired")
                 continue
             delivery.lease_token = None
             delivery.attempt_count = claim.attempt_number
@@ -172,6 +178,7 @@ async def record_outcomes(services: Services, results: list[Result], rng: random
                 delivery.status = "failed"
             else:
                 delivery.next_attempt_at = now + retry_delay(claim.attempt_number, rng)
+            count_on_commit(session, "webhook_attempt", _ATTEMPT_OUTCOMES[delivery.status])
         await note_endpoint_outcomes(
             session,
             [

@@ -1,8 +1,8 @@
 """The exact body of every webhook event, as pydantic models: the OpenAPI document's `webhooks`
-section is generated from them (app/core/openapi.py), and tests/test_openapi_contract.py
+section is generated from them (app/api/openapi.py), and tests/test_openapi_contract.py
 validates real deliveries of every event type against them.
 
-The bodies themselves are built as dicts by app/outbox/service.py (alerts, check-ins) and
+The bodies themselves are built as dicts by app/alerts/events.py, app/checkins/events.py and
 app/webhooks/endpoint_health.py (endpoint disabled), then wrapped as `{id, type, created_at,
 data}` by app/webhooks/delivery.py (event_body). These models only describe them: nothing at
 runtime serialises through them, so documenting a payload can never change one.

@@ -9,7 +9,7 @@ import httpx
 
 from app.core.config import Settings
 from app.core.logsafe import log_failure
-from app.webhooks.delivery import Claim, Outcome
+from app.webhooks.delivery import Claim, SendResult
 from app.webhooks.signing import signature_headers
 from app.webhooks.targets import UnsafeTarget, checked_target
 
@@ -41,7 +41,7 @@ class Sender:
             headers={"user-agent": USER_AGENT},
         )
 
-    async def send(self, claim: Claim) -> Outcome:
+    async def send(self, claim: Claim) -> SendResult:
         """Never raises: whatever goes wrong becomes the attempt's recorded error. The timeout
         bounds everything, the address lookup included, so a send never outlives its lease."""
         started = time.perf_counter()
@@ -49,20 +49,20 @@ class Sender:
             async with asyncio.timeout(self._timeout):
                 status = await self._post(claim)
         except UnsafeTarget as exc:
-            return Outcome(None, f"not sent: {exc}", _ms_since(started))
+            return SendResult(None, f"not sent: {exc}", _ms_since(started))
         except TimeoutError:
-            return Outcome(None, f"timed out after {self._timeout:g} s", _ms_since(started))
+            return SendResult(None, f"timed out after {self._timeout:g} s", _ms_since(started))
         except httpx.HTTPError as exc:
-            return Outcome(None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR], _ms_since(started))
+            return SendResult(None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR], _ms_since(started))
         except Exception as exc:  # a defect must fail this attempt, not lose the delivery
             log_failure(log, "webhook send failed unexpectedly", exc)
-            return Outcome(None, f"internal error: {type(exc).__name__}", _ms_since(started))
+            return SendResult(None, f"internal error: {type(exc).__name__}", _ms_since(started))
         error = None
         if 300 <= status < 400:
             error = f"HTTP {status}: redirects are not followed"
         elif not 200 <= status < 300:
             error = f"HTTP {status}"
-        return Outcome(status, error, _ms_since(started))
+        return SendResult(status, error, _ms_since(started))
 
     async def _post(self, claim: Claim) -> int:
         target = await checked_target(claim.url, allow_private=self._allow_private)

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.record import stage
 from app.core.audit import note_resource
 from app.core.deps import Services
-from app.core.errors import conflict, invalid_field, not_found
+from app.core.domain_errors import InvalidField, LimitReached, NotFound, StateConflict
 from app.core.pagination import cut_page, newer_first_after
 from app.core.security import Principal
 from app.core.types import Page
@@ -31,7 +31,7 @@ async def _check_url(services: Services, url: str) -> None:
     try:
         await checked_target(url, allow_private=services.settings.allow_private_webhooks)
     except UnsafeTarget as exc:
-        raise invalid_field(["body", "url"], str(exc)) from exc
+        raise InvalidField("url", str(exc)) from exc
 
 
 async def create_webhook(
@@ -39,11 +39,17 @@ async def create_webhook(
 ) -> WebhookCreated:
     await _check_url(services, body.url)
     endpoint = WebhookEndpoint(
-        id=uuid.uuid4(), clinic_id=caller.clinic_id, url=body.url, secret=new_secret(),
-        events=list(body.events), description=body.description, enabled=True,
+        id=uuid.uuid4(),
+        clinic_id=caller.clinic_id,
+        url=body.url,
+        secret=new_secret(),
+        events=list(body.events),
+        description=body.description,
+        enabled=True,
         created_at=services.clock.now(),
-        created_by=caller.staff_user_id, created_by_client_id=caller.client_id,
-    )  # fmt: skip
+        created_by=caller.staff_user_id,
+        created_by_client_id=caller.client_id,
+    )
     async with services.db.write() as session:
         await _check_room(session, caller.clinic_id, services.settings.webhook_endpoints_per_clinic)
         session.add(endpoint)
@@ -64,7 +70,7 @@ async def _check_room(session: AsyncSession, clinic_id: uuid.UUID, cap: int) -> 
         .where(WebhookEndpoint.clinic_id == clinic_id)
     )
     if (count or 0) >= cap:
-        raise conflict(
+        raise LimitReached(
             f"the clinic already has {count} webhook endpoints, the most it may have ({cap}); "
             "point an existing one at the new URL instead (PATCH /v1/webhooks/{id})"
         )
@@ -77,7 +83,7 @@ async def _load(session: AsyncSession, caller: Principal, webhook_id: uuid.UUID)
         )
     )
     if endpoint is None:
-        raise not_found("webhook")
+        raise NotFound("webhook")
     return endpoint
 
 
@@ -129,14 +135,20 @@ async def update_webhook(
 
 def _delivery_out(delivery: WebhookDelivery, attempts: list[DeliveryAttempt]) -> DeliveryOut:
     return DeliveryOut(
-        id=delivery.id, webhook_id=delivery.endpoint_id, event_id=delivery.event_id,
-        event_type=delivery.event_type, status=delivery.status,
-        created_at=delivery.created_at, attempt_count=delivery.attempt_count,
+        id=delivery.id,
+        webhook_id=delivery.endpoint_id,
+        event_id=delivery.event_id,
+        event_type=delivery.event_type,
+        status=delivery.status,
+        created_at=delivery.created_at,
+        attempt_count=delivery.attempt_count,
         next_attempt_at=delivery.next_attempt_at if delivery.status == "pending" else None,
-        give_up_at=delivery.give_up_at, delivered_at=delivery.delivered_at,
-        last_status_code=delivery.last_status_code, last_error=delivery.last_error,
+        give_up_at=delivery.give_up_at,
+        delivered_at=delivery.delivered_at,
+        last_status_code=delivery.last_status_code,
+        last_error=delivery.last_error,
         attempts=[AttemptOut.model_validate(a) for a in attempts],
-    )  # fmt: skip
+    )
 
 
 async def _with_attempts(
@@ -192,9 +204,9 @@ async def retry_delivery(
             )
         )
         if delivery is None:
-            raise not_found("delivery")
+            raise NotFound("delivery")
         if not endpoint.enabled:
-            raise conflict("the webhook is disabled; enable it before retrying its deliveries")
+            raise StateConflict("the webhook is disabled; enable it before retrying its deliveries")
         retry_window = timedelta(hours=services.settings.webhook_retry_hours)
         moved = await session.scalar(
             update(WebhookDelivery)
@@ -213,6 +225,6 @@ async def retry_delivery(
             .execution_options(populate_existing=True)
         )
         if moved is None:
-            raise conflict("an attempt of this delivery is under way; try again shortly")
+            raise StateConflict("an attempt of this delivery is under way; try again shortly")
         await stage(session, now)
         return (await _with_attempts(session, [moved]))[0]

@@ -12,11 +12,11 @@ import time
 import uuid
 from collections import Counter
 
-from app.alerts.scheduled import close_missed_checkins, escalate_overdue_alerts, raise_no_relief
 from app.audit.retention import purge_expired_audit_events
 from app.core.deps import Services
 from app.core.logsafe import log_failure
 from app.fhir.export_worker import Exporter
+from app.scheduled.service import close_missed_checkins, escalate_overdue_alerts, raise_no_relief
 from app.webhooks.claiming import claim_due
 from app.webhooks.delivery import Claim, Result, fan_out, record_outcomes
 from app.webhooks.sender import Sender
@@ -45,6 +45,9 @@ class Worker:
         self._retention_ran_at = float("-inf")
         # FHIR bulk export: one batch per pass (app/fhir/export_worker.py).
         self.exporter = Exporter(services)
+        # Unix time (the wall clock, not the business clock) at which the last pass completed:
+        # /metrics and /readyz show it, so an operator sees a worker that has stopped passing.
+        self.last_pass_at: float | None = None
 
     async def run_timers(self) -> int:
         now = self.services.clock.now()
@@ -76,6 +79,7 @@ class Worker:
             task = asyncio.create_task(self._deliver(claim))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
+        self.last_pass_at = time.time()
         return found + len(claims)
 
     async def settle(self) -> None:

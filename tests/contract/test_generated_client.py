@@ -58,6 +58,11 @@ disallow_any_explicit = True
 """
 
 
+PIP_INSTALL = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+# Few retries and a short read timeout: offline, fail (skip) in seconds, not minutes.
+PIP_PATIENCE = ["--retries", "1", "--timeout", "30"]
+
+
 def _unavailable(reason: str) -> NoReturn:
     if REQUIRED:
         pytest.fail(f"AFTERCARE_REQUIRE_CLIENT_GATE=1 but {reason}", pytrace=False)
@@ -84,11 +89,8 @@ def generator() -> Path:
         shutil.rmtree(venv, ignore_errors=True)  # half-made by an interrupted run
         steps = [
             [sys.executable, "-m", "venv", str(venv)],
-            # Few retries and a short read timeout: offline, fail (skip) in seconds, not minutes.
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-             "--disable-pip-version-check", "--retries", "1", "--timeout", "30",
-             "-r", str(REQUIREMENTS)],
-        ]  # fmt: skip
+            [str(venv / "bin" / "python"), *PIP_INSTALL, *PIP_PATIENCE, "-r", str(REQUIREMENTS)],
+        ]
         for step in steps:
             try:
                 done = subprocess.run(step, capture_output=True, text=True, timeout=900)
@@ -113,11 +115,15 @@ def generated(generator: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     root = tmp_path_factory.mktemp("generated")
     # The generator formats its output with the ruff of its own venv.
     env = {**os.environ, "PATH": f"{generator.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    output = ["--meta", "none", "--output-path", str(root / PACKAGE)]
     done = subprocess.run(
-        [str(generator), "generate", "--path", str(DOCUMENT), "--meta", "none",
-         "--output-path", str(root / PACKAGE)],
-        capture_output=True, text=True, timeout=300, env=env, cwd=root,
-    )  # fmt: skip
+        [str(generator), "generate", "--path", str(DOCUMENT), *output],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=root,
+    )
     assert done.returncode == 0, f"the generator failed:\n{done.stdout}\n{done.stderr}"
     assert (root / PACKAGE / "__init__.py").exists(), done.stdout + done.stderr
     # Each warning is a block starting "WARNING ..." or "ERROR ...": each must be about an
@@ -157,12 +163,15 @@ def test_flow_type_checks_with_the_generated_client_under_mypy_strict(
     TOOLS.mkdir(parents=True, exist_ok=True)
     config = tmp_path / "mypy.ini"
     config.write_text(MYPY_CONFIG)
+    options = ["--config-file", str(config), "--cache-dir", str(TOOLS / "mypy-cache")]
+    checked = [str(generated / PACKAGE), str(FLOW.relative_to(REPO))]
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "mypy"), "--config-file", str(config),
-         "--cache-dir", str(TOOLS / "mypy-cache"), "--no-error-summary",
-         str(generated / PACKAGE), str(FLOW.relative_to(REPO))],
-        capture_output=True, text=True, timeout=600, cwd=REPO,
-    )  # fmt: skip
+        [str(Path(sys.executable).parent / "mypy"), *options, "--no-error-summary", *checked],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
     assert (done.returncode, done.stdout, done.stderr) == (0, "", ""), done.stdout + done.stderr
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import PatientDevice, RefreshToken, StaffSession
+from app.credentials.models import PatientDevice, RefreshToken, StaffSession
 
 
 async def revoke_devices(

@@ -7,6 +7,9 @@ sessions and passwords, the clinic's settings and rule sets, integration clients
 (a client must not mint or widen clients), enrolment codes and patients' phones (they hand
 out or cut off a patient's access), the patient app's own operations, and the audit trail
 (it records people's accesses and is read by the clinic's admins).
+
+In core, not in integrations: the bearer dependency (core/deps.py) checks a client's scope on
+every request, and core imports no domain.
 """
 
 SCOPES: dict[str, str] = {

@@ -1,7 +1,7 @@
 """A patient's enrolled phones: listing them and signing one out (revoking it).
 
 Staff see and revoke the devices of their clinic's patients; the patient sees and revokes
-their own. Revoking ends the device and its refresh-token family (auth/revocation.py,
+their own. Revoking ends the device and its refresh-token family (credentials/revocation.py,
 `revoke_devices`), so the phone is refused at its next request (auth/identity.py).
 """
 
@@ -12,14 +12,14 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.record import stage
-from app.auth.device_schemas import DeviceOut, MyDeviceOut
-from app.auth.models import PatientDevice
-from app.auth.revocation import revoke_devices
 from app.core.audit import note_patients
 from app.core.deps import Services
-from app.core.errors import not_found
+from app.core.domain_errors import NotFound
 from app.core.models import entity_values
 from app.core.security import Principal
+from app.credentials.models import PatientDevice
+from app.credentials.revocation import revoke_devices
+from app.patients.device_schemas import DeviceOut, MyDeviceOut
 from app.patients.service import load_patient
 
 REVOKED_BY_STAFF = "revoked by staff"
@@ -93,7 +93,7 @@ async def _revoke_one(
     nothing: its first time and reason stand (the middleware audits the request as a no-op)."""
     device = await session.scalar(devices.where(PatientDevice.id == device_id).with_for_update())
     if device is None:
-        raise not_found("device")
+        raise NotFound("device")
     note_patients(device.patient_id)  # only now: a 404 names no patient, not even the caller
     if device.revoked_at is None:
         await revoke_devices(session, now, reason, PatientDevice.id == device.id)

@@ -13,11 +13,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.alerts.events import add_alert_event
 from app.alerts.models import Alert
 from app.alerts.service import plan_alerts
+from app.checkins.events import add_checkin_missed_event
 from app.checkins.models import Checkin
+from app.core.db import count_on_commit
 from app.core.deps import Services
-from app.outbox.service import add_alert_event, add_checkin_missed_event
 from app.procedures.models import Procedure
 from app.procedures.service import ProcedureRef, lock_procedure_ref
 from app.reports.judging import block_facts, row_facts
@@ -65,15 +67,21 @@ async def close_missed_checkins(services: Services, now: datetime, *, batch: int
             block = block_facts(procedure)
             for window in windows:
                 window.status = "missed"
+                count_on_commit(session, "checkin_missed")
                 add_checkin_missed_event(
                     session, procedure.clinic_id, procedure.patient_id, window, now
                 )
                 finding = missed_checkin_finding(block, window.due_at, window.closes_at, rules)
                 await plan_alerts(
-                    session, clinic_id=procedure.clinic_id, patient_id=procedure.patient_id,
-                    procedure_id=procedure.id, report_id=None, findings=[finding],
-                    rule_set_version=rules.version, now=now,
-                )  # fmt: skip
+                    session,
+                    clinic_id=procedure.clinic_id,
+                    patient_id=procedure.patient_id,
+                    procedure_id=procedure.id,
+                    report_id=None,
+                    findings=[finding],
+                    rule_set_version=rules.version,
+                    now=now,
+                )
                 await session.flush()  # the next miss re-triggers this alert, not a second one
                 closed += 1
     return closed
@@ -112,10 +120,15 @@ async def raise_no_relief(services: Services, now: datetime, *, batch: int = 200
             finding = no_relief_due(block, [row_facts(r) for r in reports], now, rules)
             if finding is not None:
                 await plan_alerts(
-                    session, clinic_id=procedure.clinic_id, patient_id=procedure.patient_id,
-                    procedure_id=procedure.id, report_id=None, findings=[finding],
-                    rule_set_version=rules.version, now=now,
-                )  # fmt: skip
+                    session,
+                    clinic_id=procedure.clinic_id,
+                    patient_id=procedure.patient_id,
+                    procedure_id=procedure.id,
+                    report_id=None,
+                    findings=[finding],
+                    rule_set_version=rules.version,
+                    now=now,
+                )
             checked += 1
     return checked
 
@@ -146,4 +159,5 @@ async def escalate_overdue_alerts(services: Services, now: datetime, *, batch: i
         )
         for alert in escalated:
             add_alert_event(session, alert, "alert.escalated", now)
+            count_on_commit(session, "alert_escalated", alert.severity)
         return len(escalated)

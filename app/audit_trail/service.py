@@ -17,14 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.actions import ACTIONS, OTHER_ACTIONS, UNKNOWN
 from app.audit.models import AuditEvent, AuditEventPatient
-from app.audit.schemas import AccessLogActor, AccessLogEntry, AuditEventOut
-from app.auth.models import PatientDevice
+from app.audit_trail.schemas import AccessLogActor, AccessLogEntry, AuditEventOut
 from app.core.audit import note_patients
 from app.core.deps import Services
 from app.core.models import entity_values
 from app.core.pagination import cut_page, decode_time_id_cursor, newer_first_within
 from app.core.security import Principal
 from app.core.types import Page
+from app.credentials.models import PatientDevice
 from app.patients.service import load_patient
 from app.staff.models import StaffUser
 
@@ -41,7 +41,7 @@ def action_words(action: str) -> str:
 
 
 @dataclass(frozen=True)
-class Window:
+class PageRequest:
     """A page of a newest-first list: `since` inclusive, `until` exclusive."""
 
     since: datetime | None
@@ -50,9 +50,9 @@ class Window:
     cursor: str | None
 
 
-def _within(at: Any, row_id: Any, window: Window) -> list[ColumnElement[bool]]:
-    after = decode_time_id_cursor(window.cursor) if window.cursor else None
-    return newer_first_within(at, row_id, since=window.since, until=window.until, after=after)
+def _within(at: Any, row_id: Any, asked: PageRequest) -> list[ColumnElement[bool]]:
+    after = decode_time_id_cursor(asked.cursor) if asked.cursor else None
+    return newer_first_within(at, row_id, since=asked.since, until=asked.until, after=after)
 
 
 # The clinic's events (admins).
@@ -66,7 +66,7 @@ class EventFilters:
 
 
 def _events_query(
-    clinic_id: uuid.UUID, filters: EventFilters, window: Window
+    clinic_id: uuid.UUID, filters: EventFilters, asked: PageRequest
 ) -> Select[tuple[AuditEvent]]:
     query = select(AuditEvent).where(AuditEvent.clinic_id == clinic_id)
     at, row_id = AuditEvent.at, AuditEvent.id
@@ -82,8 +82,8 @@ def _events_query(
         query = query.where(AuditEvent.actor_id == filters.actor_id)
     if filters.action is not None:
         query = query.where(AuditEvent.action == filters.action)
-    query = query.where(*_within(at, row_id, window))
-    return query.order_by(at.desc(), row_id.desc()).limit(window.limit + 1)
+    query = query.where(*_within(at, row_id, asked))
+    return query.order_by(at.desc(), row_id.desc()).limit(asked.limit + 1)
 
 
 async def _patients_of(
@@ -110,11 +110,11 @@ def _event_out(event: AuditEvent, patient_ids: list[uuid.UUID]) -> AuditEventOut
 
 
 async def list_events(
-    services: Services, caller: Principal, filters: EventFilters, window: Window
+    services: Services, caller: Principal, filters: EventFilters, asked: PageRequest
 ) -> Page[AuditEventOut]:
     async with services.db.read() as session:
-        rows = list(await session.scalars(_events_query(caller.clinic_id, filters, window)))
-        page, next_cursor = cut_page(rows, window.limit, lambda e: (e.at.isoformat(), e.id))
+        rows = list(await session.scalars(_events_query(caller.clinic_id, filters, asked)))
+        page, next_cursor = cut_page(rows, asked.limit, lambda e: (e.at.isoformat(), e.id))
         patients = await _patients_of(session, [e.id for e in page])
     items = [_event_out(e, patients.get(e.id, [])) for e in page]
     return Page[AuditEventOut](items=items, next_cursor=next_cursor)
@@ -124,7 +124,7 @@ async def list_events(
 
 
 def _access_log_query(
-    patient_id: uuid.UUID, clinic_id: uuid.UUID, window: Window, *, for_patient: bool
+    patient_id: uuid.UUID, clinic_id: uuid.UUID, asked: PageRequest, *, for_patient: bool
 ) -> Select[Any]:
     link = AuditEventPatient
     query = (
@@ -159,7 +159,7 @@ def _access_log_query(
                 PatientDevice.patient_id == patient_id,
             ),
         )
-        .where(link.patient_id == patient_id, *_within(link.at, link.event_id, window))
+        .where(link.patient_id == patient_id, *_within(link.at, link.event_id, asked))
     )
     if for_patient:
         # The app's own routine reads are noise to the patient; its security events are not.
@@ -169,7 +169,7 @@ def _access_log_query(
                 *(AuditEvent.action.startswith(prefix) for prefix in SECURITY_PREFIXES),
             )
         )
-    return query.order_by(link.at.desc(), link.event_id.desc()).limit(window.limit + 1)
+    return query.order_by(link.at.desc(), link.event_id.desc()).limit(asked.limit + 1)
 
 
 def _actor_name(row: Any) -> str:
@@ -208,31 +208,35 @@ def _entry(row: Any) -> AccessLogEntry:
 
 
 async def _access_log(
-    session: AsyncSession, patient_id: uuid.UUID, clinic_id: uuid.UUID, window: Window,
-    *, for_patient: bool,
-) -> Page[AccessLogEntry]:  # fmt: skip
-    query = _access_log_query(patient_id, clinic_id, window, for_patient=for_patient)
+    session: AsyncSession,
+    patient_id: uuid.UUID,
+    clinic_id: uuid.UUID,
+    asked: PageRequest,
+    *,
+    for_patient: bool,
+) -> Page[AccessLogEntry]:
+    query = _access_log_query(patient_id, clinic_id, asked, for_patient=for_patient)
     rows = (await session.execute(query)).all()
-    page, next_cursor = cut_page(rows, window.limit, lambda r: (r.at.isoformat(), r.event_id))
+    page, next_cursor = cut_page(rows, asked.limit, lambda r: (r.at.isoformat(), r.event_id))
     return Page[AccessLogEntry](items=[_entry(r) for r in page], next_cursor=next_cursor)
 
 
 async def patient_access_log(
-    services: Services, caller: Principal, patient_id: uuid.UUID, window: Window
+    services: Services, caller: Principal, patient_id: uuid.UUID, asked: PageRequest
 ) -> Page[AccessLogEntry]:
     """For staff: every access to the patient's record. 404 for another clinic's patient."""
     async with services.db.read() as session:
         patient = await load_patient(session, caller, patient_id)  # notes the patient
-        return await _access_log(session, patient.id, patient.clinic_id, window, for_patient=False)
+        return await _access_log(session, patient.id, patient.clinic_id, asked, for_patient=False)
 
 
 async def my_access_log(
-    services: Services, caller: Principal, window: Window
+    services: Services, caller: Principal, asked: PageRequest
 ) -> Page[AccessLogEntry]:
     """For the patient: as staff see it, less their own app's routine requests."""
     assert caller.patient_id is not None  # PatientDep; identity checked the device is theirs
     note_patients(caller.patient_id)
     async with services.db.read() as session:
         return await _access_log(
-            session, caller.patient_id, caller.clinic_id, window, for_patient=True
+            session, caller.patient_id, caller.clinic_id, asked, for_patient=True
         )

@@ -37,7 +37,7 @@ from app.core.deps import (
 )
 from app.core.edge import document_body_limit
 from app.core.errors import PROBLEM_DETAILS_REF, PROBLEM_JSON, ProblemDetails
-from app.integrations.scopes import scope_for
+from app.core.scopes import scope_for
 from app.webhooks.payloads import openapi_webhooks
 
 REF = "#/components/schemas/{model}"
@@ -141,7 +141,7 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
 def security_for(route: APIRoute) -> list[dict[str, list[str]]]:
     """Who may call the operation, as OpenAPI security requirements (any one is enough):
     StaffLogin for staff, IntegrationClient with the scope a client needs where a client may
-    (app/integrations/scopes.py), PatientToken where a patient's app may. Read from the
+    (app/core/scopes.py), PatientToken where a patient's app may. Read from the
     operation's dependencies, as core/deps.py decides."""
     calls = set(_calls(route.dependant))
     if get_principal not in calls:
@@ -198,20 +198,16 @@ def named_enums() -> dict[str, tuple[str, ...]]:
     from app.auth.schemas import EnrollRequest
     from app.checkins.schemas import CheckinStatus
     from app.core.audit import ActorType
+    from app.core.scopes import SCOPES
     from app.health.router import Readiness
     from app.integrations.router import AuthorizationServerMetadata as ServerMetadata
     from app.integrations.schemas import IntegrationClientOut
-    from app.integrations.scopes import SCOPES
     from app.outbox.schemas import EventType
     from app.procedures.schemas import Indication, Level, Side
-    from app.reports.schemas import (
-        BatchItemResult,
-        GlucoseUnit,
-        GuidanceLevel,
-        ReportOut,
-        TemperatureUnit,
-    )
-    from app.rules.relief import Comparison, Response
+    from app.reports.schemas import BatchItemResult, GlucoseUnit, ReportOut
+    from app.rules.guidance import GuidanceLevel
+    from app.rules.relief import Comparison, ReliefResponse
+    from app.rules.temperature import TemperatureUnit
     from app.rules.vocabulary import Severity, SideEffectKind
     from app.staff.schemas import Me, StaffRole
     from app.timelines.schemas import ItemType
@@ -235,7 +231,7 @@ def named_enums() -> dict[str, tuple[str, ...]]:
         "OAuthErrorCode": literal_values(ErrorCode),
         "ReadinessStatus": field_values(Readiness, "status"),
         "ReliefComparison": literal_values(Comparison),
-        "ReliefResponse": literal_values(Response),
+        "ReliefResponse": literal_values(ReliefResponse),
         "ReportEnteredBy": field_values(ReportOut, "entered_by"),
         "Severity": tuple(Severity),
         "Scope": tuple(SCOPES),

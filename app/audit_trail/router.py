@@ -3,10 +3,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from app.audit import service
-from app.audit.schemas import AccessLogEntry, AuditEventOut
+from app.audit_trail import service
+from app.audit_trail.schemas import AccessLogEntry, AuditEventOut
 from app.core.deps import AdminDep, PatientDep, ServicesDep, StaffDep
-from app.core.errors import invalid_field, problem_responses
+from app.core.domain_errors import InvalidParameter
+from app.core.errors import problem_responses
 from app.core.pagination import CursorQuery, LimitQuery
 from app.core.types import Page, UtcDatetime
 
@@ -20,18 +21,18 @@ UntilQuery = Annotated[
 ]
 
 
-async def _window(
+async def _page_request(
     since: SinceQuery = None,
     until: UntilQuery = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
-) -> service.Window:
+) -> service.PageRequest:
     if since is not None and until is not None and until <= since:
-        raise invalid_field(["query", "until"], "until must be later than since")
-    return service.Window(since=since, until=until, limit=limit, cursor=cursor)
+        raise InvalidParameter("until", "until must be later than since")
+    return service.PageRequest(since=since, until=until, limit=limit, cursor=cursor)
 
 
-WindowDep = Annotated[service.Window, Depends(_window)]
+PageRequestDep = Annotated[service.PageRequest, Depends(_page_request)]
 
 
 @router.get(
@@ -55,7 +56,7 @@ WindowDep = Annotated[service.Window, Depends(_window)]
 async def list_audit_events(
     services: ServicesDep,
     caller: AdminDep,
-    window: WindowDep,
+    asked: PageRequestDep,
     patient_id: Annotated[
         uuid.UUID | None,
         Query(description="Only events that disclosed or changed this patient's record."),
@@ -78,7 +79,7 @@ async def list_audit_events(
     ] = None,
 ) -> Page[AuditEventOut]:
     filters = service.EventFilters(patient_id=patient_id, actor_id=actor_id, action=action)
-    return await service.list_events(services, caller, filters, window)
+    return await service.list_events(services, caller, filters, asked)
 
 
 @router.get(
@@ -99,9 +100,9 @@ async def get_patient_access_log(
     services: ServicesDep,
     caller: StaffDep,
     patient_id: Annotated[uuid.UUID, Path(description="The patient's id.")],
-    window: WindowDep,
+    asked: PageRequestDep,
 ) -> Page[AccessLogEntry]:
-    return await service.patient_access_log(services, caller, patient_id, window)
+    return await service.patient_access_log(services, caller, patient_id, asked)
 
 
 @router.get(
@@ -123,6 +124,6 @@ async def get_patient_access_log(
 async def get_my_access_log(
     services: ServicesDep,
     caller: PatientDep,
-    window: WindowDep,
+    asked: PageRequestDep,
 ) -> Page[AccessLogEntry]:
-    return await service.my_access_log(services, caller, window)
+    return await service.my_access_log(services, caller, asked)

@@ -1,0 +1,22 @@
+"""How a hot-path statement is written, once for every domain (bench/README.md explains why
+these are prebuilt).
+
+Each domain keeps its hot statements in its own `statements.py` (app/audit/statements.py,
+app/reports/statements.py; core knows no domain table), each one a `@cache`d function: built
+on first use, when every foreign-key column knows its type, with every value a typed bound
+parameter, so SQLAlchemy compiles it once and asyncpg prepares it once. Where SQLAlchemy
+cannot cache a statement (a dialect ON CONFLICT insert, an insert feeding another in a CTE)
+it is text, and its INSERT is written here from the table's own columns."""
+
+from typing import Any
+
+from sqlalchemy import BindParameter, Table, bindparam
+
+
+def insert_every_column(table: Table) -> tuple[str, list[BindParameter[Any]]]:
+    """`INSERT INTO <table> (<every column>) VALUES (:<every column>)`, and a typed bound
+    parameter for each column. Only the table's own names are interpolated."""
+    names = [c.name for c in table.columns]
+    columns, values = ", ".join(names), ", ".join(f":{n}" for n in names)
+    sql = f"INSERT INTO {table.name} ({columns}) VALUES ({values})"  # noqa: S608
+    return sql, [bindparam(c.name, type_=c.type) for c in table.columns]

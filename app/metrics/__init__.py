@@ -1,0 +1,1 @@
+"""/metrics in the Prometheus text format: counters per app, gauges read when scraped."""

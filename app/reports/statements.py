@@ -1,0 +1,89 @@
+"""The report POST's prebuilt statements, written as app/core/prebuilt.py says: the
+neighbours read that comes before judging, and the insert that claims the idempotency key."""
+
+from functools import cache
+from typing import Any, cast
+
+from sqlalchemy import (
+    CompoundSelect,
+    Integer,
+    Table,
+    TextualSelect,
+    Uuid,
+    bindparam,
+    func,
+    literal,
+    null,
+    select,
+    text,
+    union_all,
+)
+
+from app.core.models import UTCDateTime
+from app.core.prebuilt import insert_every_column
+from app.reports.models import Report
+
+# id, key and version, then facts_of's arguments in order.
+# The columns facts_of() reads, in its order (the dry run replays the same).
+FACT_COLUMNS = (
+    Report.recorded_at,
+    Report.pain_score,
+    Report.relief_percent,
+    Report.temperature_c,
+    Report.side_effects,
+    Report.blood_glucose_mmol,
+)
+JUDGED_COLUMNS = (Report.id, Report.client_report_id, Report.rule_set_version, *FACT_COLUMNS)
+
+
+PREVIOUS_TIES = 10  # reports sharing the previous instant; the engine takes the mildest
+
+
+@cache
+def neighbours_statement() -> CompoundSelect[Any]:
+    """Before judging a report (judging.py neighbours): three index seeks, just the columns
+    the rules read, and the block's report count."""
+    procedure_id = bindparam("procedure_id", type_=Uuid())
+    patient_id = bindparam("patient_id", type_=Uuid())
+    client_id = bindparam("client_report_id", type_=Uuid())
+    at = bindparam("at", type_=UTCDateTime())
+    previous_at = (
+        select(func.max(Report.recorded_at))
+        .where(Report.procedure_id == procedure_id, Report.recorded_at < at)
+        .scalar_subquery()
+    )
+    previous = select(
+        select(literal("previous"), *JUDGED_COLUMNS)
+        .where(Report.procedure_id == procedure_id, Report.recorded_at == previous_at)
+        .limit(PREVIOUS_TIES)
+        .subquery()
+    )
+    same_key = select(literal("same_key"), *JUDGED_COLUMNS).where(
+        Report.patient_id == patient_id, Report.client_report_id == client_id
+    )
+    later = select(
+        select(literal("later"), *JUDGED_COLUMNS)
+        .where(Report.procedure_id == procedure_id, Report.recorded_at > at)
+        .order_by(Report.recorded_at, Report.id)
+        .limit(1)
+        .subquery()
+    )
+    # The block's report count rides along (in the version column) to save a round trip, and
+    # stops at `count_up_to`: the cap only asks whether the block is full.
+    counted = select(Report.id).where(Report.procedure_id == procedure_id)
+    counted = counted.limit(bindparam("count_up_to", type_=Integer()))
+    count = select(func.count()).select_from(counted.subquery()).scalar_subquery()
+    padding = [null()] * (len(JUDGED_COLUMNS) - 3)
+    block_count = select(literal("count"), null(), null(), count, *padding)
+    return union_all(previous, same_key, later, block_count)
+
+
+@cache
+def claiming_insert() -> TextualSelect:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, the same SQL on both databases. Text:
+    SQLAlchemy cannot cache an ON CONFLICT insert, and compiling it on every report cost about
+    1 ms of CPU (bench/README.md)."""
+    table = cast(Table, Report.__table__)
+    sql, parameters = insert_every_column(table)
+    sql += " ON CONFLICT (patient_id, client_report_id) DO NOTHING RETURNING id"
+    return text(sql).bindparams(*parameters).columns(table.c.id)
