@@ -5,18 +5,23 @@ Each test has a database of its own: the counters and the outbox lag are compare
 and the worker and the clock would otherwise also act on every other test's blocks."""
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
+from sqlalchemy import select
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app.audit.models import AuditEvent
 from app.core.clock import FixedClock
 from app.core.config import Settings
-from app.core.db import count_on_commit
+from app.core.db import Counted, count_on_commit
 from app.core.migrations import upgrade
 from app.main import create_app
 from app.worker.loop import Worker
@@ -119,6 +124,49 @@ async def test_only_committed_events_are_counted(api: Api) -> None:
     assert (await scrape(api.client)).value("aftercare_reports_stored_total") == 0
     async with services.db.write() as session:
         count_on_commit(session, "report_stored")
+    assert (await scrape(api.client)).value("aftercare_reports_stored_total") == 1
+
+
+async def test_a_failing_commit_listener_changes_nothing_for_the_committed_request(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "listener text that could hold patient data"
+
+    def failing(_: list[Counted]) -> None:
+        raise RuntimeError(secret)
+
+    api.app.state.services.db.commit_listeners.append(failing)
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    request_id = uuid.uuid4().hex
+    with caplog.at_level(logging.ERROR, logger="aftercare"):
+        response = await api.client.post(
+            f"/v1/procedures/{procedure['id']}/reports",
+            json=report_body(),
+            headers={**patient.headers, "X-Request-ID": request_id},
+        )
+    assert response.status_code == 201, response.text
+    async with api.db.read() as session:
+        events = (
+            await session.scalars(select(AuditEvent).where(AuditEvent.request_id == request_id))
+        ).all()
+    assert [(e.action, e.status) for e in events] == [("report.create", 201)]
+    # The listeners before it still counted; the failure is logged by type, never its text.
+    assert (await scrape(api.client)).value("aftercare_reports_stored_total") == 1
+    failures = [r.getMessage() for r in caplog.records if "commit listener" in r.getMessage()]
+    assert len(failures) == 1 and "RuntimeError" in failures[0], failures
+    assert secret not in caplog.text
+
+
+async def test_an_unknown_event_name_is_logged_and_the_commit_stands(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    services = api.app.state.services
+    with caplog.at_level(logging.ERROR, logger="aftercare"):
+        async with services.db.write() as session:
+            count_on_commit(session, "report_storde")  # type: ignore[arg-type]
+            count_on_commit(session, "report_stored")
+    failures = [r.getMessage() for r in caplog.records if "commit listener" in r.getMessage()]
+    assert len(failures) == 1 and "UnknownEvent" in failures[0], failures
     assert (await scrape(api.client)).value("aftercare_reports_stored_total") == 1
 
 
@@ -303,6 +351,33 @@ async def test_with_a_token_every_caller_must_bring_it(token_settings: Settings)
                 response = await client.get("/metrics", headers=right)
                 assert response.status_code == 200
                 assert "aftercare_reports_stored_total 0.0" in response.text
+
+
+async def test_behind_a_proxy_loopback_is_not_exempt(settings: Settings) -> None:
+    """With forwarded IPs trusted ("*", as in many containers) the client address is what
+    X-Forwarded-For says: anyone can claim 127.0.0.1, so only a token lets a scraper in."""
+    forged = {"X-Forwarded-For": "127.0.0.1"}
+    right = {**forged, "Authorization": f"Bearer {METRICS_TOKEN}"}
+    for token in ("", METRICS_TOKEN):
+        update = {"forwarded_allow_ips": "*", "metrics_token": token}
+        app = create_app(settings.model_copy(update=update), FixedClock(START))
+        # What uvicorn does with --proxy-headers --forwarded-allow-ips='*' (its ASGI types
+        # and Starlette's are the same protocol, spelt differently).
+        proxied: Any = ProxyHeadersMiddleware(app, trusted_hosts="*")  # type: ignore[arg-type]
+        async with app.router.lifespan_context(app):
+            for client_address in (OUTSIDE, ("127.0.0.1", 40000)):
+                transport = httpx.ASGITransport(app=proxied, client=client_address)
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://aftercare.test"
+                ) as client:
+                    if not token:
+                        assert_problem(await client.get("/metrics", headers=forged), 404)
+                        assert_problem(await client.get("/metrics"), 404)
+                        continue
+                    assert_problem(await client.get("/metrics", headers=forged), 401)
+                    response = await client.get("/metrics", headers=right)
+                    assert response.status_code == 200, response.text
+                    assert "aftercare_reports_stored_total 0.0" in response.text
 
 
 @pytest.mark.unit

@@ -11,7 +11,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic_core
 from sqlalchemy import Executable, event
@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from app.core.logsafe import log_failure
+
 log = logging.getLogger("aftercare")
 IMMEDIATE = "aftercare_sqlite_immediate"
 NO_TRANSACTION = "aftercare_sqlite_no_transaction"
@@ -36,8 +38,13 @@ AUDIT_STAGED = "aftercare_audit_staged"
 # Appended to by `count_on_commit`: what the transaction did, told to the Database's
 # `commit_listeners` (app/metrics counts it) once it has committed, and never if it did not.
 COMMITTED_COUNTS = "aftercare_committed_counts"
+# The events `count_on_commit` may note, each a counter of app/metrics/registry.py: a Literal
+# so that mypy refuses a misspelt name (which would otherwise count nothing, silently).
+CountedEvent = Literal[
+    "report_stored", "alert_raised", "alert_escalated", "checkin_missed", "webhook_attempt"
+]
 # An event's name and its label values, e.g. ("alert_raised", ("fever", "urgent")).
-Counted = tuple[str, tuple[str, ...]]
+Counted = tuple[CountedEvent, tuple[str, ...]]
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
@@ -49,8 +56,10 @@ def sqlite_file(url: str) -> Path | None:
     return Path(database)
 
 
-def count_on_commit(session: AsyncSession, name: str, *labels: str) -> None:
-    """Counts an event once the session's `Database.write()` transaction commits."""
+def count_on_commit(session: AsyncSession, name: CountedEvent, *labels: str) -> None:
+    """Counts an event once the session's `Database.write()` transaction commits. Noted
+    inside a savepoint that is rolled back, it would still be counted: no code uses
+    savepoints (`begin_nested`); one that does must not count inside them."""
     session.info.setdefault(COMMITTED_COUNTS, []).append((name, labels))
 
 
@@ -186,7 +195,8 @@ class Database:
         # Set once a transaction that wrote outbox events has committed, so a worker in this
         # process sends them at once instead of at its next poll.
         self.outbox_written = asyncio.Event()
-        # Called after each commit with what `count_on_commit` noted in it; must not raise.
+        # Called after each commit with what `count_on_commit` noted in it. One that raises
+        # is logged and ignored: the transaction has committed whatever a listener does.
         self.commit_listeners: list[Callable[[list[Counted]], None]] = []
 
     @property
@@ -209,14 +219,22 @@ class Database:
                 async with self._write_lock, session.begin():
                     await session.connection(execution_options={IMMEDIATE: True})
                     yield session
-            if session.info.pop(OUTBOX_WRITTEN, False):
-                self.outbox_written.set()
-            if counted := session.info.pop(COMMITTED_COUNTS, None):
-                for listener in self.commit_listeners:
-                    listener(counted)
+            # Committed: first what the commit means for this request (its audit event is
+            # written, its outbox events are waiting), then the listeners, which can fail.
             staged = session.info.pop(AUDIT_STAGED, None)
             if staged is not None:
                 staged.written = True
+            if session.info.pop(OUTBOX_WRITTEN, False):
+                self.outbox_written.set()
+            if counted := session.info.pop(COMMITTED_COUNTS, None):
+                self._tell_listeners(counted)
+
+    def _tell_listeners(self, counted: list[Counted]) -> None:
+        for listener in self.commit_listeners:
+            try:
+                listener(counted)
+            except Exception as exc:  # by type and place only: its text could hold data
+                log_failure(log, "a commit listener failed; the transaction stands", exc)
 
     async def lookup_scalar(self, statement: Executable, params: dict[str, Any]) -> Any:
         """One read statement that needs no transaction around it; its first column."""

@@ -7,17 +7,20 @@ No clinic, patient or any other id is ever a label value.
 
 Events are counted once their transaction has committed: services note them on the session
 (`app.core.db.count_on_commit`) and the Database hands them to `count_committed` after the
-commit, so a rolled-back report or a failed batch counts nothing.
+commit, so a rolled-back report or a failed batch counts nothing. An event name is a
+`CountedEvent` (mypy refuses a misspelt one); one that is not known here anyway raises
+`UnknownEvent`, which the Database logs (by type) without undoing the commit.
 """
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from app.core.db import Counted
+from app.core.db import Counted, CountedEvent
 
 # The label of requests no route matched (a 404 for any path): one series, whatever the path.
 UNMATCHED = "<unmatched>"
@@ -25,6 +28,10 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 ATTEMPT_OUTCOMES = ("delivered", "will_retry", "gave_up", "lease_expired")
 # Seconds, from a cached read (a few ms) to the slowest export or chart we expect.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class UnknownEvent(LookupError):
+    """A noted event no counter is named after (a `# type: ignore` or a dynamic name)."""
 
 
 class _WorkerHeartbeat(Collector):
@@ -48,7 +55,11 @@ class _WorkerHeartbeat(Collector):
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """With `database_gauges=False` (a worker's own registry) the gauges /metrics reads
+    from the database are left out: nothing there would set them, and a 0 would read as
+    "no lag" when it means "not measured here"."""
+
+    def __init__(self, *, database_gauges: bool = True) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -92,34 +103,41 @@ class Metrics:
         )
         for outcome in ATTEMPT_OUTCOMES:  # every outcome present from the start, at 0
             self.webhook_attempts.labels(outcome)
+        # Unregistered without database_gauges: setting them is harmless, showing them is not.
+        gauges = r if database_gauges else None
         self.outbox_lag = Gauge(
             "aftercare_outbox_lag_seconds",
             "Age of the oldest outbox event not yet fanned out to webhook deliveries; 0 when "
             "there is none. Read from the database when scraped.",
-            registry=r,
+            registry=gauges,
         )
         self.escalation_overdue = Gauge(
             "aftercare_escalation_overdue_seconds",
             "How long past its deadline the most overdue alert escalation is; 0 when none is. "
             "Read from the database when scraped: it grows when no worker runs anywhere.",
-            registry=r,
+            registry=gauges,
         )
         self._heartbeat = _WorkerHeartbeat()
         r.register(self._heartbeat)
-        self._by_name: dict[str, Callable[[Sequence[str]], None]] = {
+        self._by_name: dict[CountedEvent, Callable[[Sequence[str]], None]] = {
             "report_stored": lambda _: self.reports_stored.inc(),
             "alert_raised": lambda labels: self.alerts_raised.labels(*labels).inc(),
             "alert_escalated": lambda labels: self.alerts_escalated.labels(*labels).inc(),
             "checkin_missed": lambda _: self.checkins_missed.inc(),
             "webhook_attempt": lambda labels: self.webhook_attempts.labels(*labels).inc(),
         }
+        # A name added to CountedEvent without a counter here fails every app's start.
+        assert set(self._by_name) == set(get_args(CountedEvent)), "a CountedEvent uncounted"
 
     def count_committed(self, counted: list[Counted]) -> None:
-        """A Database commit listener (create_app adds it)."""
+        """A Database commit listener (create_app adds it). An unknown name raises once the
+        known ones are counted; the Database logs it, and the commit stands."""
+        unknown = [name for name, _ in counted if name not in self._by_name]
         for name, labels in counted:
-            count = self._by_name.get(name)
-            if count is not None:  # the commit stands whatever; tests catch a wrong name
-                count(labels)
+            if name in self._by_name:
+                self._by_name[name](labels)
+        if unknown:
+            raise UnknownEvent(f"no counter for {sorted(set(unknown))}")
 
     def observe_request(self, method: str, route: str, status: int, started: float) -> None:
         method = method if method in KNOWN_METHODS else "other"

@@ -35,10 +35,14 @@ def check_scraper(settings: Settings, address: str, authorization: str | None) -
     nothing here (404), as for any unknown path: there is no credential they could bring.
     With it, every caller, loopback too, must bring it (401): the operator chose a token,
     and a reverse proxy on the same host not named in AFTERCARE_FORWARDED_ALLOW_IPS makes
-    every outside request look local."""
+    every outside request look local.
+
+    With AFTERCARE_FORWARDED_ALLOW_IPS set (to anything) nobody is exempt as loopback: the
+    address is then whatever X-Forwarded-For says, and with "*" (common in containers) any
+    client can say 127.0.0.1. Only the token lets a caller in; without one, 404 for all."""
     token = settings.metrics_token
     if not token:
-        if not is_loopback(address):
+        if settings.forwarded_allow_ips or not is_loopback(address):
             raise HTTPException(404)
         return
     scheme, _, given = (authorization or "").partition(" ")
