@@ -24,7 +24,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
 
 # The data directory is made 0700 for the service's user before VOLUME, so that a new named
 # volume starts out with that owner and mode.
-RUN useradd --system --no-log-init --uid 10001 --user-group --home-dir /var/lib/aftercare \
+# The group by its number too: useradd --user-group would give it a system gid (995), and the
+# USER line below names 10001:10001.
+RUN groupadd --system --gid 10001 aftercare \
+    && useradd --system --no-log-init --uid 10001 --gid 10001 --home-dir /var/lib/aftercare \
         --shell /usr/sbin/nologin aftercare \
     && mkdir -m 0700 /var/lib/aftercare \
     && chown aftercare:aftercare /var/lib/aftercare

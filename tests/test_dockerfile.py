@@ -101,3 +101,10 @@ def test_the_data_directory_is_a_volume_and_the_port_follows_the_setting() -> No
     assert '--port \\"$AFTERCARE_PORT\\"' in cmd
     user = next(a for k, a in reversed(steps) if k == "USER")
     assert not user.startswith("0") and user != "root"
+    # A new named volume copies the directory's owner and mode: they must be set before VOLUME,
+    # for the same uid and gid the service runs as.
+    volume_at = steps.index(("VOLUME", f'["{data_dir.group(1)}"]'))
+    prepared = [a for k, a in steps[:volume_at] if k == "RUN" and "chown" in a]
+    assert prepared and f"mkdir -m 0700 {data_dir.group(1)}" in prepared[0]
+    uid, gid = user.split(":")
+    assert f"--uid {uid}" in prepared[0] and f"--gid {gid}" in prepared[0]

@@ -98,7 +98,8 @@ def test_aftercare_data_dir_holds_a_private_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = tmp_path / "data"
-    monkeypatch.delenv("AFTERCARE_DATABASE_URL", raising=False)
+    for name in [n for n in os.environ if n.startswith("AFTERCARE_")]:
+        monkeypatch.delenv(name)  # only what this test sets: not a developer's own settings
     monkeypatch.setenv("AFTERCARE_DATA_DIR", str(data))
     monkeypatch.chdir(tmp_path)
     previous = os.umask(0o022)

@@ -12,10 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.db import IMMEDIATE, create_engine_for, is_sqlite
 
+
 # The repository's migrations/, installed as this package (pyproject.toml's package-dir): the
 # same files from a checkout, an editable install or a wheel. A regular package on disk, so its
 # resource root is a real directory alembic can read env.py and versions/ from.
-MIGRATIONS_DIR = Path(str(files("app._migrations")))
+def _migrations_dir() -> Path:
+    try:
+        return Path(str(files("app._migrations")))
+    except ModuleNotFoundError:  # a checkout run without installing, or an install from before
+        return Path(__file__).resolve().parents[2] / "migrations"
+
+
+MIGRATIONS_DIR = _migrations_dir()
 _PG_MIGRATION_LOCK = 0x4166746572  # any constant shared by every process of this service
 
 

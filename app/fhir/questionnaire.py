@@ -45,7 +45,10 @@ GLUCOSE_UNITS: dict[str, tuple[str, str]] = {
 
 def side_effect_coding(kind: str) -> dict[str, str]:
     """Displayed in the clinician's words, as the alerts and the timeline show the kind."""
-    display = label(SideEffectKind(kind))
+    try:
+        display = label(SideEffectKind(kind))
+    except ValueError:  # a kind no rule set knows (never stored today): its code, readable
+        display = kind.replace("_", " ")
     return {"system": SIDE_EFFECT_SYSTEM, "code": kind, "display": display}
 
 

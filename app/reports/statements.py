@@ -23,7 +23,6 @@ from app.core.models import UTCDateTime
 from app.core.prebuilt import insert_every_column
 from app.reports.models import Report
 
-# id, key and version, then facts_of's arguments in order.
 # The columns facts_of() reads, in its order (the dry run replays the same).
 FACT_COLUMNS = (
     Report.recorded_at,
@@ -33,6 +32,7 @@ FACT_COLUMNS = (
     Report.side_effects,
     Report.blood_glucose_mmol,
 )
+# id, key and version, then facts_of's arguments in order.
 JUDGED_COLUMNS = (Report.id, Report.client_report_id, Report.rule_set_version, *FACT_COLUMNS)
 
 
