@@ -2,6 +2,7 @@
 and the fix, with exit code 2 (3: PostgreSQL did not answer in time), never a traceback unless
 `aftercare --debug`; the help, --version and `serve`'s banner line."""
 
+import asyncio
 import json
 import os
 import re
@@ -14,10 +15,17 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+import typer
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.cli.startup_checks import StartupMistake
+from app.cli.common import _Commands
+from app.cli.database_checks import explain_database_error
+from app.cli.startup_checks import StartupMistake, bind_listeners, mask_url
+from app.core import config
+from app.core.config import Settings
+from app.core.db import create_engine_for
 from tests.helpers import TEST_SECRET
 from tests.test_worker_processes import aftercare_command
 
@@ -28,7 +36,9 @@ CLOSED_PORT_URL = "postgresql+psycopg://postgres:pg-secret-9@127.0.0.1:1/afterca
 @pytest.fixture
 def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """No setting from the outer environment or a stray .env; the working directory (and so
-    the default data directory, ./var) is the test's own."""
+    the default data directory, ./var) is the test's own, and so is the checkout whose var/
+    held the database before (this checkout's own var/ may hold one)."""
+    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path / "no-checkout")
     for name in list(os.environ):
         if name.startswith("AFTERCARE_") and not name.startswith(
             ("AFTERCARE_REQUIRE_", "AFTERCARE_TEST_")
@@ -76,7 +86,11 @@ def env(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 def run_aftercare(
-    tmp_path: Path, output_dir: Path, *args: str, timeout: float = 60, **env: str
+    tmp_path: Path,
+    output_dir: Path,
+    *args: str,
+    timeout: float = 60,
+    **env: str,
 ) -> subprocess.CompletedProcess[str]:
     """The installed command in a clean environment; its output is kept for the PHI check."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
@@ -94,7 +108,6 @@ def run_aftercare(
     return done
 
 
-@pytest.mark.unit
 def test_a_data_directory_that_cannot_be_made(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     in_the_way = tmp_path / "a-file"
     in_the_way.write_text("")
@@ -109,15 +122,24 @@ def test_a_data_directory_that_cannot_be_made(env: pytest.MonkeyPatch, tmp_path:
     told(output, "AFTERCARE_DATABASE_URL", "cannot open the SQLite database")
 
 
-@pytest.mark.unit
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write any directory")
 def test_an_unwritable_data_directory(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
-    env.setenv("AFTERCARE_DATA_DIR", str(locked / "var"))
-    code, output = migrate(env)
+    immutable = os.geteuid() == 0  # root writes a read-only directory: an immutable one not
+    if immutable:
+        made = subprocess.run(["chattr", "+i", str(locked)], capture_output=True, check=False)
+        if made.returncode != 0:
+            pytest.skip(f"root, and no immutable directory here: {made.stderr!r}")
+    try:
+        env.setenv("AFTERCARE_DATA_DIR", str(locked / "var"))
+        code, output = migrate(env)
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(locked)], check=True)
     assert code == 2
-    told(output, "AFTERCARE_DATA_DIR", "Permission denied", "fix: make")
+    refused = "Operation not permitted" if immutable else "Permission denied"
+    told(output, "AFTERCARE_DATA_DIR", f"{locked}/var", refused, "fix: make")
+    assert not (locked / "var").exists()
 
 
 @pytest.mark.unit
@@ -143,7 +165,6 @@ def test_a_database_url_that_cannot_work(
         assert ":***@" in output
 
 
-@pytest.mark.unit
 def test_a_plain_sqlite_url_is_taken_as_aiosqlite(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     code, output = migrate(env, AFTERCARE_DATABASE_URL=f"sqlite:///{tmp_path}/plain.db")
     assert (code, output) == (0, "")
@@ -191,7 +212,6 @@ def test_a_missing_postgresql_database_is_not_waited_for(
     told(done.stderr, f'no database "{name}"', "postgresql+asyncpg://postgres:***@", fix)
 
 
-@pytest.mark.unit
 def test_postgresql_down_fails_at_once_without_a_wait(env: pytest.MonkeyPatch) -> None:
     code, output = migrate(env, AFTERCARE_DATABASE_URL=CLOSED_PORT_URL)
     assert code == 3
@@ -315,6 +335,10 @@ def test_version() -> None:
         (["create-admin"], ["AFTERCARE_DATABASE_URL", "AFTERCARE_ADMIN_PASSWORD"]),
         (["demo"], ["AFTERCARE_DATABASE_URL", "AFTERCARE_PUBLIC_BASE_URL"]),
         (["rotate-signing-key"], ["AFTERCARE_DATABASE_URL", "AFTERCARE_SECRET_KEY"]),
+        (["rules", "dry-run"], ["AFTERCARE_DATABASE_URL", "AFTERCARE_DATA_DIR"]),
+        (["serve"], ["AFTERCARE_METRICS_TOKEN", "AFTERCARE_RATE_LIMIT_URL"]),
+        (["openapi"], ["Environment: none read"]),
+        (["rules", "doc"], ["Environment: none read"]),
     ],
 )
 def test_help_names_the_environment_and_shows_flags_plainly(
@@ -329,3 +353,212 @@ def test_help_names_the_environment_and_shows_flags_plainly(
         assert re.search(r"^  --no-worker +Serve only", result.stdout, re.MULTILINE)
     if not command:
         assert re.search(r"^  --version +Print the version", result.stdout, re.MULTILINE)
+
+
+CLINIC = str(uuid.uuid4())
+DATABASE_COMMANDS = [
+    ["migrate"],
+    ["serve", "--port", "0"],
+    ["worker"],
+    ["demo"],
+    ["rotate-signing-key", "--list"],
+    ["rules", "dry-run", "--clinic", CLINIC, "--version", "1"],
+    [
+        "create-admin",
+        "--clinic",
+        "C",
+        "--email",
+        "a@clinic.example",
+        "--password",
+        "violet-harbor-lantern-92",
+    ],
+]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("command", DATABASE_COMMANDS, ids=lambda c: "-".join(c[:2]))
+def test_a_database_left_in_the_checkout_is_not_replaced_by_an_empty_one(
+    env: pytest.MonkeyPatch, tmp_path: Path, command: list[str]
+) -> None:
+    checkout = tmp_path / "checkout"
+    (checkout / "var").mkdir(parents=True)
+    (checkout / "var" / "aftercare.db").write_bytes(b"SQLite format 3\0 and its alerts")
+    env.setattr(config, "PROJECT_ROOT", checkout)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env.chdir(elsewhere)
+    result = runner.invoke(cli, command)
+    assert result.exit_code == 2, result.output
+    told(
+        result.stderr,
+        f"{elsewhere}/var/aftercare.db",
+        f"{checkout}/var/aftercare.db exists",
+        f"fix: set AFTERCARE_DATA_DIR={checkout}/var to keep using it, or start from {checkout}",
+    )
+    assert not (elsewhere / "var").exists()  # nothing made, nothing migrated
+
+
+def test_the_database_in_the_checkout_is_used_from_there_or_when_named(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    checkout = tmp_path / "checkout"
+    env.setattr(config, "PROJECT_ROOT", checkout)
+    env.chdir(checkout.parent)
+    (checkout / "var").mkdir(parents=True)
+    env.chdir(checkout)  # started from the checkout: its var/ is ./var
+    assert migrate(env) == (0, "")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env.chdir(elsewhere)
+    assert migrate(env, AFTERCARE_DATA_DIR=str(checkout / "var")) == (0, "")
+    assert not (elsewhere / "var").exists()
+
+
+@pytest.mark.unit
+def test_a_rate_limit_url_that_does_not_parse_is_told_without_its_password(
+    env: pytest.MonkeyPatch,
+) -> None:
+    code, output = migrate(env, AFTERCARE_RATE_LIMIT_URL="redis://:s3cretpw@host:abc/0")
+    assert code == 2
+    told(output, "AFTERCARE_RATE_LIMIT_URL", "redis://:***@host:abc/0", most_lines=1)
+    assert "s3cretpw" not in output
+
+
+@pytest.mark.unit
+def test_an_unexpected_error_never_prints_a_password_or_a_secret(
+    env: pytest.MonkeyPatch,
+) -> None:
+    env.setenv("AFTERCARE_SECRET_KEY", TEST_SECRET)
+    env.setenv("AFTERCARE_METRICS_TOKEN", "metrics-token-7f3a9c2b5d8e1f4a6b0c")
+    failing = typer_app_raising(
+        RuntimeError(
+            f"cannot use redis://:s3cretpw@cache:6379/0 with {TEST_SECRET} "
+            "and metrics-token-7f3a9c2b5d8e1f4a6b0c"
+        )
+    )
+    result = runner.invoke(failing, ["boom"])
+    assert result.exit_code == 1
+    lines = told(result.stderr, "RuntimeError", "redis://:***@cache:6379/0", "(hidden)")
+    assert "s3cretpw" not in lines[0] and TEST_SECRET not in lines[0]
+    assert "metrics-token" not in lines[0]
+
+
+def typer_app_raising(error: Exception) -> typer.Typer:
+    """A command run the way every `aftercare` command is run (its errors told by _Commands)."""
+    app = typer.Typer(cls=_Commands)
+
+    @app.command()
+    def boom() -> None:
+        raise error
+
+    @app.command()
+    def other() -> None: ...
+
+    return app
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql+psycopg://u@h/db?password=secret-9",
+            "postgresql+psycopg://u@h/db?password=***",
+        ),
+        ("postgresql+psycopg://u:p@ss-secret-9@h/db", "postgresql+psycopg://u:***@h/db"),
+        ("postgresql//u:secret-9@h/db", "postgresql//u:***@h/db"),
+        (
+            "postgresql+psycopg://u:secret-9@h:5432/db?sslpassword=x",
+            "u:***@h:5432/db?sslpassword=***",
+        ),
+    ],
+)
+def test_a_password_is_masked_however_the_url_is_written(url: str, shown: str) -> None:
+    assert shown in mask_url(url) and "secret-9" not in mask_url(url)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql//u:secret-9@h/db",
+        "postgresql+psycopg://u:secret-9@h:abc/db",  # a port that is not a number
+        "postgresql+psycopg://u:p@ss-secret-9@h:x/db",
+    ],
+)
+def test_a_database_url_that_does_not_parse_is_named_masked(
+    env: pytest.MonkeyPatch, url: str
+) -> None:
+    code, output = migrate(env, AFTERCARE_DATABASE_URL=url)
+    assert code == 2
+    told(output, "AFTERCARE_DATABASE_URL=", "u:***@h", "is not a database URL", "fix:")
+    assert "secret-9" not in output
+
+
+def test_a_password_in_the_query_is_masked_when_connecting(env: pytest.MonkeyPatch) -> None:
+    code, output = migrate(
+        env, AFTERCARE_DATABASE_URL="postgresql+psycopg://u@127.0.0.1:1/db?password=secret-9"
+    )
+    assert code == 3
+    told(output, "does not answer", "u@127.0.0.1:1/db?password=***")
+    assert "secret-9" not in output
+
+
+@pytest.mark.unit
+def test_a_password_holding_an_at_sign_is_refused_masked(env: pytest.MonkeyPatch) -> None:
+    # SQLAlchemy reads `u:p@ss@host` as the host `ss@host`: never connected to, never shown.
+    code, output = migrate(
+        env, AFTERCARE_DATABASE_URL="postgresql+psycopg://u:p@ss-secret-9@127.0.0.1:1/db"
+    )
+    assert code == 2
+    told(output, "AFTERCARE_DATABASE_URL=postgresql+psycopg://u:***@127.0.0.1:1/db", "%40")
+    assert "secret-9" not in output
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("url", ["", CLOSED_PORT_URL])
+def test_an_unwritable_output_is_not_taken_for_a_database_mistake(
+    env: pytest.MonkeyPatch, tmp_path: Path, url: str
+) -> None:
+    if url:
+        env.setenv("AFTERCARE_DATABASE_URL", url)
+    missing = tmp_path / "missing" / "openapi.json"
+    result = runner.invoke(cli, ["openapi", "--output", str(missing)])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: cannot write {missing}: No such file or directory\n"
+
+
+def test_a_statement_timeout_is_not_taken_for_postgresql_down(
+    pg_available: bool, env: pytest.MonkeyPatch
+) -> None:
+    if not pg_available:
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    pg_url = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+    async def slow_query() -> BaseException:
+        engine = create_engine_for(pg_url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SET statement_timeout = 1"))
+                await conn.execute(text("SELECT pg_sleep(1)"))
+        except Exception as exc:
+            return exc
+        finally:
+            await engine.dispose()
+        raise AssertionError("the statement did not time out")
+
+    error = asyncio.run(slow_query())
+    assert "statement timeout" in str(error)
+    assert explain_database_error(error, Settings(database_url=pg_url)) is None
+
+
+def test_a_second_serve_cannot_take_the_port_the_first_holds() -> None:
+    first = bind_listeners("127.0.0.1", 0)
+    try:
+        port = first[0].getsockname()[1]
+        with pytest.raises(StartupMistake, match="Address already in use") as refused:
+            bind_listeners("127.0.0.1", port)
+        assert "stop the process using that port" in refused.value.fix
+    finally:
+        for listener in first:
+            listener.close()

@@ -2,6 +2,7 @@
 --debug), the way a failing command is told (app/cli/startup_checks.py), and settings and
 services built the way the service builds them."""
 
+import os
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
 
@@ -11,12 +12,19 @@ from typer._click.core import Context  # typer 0.29 bundles its own click: its C
 from typer.core import TyperGroup
 
 from app.cli import help_text
-from app.cli.database_checks import checked_database_url, explain_database_error
-from app.cli.startup_checks import CONFIGURATION, StartupMistake, settings_mistakes
+from app.cli.database_checks import (
+    checked_database_url,
+    explain_database_error,
+    refuse_a_moved_default_database,
+)
+from app.cli.startup_checks import CONFIGURATION, StartupMistake, masked_text, settings_mistakes
 from app.core.config import Settings
 from app.core.deps import Services
 
 UNEXPECTED = 1
+# Never printed, whatever error quotes them (a library's message may echo a setting's value).
+_SECRET_SETTINGS = ("secret_key", "metrics_token")
+_MIN_REDACTED_LENGTH = 4  # shorter values would blank out ordinary words
 
 
 class _Commands(TyperGroup):
@@ -32,9 +40,28 @@ class _Commands(TyperGroup):
             if ctx.params.get("debug"):
                 raise
             lines, code = _explained(exc, ctx)
+            secrets = _secret_values()
             for line in lines:
-                typer.echo(line, err=True)
+                typer.echo(_redacted(masked_text(line), secrets), err=True)
             raise typer.Exit(code) from None
+
+
+def _secret_values() -> list[str]:
+    values = [os.environ.get(f"AFTERCARE_{name.upper()}", "") for name in _SECRET_SETTINGS]
+    try:
+        settings = Settings()  # a .env file may hold them
+    except Exception:  # noqa: S110 - the environment's values are redacted all the same
+        pass
+    else:
+        values += [str(getattr(settings, name)) for name in _SECRET_SETTINGS]
+    # Longest first: a value that holds a shorter one is redacted whole.
+    return sorted({v for v in values if len(v) >= _MIN_REDACTED_LENGTH}, key=len, reverse=True)
+
+
+def _redacted(line: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        line = line.replace(secret, "(hidden)")
+    return line
 
 
 def _explained(exc: Exception, ctx: Context) -> tuple[list[str], int]:
@@ -106,6 +133,7 @@ def load_settings() -> Settings:
             typer.echo(line, err=True)
         raise typer.Exit(CONFIGURATION) from exc
     checked_database_url(settings)
+    refuse_a_moved_default_database(settings)
     return settings
 
 

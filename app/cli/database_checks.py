@@ -7,12 +7,14 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from app.cli.startup_checks import UNREACHABLE, StartupMistake, mask_url
-from app.core.config import Settings
+from app.core import config
+from app.core.config import DATABASE_FILE, Settings
 from app.core.db import create_engine_for, sqlite_file
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+psycopg", "postgresql+asyncpg")
@@ -28,9 +30,16 @@ _BAD_LOGIN = re.compile(
 )
 _NOT_ANSWERING = re.compile(
     r"connection refused|could not connect|failed to resolve host|name or service not known"
-    r"|timed? ?out|starting up|shutting down|no route to host|network is unreachable"
+    r"|timed out|timeout expired|starting up|shutting down|no route to host|network is unreachable"
     r"|server closed the connection|connection reset",
     re.IGNORECASE,
+)
+# SQLite's words for a file it cannot open or write (not "no such table" and the like).
+_SQLITE_CANNOT_OPEN = re.compile(r"unable to open database|readonly database|disk i/o", re.I)
+# Code that opens and migrates the database: only what is raised in it is diagnosed here.
+_DATABASE_CODE = (
+    *("sqlalchemy", "alembic", "asyncpg", "psycopg", "aiosqlite", "sqlite3"),
+    *("app.core.db", "app.core.migrations"),
 )
 
 
@@ -53,7 +62,7 @@ def checked_database_url(settings: Settings) -> str:
     shown = shown_database(settings)
     try:
         url = make_url(settings.resolved_database_url())
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise StartupMistake(f"{shown} is not a database URL", f"set it to {_EXAMPLES}") from exc
     if url.drivername not in SUPPORTED_DRIVERS:
         backend = url.get_backend_name()
@@ -63,6 +72,11 @@ def checked_database_url(settings: Settings) -> str:
             f"use {' or '.join(d + '://' for d in drivers)}"
             if drivers
             else f"Aftercare runs on SQLite or PostgreSQL: set it to {_EXAMPLES}",
+        )
+    if url.host and "@" in url.host:  # u:p@ss@host: SQLAlchemy would connect to `ss@host`
+        raise StartupMistake(
+            f"{shown}: the password holds an @ that is not escaped",
+            "write each @ of the password as %40 (and : as %3A, / as %2F)",
         )
     rendered = url.render_as_string(hide_password=False)
     if url.get_backend_name() == "sqlite" and sqlite_file(rendered) is None:
@@ -80,13 +94,33 @@ def checked_database_url(settings: Settings) -> str:
     return rendered
 
 
+def refuse_a_moved_default_database(settings: Settings) -> None:
+    """Until this release the default database was the checkout's var/aftercare.db; now it is
+    ./var of the working directory. A service started elsewhere with neither setting would
+    quietly make and migrate a new, empty database (its open alerts gone): refused instead."""
+    if settings.database_url or settings.data_dir:
+        return
+    here, before = settings.resolved_data_dir(), config.PROJECT_ROOT / "var"
+    old = before / DATABASE_FILE
+    if (here / DATABASE_FILE).exists() or here.resolve() == before.resolve():
+        return
+    if not old.is_file() or old.stat().st_size == 0:  # nothing kept there to lose
+        return
+    raise StartupMistake(
+        f"AFTERCARE_DATA_DIR unset: the database would be a new, empty "
+        f"{here / DATABASE_FILE}, but {old} exists (the default before this release, ./var "
+        "of the working directory now)",
+        f"set AFTERCARE_DATA_DIR={before} to keep using it, or start from {config.PROJECT_ROOT}; "
+        f"AFTERCARE_DATA_DIR={here} starts a new database",
+    )
+
+
 def describe_database(url: str) -> str:
     """`SQLite /path/aftercare.db` or `PostgreSQL postgres:***@host:5432/aftercare`."""
     if (path := sqlite_file(url)) is not None:
         return f"SQLite {path.resolve()}"
-    parsed = make_url(url)
-    driver = parsed.get_driver_name()
-    return f"PostgreSQL {parsed.render_as_string(hide_password=True).split('://', 1)[1]} ({driver})"
+    driver = make_url(url).get_driver_name()
+    return f"PostgreSQL {mask_url(url).split('://', 1)[1]} ({driver})"
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -120,6 +154,31 @@ def _reason(exc: BaseException) -> str:
     return text.replace("FATAL:  ", "")
 
 
+def _raised_opening_the_database(errors: list[BaseException]) -> bool:
+    """Whether the error came from the driver, SQLAlchemy, the migrations or the code making
+    the SQLite file: an unwritable --output or a bug elsewhere is not a database mistake."""
+    for error in errors:
+        if isinstance(error, DBAPIError):
+            return True
+        trace = error.__traceback__
+        while trace is not None:
+            module = str(trace.tb_frame.f_globals.get("__name__", ""))
+            if module.startswith(_DATABASE_CODE):
+                return True
+            trace = trace.tb_next
+    return False
+
+
+def _about_the_file(error: OSError, path: Path) -> bool:
+    """Whether it is about the SQLite file, its side files (-wal, -journal) or a directory
+    above them."""
+    if not error.filename:
+        return False
+    named = Path(os.fsdecode(error.filename)).absolute()
+    path = path.absolute()
+    return named in path.parents or str(named).startswith(str(path))
+
+
 def _where(url: URL) -> str:
     return f"{url.host or 'localhost'}:{url.port or 5432}"
 
@@ -129,11 +188,15 @@ def explain_database_error(exc: BaseException, settings: Settings) -> StartupMis
     url_text = settings.resolved_database_url()
     shown = shown_database(settings)
     errors = list(_chain(exc))
+    if not _raised_opening_the_database(errors):
+        return None
     words = " ".join(str(e) for e in errors)
     if (path := sqlite_file(url_text)) is not None:
-        file_error = next((e for e in errors if isinstance(e, OSError) and e.filename), None)
-        sqlite_error = type(exc).__name__ == "OperationalError" or any(
-            type(e).__module__ == "sqlite3" for e in errors
+        file_error = next(
+            (e for e in errors if isinstance(e, OSError) and _about_the_file(e, path)), None
+        )
+        sqlite_error = any(
+            type(e).__module__ == "sqlite3" and _SQLITE_CANNOT_OPEN.search(str(e)) for e in errors
         )
         if file_error is None and not sqlite_error:
             return None
@@ -159,8 +222,9 @@ def explain_database_error(exc: BaseException, settings: Settings) -> StartupMis
             f"PostgreSQL at {_where(url)} refused the login: {_reason(exc)} ({shown})",
             "correct the user and password in AFTERCARE_DATABASE_URL",
         )
-    unreachable = any(
-        isinstance(e, OSError) or getattr(e, "sqlstate", None) == "57P03" for e in errors
+    unreachable = any(  # a socket's error: no file name
+        (isinstance(e, OSError) and not e.filename) or getattr(e, "sqlstate", None) == "57P03"
+        for e in errors
     )
     if unreachable or _NOT_ANSWERING.search(words):
         return StartupMistake(

@@ -13,6 +13,7 @@ _MEANING = {
     "WORKER_CONCURRENCY": "webhook sends one worker makes at once (16)",
     "WORKER_POLL_SECONDS": "how often an idle worker looks for due work (1.0)",
     "LOG_FORMAT": "json, console, or auto (readable on a terminal, JSON otherwise)",
+    "METRICS_TOKEN": "bearer token GET /metrics asks for; unset: loopback callers only",
     "ADMIN_PASSWORD": "the admin's password, for scripts (see --password-file)",
 }
 _NOT_SETTINGS = {"ADMIN_PASSWORD"}  # read by its command's option, not by Settings
@@ -26,6 +27,7 @@ SERVICE = (
     "PUBLIC_BASE_URL",
     "FORWARDED_ALLOW_IPS",
     "RATE_LIMIT_URL",
+    "METRICS_TOKEN",
     "LOG_FORMAT",
 )
 WORKER = (
@@ -38,6 +40,8 @@ WORKER = (
     "LOG_FORMAT",
 )
 DATABASE = ("DATABASE_URL", "DATA_DIR")
+# For a command that reads no setting: its help says so rather than saying nothing.
+NONE = "\b\nEnvironment: none read (settings do not change what it writes)."
 
 
 def environment(*names: str) -> str:

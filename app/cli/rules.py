@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
+from app.cli import help_text
 from app.cli.common import cli, load_settings, services_for
 from app.core.db import create_engine_for, is_sqlite
 from app.core.domain_errors import DomainError
@@ -19,7 +20,7 @@ rules = typer.Typer(help="The clinical rule sets (docs/clinical-rules.md).", no_
 cli.add_typer(rules, name="rules")
 
 
-@rules.command("dry-run")
+@rules.command("dry-run", epilog=help_text.environment(*help_text.DATABASE))
 def rules_dry_run(
     clinic: Annotated[str, typer.Option(help="The clinic's id.")],
     version: Annotated[int, typer.Option(help="The candidate rule set version.")],
@@ -111,7 +112,7 @@ def _explain(error: Exception) -> None:
         typer.echo("error: --clinic must be a clinic id (a UUID)", err=True)
 
 
-@rules.command("doc")
+@rules.command("doc", epilog=help_text.NONE)
 def rules_doc(
     output: Annotated[str, typer.Option(help="File to write.")] = "docs/clinical-rules.md",
     check: Annotated[

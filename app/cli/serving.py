@@ -175,19 +175,20 @@ def worker(
 def _serve_worker_metrics(services: "Services", the_worker: "Worker", port: int) -> None:
     # Loopback only: the worker has no HTTP stack of its own to check a token with, and a
     # scraper runs beside it (or a sidecar forwards). Deliveries, escalations and missed
-    # check-ins are counted here; the API's /metrics has the database gauges.
+    # check-ins are counted here; the API's /metrics has the database gauges (left out here:
+    # nothing in the worker reads them, and a 0 would look like "no lag").
     from prometheus_client import start_http_server
 
     from app.metrics.registry import Metrics
 
-    metrics = Metrics()
+    metrics = Metrics(database_gauges=False)
     services.db.commit_listeners.append(metrics.count_committed)
     metrics.watch_worker(lambda: the_worker.last_pass_at)
     start_http_server(port, addr="127.0.0.1", registry=metrics.registry)
     _say(f"aftercare worker: metrics on http://127.0.0.1:{port}/metrics")
 
 
-@cli.command()
+@cli.command(epilog=help_text.NONE)
 def openapi(
     output: Annotated[
         str, typer.Option(metavar="FILE", help="File to write; '-' for standard output.")
@@ -200,5 +201,9 @@ def openapi(
     if output == "-":
         typer.echo(text, nl=False)
     else:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        try:
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:  # a mistake in the option: exit 2, as click's usage errors
+            typer.echo(f"error: cannot write {output}: {exc.strerror}", err=True)
+            raise typer.Exit(2) from exc

@@ -6,12 +6,12 @@ does not exist, a port in use, a data directory this user cannot write), 3 for a
 that did not answer within AFTERCARE_DATABASE_WAIT_SECONDS (the same command may work later),
 1 for anything else."""
 
+import errno
 import re
 import socket
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
 
@@ -20,6 +20,11 @@ UNREACHABLE = 3
 # Settings whose value is never printed, masked or not (secret_key, metrics_token).
 _SECRET_ENDINGS = ("_key", "_token", "password")
 _SETTING_NAME = re.compile(r"\bAFTERCARE_([A-Z0-9_]+)")
+# libpq and asyncpg read a password from the query string too (?password=, ?sslpassword=).
+_PASSWORD_PARAMETER = re.compile(
+    r"([?&;][^=&#\s]*(?:pass|pwd|secret|token)[^=&#\s]*=)[^&#\s]*", re.I
+)
+_MASKABLE_WORD = re.compile(r"\S*(?:://|@|pass|pwd|secret|token)\S*", re.I)
 
 
 class StartupMistake(Exception):
@@ -34,11 +39,21 @@ class StartupMistake(Exception):
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***, parsable or not."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy reads: mask what looks like user:password@
-        return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", url)
+    """The URL with its password replaced by ***: the user info's (everything between `://`
+    and the last `@`, so a password holding `@` is masked whole) and a query's password=.
+    Never parsed first: a URL nothing can parse is masked the same way, not printed as given."""
+    head, scheme_mark, rest = url.partition("://")
+    if not scheme_mark:  # postgresql//u:secret@h/db: the user info is masked all the same
+        head, rest = "", url
+    user_info, at, host = rest.rpartition("@")
+    if at and ":" in user_info:
+        rest = f"{user_info.split(':', 1)[0]}:***@{host}"
+    return _PASSWORD_PARAMETER.sub(r"\1***", f"{head}{scheme_mark}{rest}")
+
+
+def masked_text(text: str) -> str:
+    """A message with every URL-like word (`scheme://`, `user:pass@`, `?password=`) masked."""
+    return _MASKABLE_WORD.sub(lambda word: mask_url(word.group(0)), text)
 
 
 def shown_value(field: str, value: Any) -> str:
@@ -99,13 +114,16 @@ def bind_listeners(host: str, port: int) -> list[socket.socket]:
             if family == socket.AF_INET6:
                 listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             listener.bind(address)
+            # Listening now, not when uvicorn starts: with SO_REUSEADDR alone a second `serve`
+            # could bind the same port while the first waits for its database.
+            listener.listen()
     except OSError as exc:
         for listener in bound:
             listener.close()
         raise StartupMistake(
             f"--host {host} --port {port}: cannot listen there ({exc.strerror})",
             "stop the process using that port or give another --port"
-            if exc.errno == 98  # EADDRINUSE
+            if exc.errno == errno.EADDRINUSE
             else "give an address of this machine and a port this user may open",
         ) from exc
     for listener in bound:

@@ -1,5 +1,6 @@
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -101,14 +102,24 @@ class Settings(BaseSettings):
     # downloads and each worker must see the same directory.
     export_dir: str = ""
     export_retention_hours: float = Field(default=24.0, gt=0)
-    # GET /metrics. Unset: loopback callers only. Set: every caller must send it as a bearer
-    # token (app/metrics/service.py).
+    # GET /metrics. Unset: loopback callers only, and nobody once forwarded_allow_ips is set.
+    # Set: every caller must send it as a bearer token (app/metrics/service.py).
     metrics_token: str = ""
 
     @model_validator(mode="after")
     def _rate_limit_url_is_redis(self) -> "Settings":
         if self.rate_limit_url and not self.rate_limit_url.startswith(("redis://", "rediss://")):
             raise ValueError("AFTERCARE_RATE_LIMIT_URL must be empty or a redis:// URL")
+        # Checked here, not when the first request is counted: the limits library's own
+        # complaint quotes the whole URL, password and all.
+        try:
+            parsed = urlsplit(self.rate_limit_url)
+            parsed.port  # noqa: B018 - read for its ValueError: a port that is not a number
+        except ValueError:
+            raise ValueError(
+                "AFTERCARE_RATE_LIMIT_URL is not a URL (a port from 0 to 65535?): "
+                "redis://[:password@]host[:port][/db]"
+            ) from None
         return self
 
     @model_validator(mode="after")
