@@ -42,8 +42,11 @@ pytest_plugins = ["tests.phi_guard"]
 # pyproject.toml says the rest.
 NOT_FOR_UNIT_TESTS = frozenset(
     {"backend", "pg_available", "database_url", "fresh_url", "world", "settings", "api"}
-    | {"worker", "receiver", "empty_database_factory"}
+    | {"worker", "receiver", "empty_database_factory", "subprocess_output_dir"}
 )
+# In every test's set-up (the autouse PHI check depends on them, and they start nothing): only
+# a test that asks for one itself is using it.
+PHI_CHECK_FIXTURES = frozenset({"empty_database_factory", "subprocess_output_dir"})
 
 
 @functools.cache
@@ -61,9 +64,8 @@ def postgres_available() -> bool:
 
 def services_used(fixturenames: Iterable[str], arguments: Iterable[str]) -> set[str]:
     """The fixtures of NOT_FOR_UNIT_TESTS a test uses: `fixturenames` is everything it sets up,
-    `arguments` what it asks for itself. Every test's set-up holds `empty_database_factory`
-    (the autouse PHI check depends on it, and makes no database), so only asking for it counts."""
-    used = set(fixturenames) - {"empty_database_factory"}
+    `arguments` what it asks for itself."""
+    used = set(fixturenames) - PHI_CHECK_FIXTURES
     return (used | set(arguments)) & NOT_FOR_UNIT_TESTS
 
 
