@@ -1,16 +1,15 @@
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Integer, Select, Table, Uuid, and_, bindparam, or_, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.events import add_alert_event
 from app.alerts.models import ACTIVE, Alert
 from app.alerts.schemas import AlertOut, AlertSeverity, AlertStatus, RuleOut
+from app.alerts.statements import WorklistShape, worklist_statement
 from app.audit.record import stage
 from app.core.audit import note_patients
 from app.core.db import count_on_commit
@@ -154,9 +153,9 @@ async def list_alerts(
     params.update(severity=severity, patient_id=patient_id, limit=limit + 1)
     if cursor:
         params["rank"], params["at"], params["last_id"] = _decode_worklist_cursor(cursor)
-    shape = _Shape(severity is not None, patient_id is not None, cursor is not None)
+    shape = WorklistShape(severity is not None, patient_id is not None, cursor is not None)
     async with services.db.read() as session:
-        rows = (await session.execute(_worklist_statement(shape), params)).all()
+        rows = (await session.execute(worklist_statement(shape), params)).all()
     page, next_cursor = cut_page(
         rows, limit, lambda a: (a.severity_rank, a.created_at.isoformat(), a.id)
     )
@@ -167,45 +166,6 @@ async def list_alerts(
 
 
 _ALERTS = cast(Table, Alert.__table__)  # rows, not entities: a page is only read
-
-
-@dataclass(frozen=True)
-class _Shape:
-    """Which optional filters a worklist request has: one statement is built per shape."""
-
-    severity: bool
-    patient: bool
-    after: bool
-
-
-@cache
-def _worklist_statement(shape: _Shape) -> Select[Any]:
-    """Built once per shape with every value a bound parameter, like the timeline's page."""
-    alerts = _ALERTS.c
-    query = select(_ALERTS).where(
-        alerts.clinic_id == bindparam("clinic_id", type_=Uuid()),
-        alerts.status.in_(bindparam("statuses", expanding=True)),
-    )
-    if shape.severity:
-        query = query.where(alerts.severity == bindparam("severity"))
-    if shape.patient:
-        query = query.where(alerts.patient_id == bindparam("patient_id", type_=Uuid()))
-    if shape.after:
-        rank = bindparam("rank", type_=Integer())
-        at = bindparam("at", type_=alerts.created_at.type)
-        query = query.where(
-            or_(
-                alerts.severity_rank > rank,
-                and_(alerts.severity_rank == rank, alerts.created_at > at),
-                and_(
-                    alerts.severity_rank == rank,
-                    alerts.created_at == at,
-                    alerts.id > bindparam("last_id", type_=Uuid()),
-                ),
-            )
-        )
-    order = (alerts.severity_rank, alerts.created_at, alerts.id)
-    return query.order_by(*order).limit(bindparam("limit"))
 
 
 def _decode_worklist_cursor(cursor: str) -> tuple[int, datetime, uuid.UUID]:

@@ -2,19 +2,17 @@
 
 A token is only a pointer: the staff session or patient device it names must still be open,
 the staff user active (or the integration client not revoked), and the key that signed it not
-retired. Role and clinic come from the
-database, never from the token alone. One indexed lookup per request and no cache, so a
-deactivation, logout, device revocation or key retirement applies at the very next request.
+retired. Role and clinic come from the database, never from the token alone. One indexed
+lookup per request (statements.py) and no cache, so a deactivation, logout, device revocation
+or key retirement applies at the very next request.
 """
 
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, select
-
+from app.auth.statements import client_statement, device_statement, staff_statement
 from app.core.clock import Clock
 from app.core.db import Database
-from app.core.keyring import Keyring, SigningKeyRecord, UnknownKey
+from app.core.keyring import Keyring, UnknownKey
 from app.core.scopes import scope_satisfied
 from app.core.security import (
     InvalidToken,
@@ -24,55 +22,6 @@ from app.core.security import (
     decode_access_token,
     token_key_id,
 )
-from app.credentials.models import PatientDevice, StaffSession
-from app.integrations.models import IntegrationClient
-from app.staff.models import StaffUser
-
-
-def _key_in_service() -> Any:
-    return exists().where(
-        SigningKeyRecord.kid == bindparam("kid"), SigningKeyRecord.retired_at.is_(None)
-    )
-
-
-@cache
-def _staff_statement() -> Select[Any]:
-    # Prebuilt once: this runs on every staff request.
-    return (
-        select(StaffUser.role)
-        .join(StaffSession, StaffSession.user_id == StaffUser.id)
-        .where(
-            StaffSession.id == bindparam("sid"),
-            StaffUser.id == bindparam("sub"),
-            StaffUser.clinic_id == bindparam("clinic"),
-            StaffUser.active.is_(True),
-            StaffSession.ended_at.is_(None),
-            StaffSession.expires_at > bindparam("now"),
-            _key_in_service(),
-        )
-    )
-
-
-@cache
-def _device_statement() -> Select[Any]:
-    return select(PatientDevice.id).where(
-        PatientDevice.id == bindparam("sid"),
-        PatientDevice.patient_id == bindparam("sub"),
-        PatientDevice.clinic_id == bindparam("clinic"),
-        PatientDevice.revoked_at.is_(None),
-        _key_in_service(),
-    )
-
-
-@cache
-def _client_statement() -> Select[Any]:
-    return select(IntegrationClient.scopes).where(
-        IntegrationClient.id == bindparam("sid"),
-        IntegrationClient.id == bindparam("sub"),
-        IntegrationClient.clinic_id == bindparam("clinic"),
-        IntegrationClient.revoked_at.is_(None),
-        _key_in_service(),
-    )
 
 
 class Authenticator:
@@ -105,7 +54,7 @@ class Authenticator:
             "clinic": claims.clinic_id,
             "kid": claims.kid,
         }
-        granted = await self._db.lookup_scalar(_client_statement(), params)
+        granted = await self._db.lookup_scalar(client_statement(), params)
         if granted is None:
             raise InvalidToken("the integration client is unknown or revoked")
         # The token's scopes, less any the client has lost since it was issued. A narrowed
@@ -131,7 +80,7 @@ class Authenticator:
         if claims.role == "patient":
             if claims.patient_id != claims.subject_id:
                 return None
-            found = await self._db.lookup_scalar(_device_statement(), params)
+            found = await self._db.lookup_scalar(device_statement(), params)
             return "patient" if found is not None else None
-        role = await self._db.lookup_scalar(_staff_statement(), {**params, "now": now})
+        role = await self._db.lookup_scalar(staff_statement(), {**params, "now": now})
         return "admin" if role == "admin" else "clinician" if role == "clinician" else None

@@ -1,9 +1,9 @@
 """How a hot-path statement is written, once for every domain (bench/README.md explains why
 these are prebuilt).
 
-Each domain keeps its hot statements in its own `statements.py` (app/audit/statements.py,
-app/reports/statements.py; core knows no domain table), each one a `@cache`d function: built
-on first use, when every foreign-key column knows its type, with every value a typed bound
+Each domain keeps its hot statements in its own `statements.py` (alerts, audit, auth,
+procedures, reports, timelines; core knows no domain table), each one a `@cache`d function
+built on first use, when every foreign-key column knows its type, with every value a typed bound
 parameter, so SQLAlchemy compiles it once and asyncpg prepares it once. Where SQLAlchemy
 cannot cache a statement (a dialect ON CONFLICT insert, an insert feeding another in a CTE)
 it is text, and its INSERT is written here from the table's own columns."""

@@ -1,10 +1,9 @@
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, Uuid, bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.record import stage
@@ -17,11 +16,10 @@ from app.core.domain_errors import InvalidField, NotFound
 from app.core.pagination import cut_page, decode_number_cursor
 from app.core.security import Principal
 from app.core.types import Page
-from app.patients.models import Patient
 from app.patients.service import load_patient
 from app.procedures.models import Procedure
 from app.procedures.schemas import ProcedureCreate, ProcedureOut
-from app.staff.models import Clinic
+from app.procedures.statements import entity_statement, ref_statement, worker_ref_statement
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # phone clocks drift; more than this is a mistake
 
@@ -43,39 +41,6 @@ class ProcedureRef:
     timezone: str  # the patient's (IANA name): the block's date in guidance is theirs
 
 
-# ProcedureRef's fields in order. The clinic and the patient ride along in the same statement:
-# one round trip per report.
-_REF_COLUMNS = (
-    Procedure.id,
-    Procedure.clinic_id,
-    Procedure.patient_id,
-    Procedure.performed_at,
-    Procedure.baseline_pain,
-    Procedure.baseline_symptoms,
-    Procedure.side,
-    Procedure.steroid,
-    Clinic.rule_set_version,
-    Patient.timezone,
-)
-
-
-def _ref_select() -> Select[Any]:
-    query = select(*_REF_COLUMNS).join(Clinic, Clinic.id == Procedure.clinic_id)
-    return query.join(Patient, Patient.id == Procedure.patient_id)
-
-
-def _visible(query: Select[Any], for_patient: bool) -> Select[Any]:
-    """The one statement of who may see a block: the caller's clinic, and for a patient only
-    their own. Ids are bound parameters (see `_scope`), so statements are built once."""
-    query = query.where(
-        Procedure.id == bindparam("procedure_id", type_=Uuid()),
-        Procedure.clinic_id == bindparam("clinic_id", type_=Uuid()),
-    )
-    if for_patient:
-        query = query.where(Procedure.patient_id == bindparam("patient_id", type_=Uuid()))
-    return query
-
-
 def _scope(caller: Principal, procedure_id: uuid.UUID) -> dict[str, uuid.UUID]:
     params = {"procedure_id": procedure_id, "clinic_id": caller.clinic_id}
     if caller.patient_id is not None:
@@ -83,31 +48,12 @@ def _scope(caller: Principal, procedure_id: uuid.UUID) -> dict[str, uuid.UUID]:
     return params
 
 
-@cache
-def _ref_statement(for_patient: bool, for_update: bool) -> Select[Any]:
-    query = _visible(_ref_select(), for_patient)
-    # Only the block is locked: locking the clinic or the patient too would make their other
-    # blocks' reports queue behind each other.
-    return query.with_for_update(of=Procedure) if for_update else query
-
-
-@cache
-def _worker_ref_statement() -> Select[Any]:
-    query = _ref_select().where(Procedure.id == bindparam("procedure_id", type_=Uuid()))
-    return query.with_for_update(of=Procedure)
-
-
-@cache
-def _entity_statement(for_patient: bool) -> Select[Any]:
-    return _visible(select(Procedure), for_patient)
-
-
 async def load_procedure_ref(
     session: AsyncSession, caller: Principal, procedure_id: uuid.UUID, *, for_update: bool = False
 ) -> ProcedureRef:
     """With for_update (PostgreSQL; SQLite writers are already serialised) the reports of one
     block are judged one at a time, each against the ones stored before it."""
-    statement = _ref_statement(caller.patient_id is not None, for_update)
+    statement = ref_statement(caller.patient_id is not None, for_update)
     row = (await session.execute(statement, _scope(caller, procedure_id))).first()
     if row is None:
         raise NotFound("procedure")
@@ -119,14 +65,14 @@ async def load_procedure_ref(
 async def lock_procedure_ref(session: AsyncSession, procedure_id: uuid.UUID) -> ProcedureRef:
     """The worker's: any clinic's block, locked as report submission locks it (the block row
     only), with its clinic's rule set version as of now."""
-    row = (await session.execute(_worker_ref_statement(), {"procedure_id": procedure_id})).one()
+    row = (await session.execute(worker_ref_statement(), {"procedure_id": procedure_id})).one()
     return ProcedureRef(*row)  # procedures are never deleted
 
 
 async def load_procedure(
     session: AsyncSession, caller: Principal, procedure_id: uuid.UUID
 ) -> Procedure:
-    statement = _entity_statement(caller.patient_id is not None)
+    statement = entity_statement(caller.patient_id is not None)
     procedure: Procedure | None = await session.scalar(statement, _scope(caller, procedure_id))
     if procedure is None:
         raise NotFound("procedure")

@@ -1,0 +1,66 @@
+"""A block's prebuilt statements, written as app/core/prebuilt.py says: every report POST
+reads its block (with its clinic and patient) through one of them, and every request about a
+block finds it through `visible`'s rule of who may see it."""
+
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Select, Uuid, bindparam, select
+
+from app.patients.models import Patient
+from app.procedures.models import Procedure
+from app.staff.models import Clinic
+
+# ProcedureRef's fields in order (service.py). The clinic and the patient ride along in the
+# same statement: one round trip per report.
+_REF_COLUMNS = (
+    Procedure.id,
+    Procedure.clinic_id,
+    Procedure.patient_id,
+    Procedure.performed_at,
+    Procedure.baseline_pain,
+    Procedure.baseline_symptoms,
+    Procedure.side,
+    Procedure.steroid,
+    Clinic.rule_set_version,
+    Patient.timezone,
+)
+
+
+def _ref_select() -> Select[Any]:
+    query = select(*_REF_COLUMNS).join(Clinic, Clinic.id == Procedure.clinic_id)
+    return query.join(Patient, Patient.id == Procedure.patient_id)
+
+
+def _visible(query: Select[Any], for_patient: bool) -> Select[Any]:
+    """The one statement of who may see a block: the caller's clinic, and for a patient only
+    their own. Ids are bound parameters (service.py's `_scope` fills them)."""
+    query = query.where(
+        Procedure.id == bindparam("procedure_id", type_=Uuid()),
+        Procedure.clinic_id == bindparam("clinic_id", type_=Uuid()),
+    )
+    if for_patient:
+        query = query.where(Procedure.patient_id == bindparam("patient_id", type_=Uuid()))
+    return query
+
+
+@cache
+def ref_statement(for_patient: bool, for_update: bool) -> Select[Any]:
+    """A report's block as a ProcedureRef row: every report POST (locked) and report read."""
+    query = _visible(_ref_select(), for_patient)
+    # Only the block is locked: locking the clinic or the patient too would make their other
+    # blocks' reports queue behind each other.
+    return query.with_for_update(of=Procedure) if for_update else query
+
+
+@cache
+def worker_ref_statement() -> Select[Any]:
+    """What the clock raises (app/scheduled): any clinic's block, locked as a report locks it."""
+    query = _ref_select().where(Procedure.id == bindparam("procedure_id", type_=Uuid()))
+    return query.with_for_update(of=Procedure)
+
+
+@cache
+def entity_statement(for_patient: bool) -> Select[Any]:
+    """The block as an entity, for the caller who may see it: GET a block, its outcomes."""
+    return _visible(select(Procedure), for_patient)
