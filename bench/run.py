@@ -272,9 +272,12 @@ def prepare_baseline(
     url: str, secret: str, blocks: int, root: Path, timeline: bool = False
 ) -> Seeded:
     """Migrates and seeds a database with the code of another tree (a --baseline-commit
-    worktree), in subprocesses that import that tree's `app`. The seed script is this tree's
-    bench/seed.py, which mints whichever kind of token that `app` knows."""
-    seed_command = [sys.executable, str(SEED_SCRIPT), url, secret, str(blocks)]
+    worktree), in subprocesses that import that tree's `app`. The seed script is that tree's
+    own bench/seed.py when it has one (this tree's imports modules an older `app` may keep
+    elsewhere), else this tree's."""
+    own_seed = root / "bench" / "seed.py"
+    seed_script = own_seed if own_seed.exists() else SEED_SCRIPT
+    seed_command = [sys.executable, str(seed_script), url, secret, str(blocks)]
     if timeline:
         seed_command += ["--timeline", str(TIMELINE_REPORTS)]
     run_in_tree(root, "migrate", [sys.executable, "-c", MIGRATE_IN_TREE, url])
