@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from app.core.config import Settings
-from app.outcomes.charts import block_chart
+from app.outcomes.block_chart import block_chart
 from app.outcomes.svg import iso
 from tests.helpers import TEST_SECRET, Api, report_body
 from tests.test_charts import PERFORMED, SVG_NS, _alert, _procedure, _summary, marks

@@ -15,7 +15,8 @@ from app.alerts.models import Alert
 from app.checkins.models import Checkin
 from app.checkins.service import schedule_checkins
 from app.core.deps import Services
-from app.outcomes.charts import WIDTH, block_chart
+from app.outcomes.block_chart import block_chart
+from app.outcomes.chart_style import WIDTH
 from app.outcomes.schemas import OutcomeRow, PainPointOut, ProcedureSummary
 from app.outcomes.series_chart import outcomes_chart
 from app.outcomes.svg import text_width

@@ -1,12 +1,12 @@
 """The series chart: per block, until how many hours after it relief lasted, so a clinician
-sees at a glance whether repeating the block is helping. Same conventions as charts.py
+sees at a glance whether repeating the block is helping. Same conventions as chart_style.py
 (print-safe, deterministic)."""
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.outcomes.charts import COMPARISON_WORDS, HATCHED, RELIEF, RELIEF_FILL, WIDTH
+from app.outcomes.chart_style import COMPARISON_WORDS, HATCHED, RELIEF, RELIEF_FILL, WIDTH
 from app.outcomes.schemas import OutcomeRow
 from app.outcomes.svg import (
     BOLD,

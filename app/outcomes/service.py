@@ -13,7 +13,8 @@ from app.checkins.service import checkins_by_procedure
 from app.core.deps import Services
 from app.core.pagination import cut_page, decode_number_cursor
 from app.core.security import Principal
-from app.outcomes import charts, series_chart
+from app.outcomes import series_chart
+from app.outcomes.block_chart import block_chart as draw_block_chart
 from app.outcomes.schemas import (
     ActiveAlert,
     OutcomeRow,
@@ -205,7 +206,7 @@ async def block_chart(services: Services, caller: Principal, procedure_id: uuid.
         checkins = (await checkins_by_procedure(session, [procedure.id]))[procedure.id]
         thinned = summary.report_count > max_points  # only then does a report's alert matter
         alerted_at = await _alerted_at(session, alerts) if thinned else set()
-    return charts.block_chart(
+    return draw_block_chart(
         procedure, summary, checkins, alerts, max_points=max_points, alerted_at=alerted_at
     )
 
