@@ -263,7 +263,7 @@ PROBLEM_DETAILS_REF = "#/components/schemas/ProblemDetails"
 def problem_response_doc(status: int, description: str | None = None) -> dict[str, Any]:
     """An error response as the OpenAPI document declares it: ProblemDetails under the media
     type the handlers above really send. Not `model=ProblemDetails`, which FastAPI would put
-    under application/json; app/core/openapi.py adds the component itself."""
+    under application/json; app/api/openapi.py adds the component itself."""
     return {
         "description": description or HTTPStatus(status).phrase,
         "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_DETAILS_REF}}},

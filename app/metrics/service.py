@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from app.alerts.models import Alert
 from app.core.config import Settings
 from app.core.deps import Services
+from app.core.domain_errors import NotAuthenticated
 from app.outbox.models import OutboxEvent
 
 # The oldest undispatched event: the partial index ix_outbox_events_undispatched holds only
@@ -43,13 +44,13 @@ def check_scraper(settings: Settings, address: str, authorization: str | None) -
     token = settings.metrics_token
     if not token:
         if settings.forwarded_allow_ips or not is_loopback(address):
+            # The router's own 404 for a path it does not know, byte for byte (a domain
+            # NotFound would name what was not found, and so tell that something is here).
             raise HTTPException(404)
         return
     scheme, _, given = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
-        raise HTTPException(
-            401, "the metrics token is required", headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise NotAuthenticated("the metrics token is required")
 
 
 async def outbox_lag_seconds(services: Services, now: datetime) -> float:
