@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.alerts.events import add_alert_event
 from app.alerts.models import ACTIVE, Alert
 from app.alerts.schemas import AlertOut, AlertSeverity, AlertStatus, RuleOut
-from app.alerts.statements import WorklistShape, worklist_statement
+from app.alerts.statements import WorklistShape, lock_block_of_alert, worklist_statement
 from app.audit.record import stage
 from app.core.audit import note_patients
 from app.core.db import count_on_commit
@@ -236,6 +236,9 @@ async def _transition(
 ) -> AlertOut:
     # A conditional UPDATE: two clinicians acting at once cannot both move the same alert.
     async with services.db.write() as session:
+        await session.execute(
+            lock_block_of_alert(), {"alert_id": alert_id, "clinic_id": caller.clinic_id}
+        )
         moved = await session.scalar(
             update(Alert)
             .where(

@@ -8,6 +8,7 @@ from typing import Any, cast
 from sqlalchemy import Integer, Select, Table, Uuid, and_, bindparam, or_, select
 
 from app.alerts.models import Alert
+from app.procedures.models import Procedure
 
 _ALERTS = cast(Table, Alert.__table__)  # rows, not entities: a page is only read
 
@@ -49,3 +50,17 @@ def worklist_statement(shape: WorklistShape) -> Select[Any]:
         )
     order = (alerts.severity_rank, alerts.created_at, alerts.id)
     return query.order_by(*order).limit(bindparam("limit"))
+
+
+@cache
+def lock_block_of_alert() -> Select[Any]:
+    """Locks the block of one of the clinic's alerts. Changing an alert bumps its block's
+    revision (a trigger), so a transition takes the block first, then the alert: the order
+    report submission and the worker take, so none of them deadlock."""
+    block_of_alert = (
+        select(Alert.procedure_id)
+        .where(Alert.id == bindparam("alert_id", type_=Uuid()))
+        .where(Alert.clinic_id == bindparam("clinic_id", type_=Uuid()))
+        .scalar_subquery()
+    )
+    return select(Procedure.id).where(Procedure.id == block_of_alert).with_for_update()

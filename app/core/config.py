@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # A block is 14 days of follow-up: a patient reporting hourly makes about 340 reports.
     reports_per_block_cap: int = Field(default=1000, ge=1)
     chart_max_points: int = Field(default=400, ge=10)
+    # Timeline pages, block summaries and charts kept in memory, per process, keyed by the
+    # blocks' revisions (app/core/view_cache.py). 0 turns the cache off.
+    view_cache_mb: int = Field(default=64, ge=0)
     # The reverse proxies (addresses, comma-separated) whose X-Forwarded-For is believed.
     forwarded_allow_ips: str = ""
     # auto: a readable line on a terminal, JSON otherwise.

@@ -17,6 +17,7 @@ from app.core.keyring import Keyring
 from app.core.ratelimit import Throttle, per_minute
 from app.core.scopes import SCOPES, scope_for, scope_satisfied
 from app.core.security import InvalidToken, Principal, bound_password_hashing
+from app.core.view_cache import ViewCache
 
 
 class Authenticator(Protocol):
@@ -34,9 +35,11 @@ class Services:
     authenticator: Authenticator
     # Made from the settings: counters in memory, or shared through AFTERCARE_RATE_LIMIT_URL.
     throttle: Throttle = field(init=False)
+    views: ViewCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.throttle = Throttle.connect(self.settings.rate_limit_url)
+        self.views = ViewCache(self.settings.view_cache_mb * 1024 * 1024)
         bound_password_hashing(self.settings.password_hash_concurrency)
 
 

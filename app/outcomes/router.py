@@ -39,8 +39,9 @@ def _svg_response(description: str) -> dict[int | str, dict[str, object]]:
 )
 async def get_summary(
     services: ServicesDep, caller: StaffDep, procedure_id: ProcedureIdPath
-) -> ProcedureSummary:
-    return await service.procedure_summary(services, caller, procedure_id)
+) -> Response:
+    body = await service.procedure_summary(services, caller, procedure_id)
+    return Response(body, media_type="application/json")
 
 
 @router.get(

@@ -1,4 +1,7 @@
-"""Relief per block and across a patient's series of blocks, for clinicians."""
+"""Relief per block and across a patient's series of blocks, for clinicians.
+
+A block's summary and chart are cached (app/core/view_cache.py) under the block's revision and
+the clinic's rule set version, the one thing they read that is not the block's."""
 
 import uuid
 from collections import Counter, defaultdict
@@ -13,6 +16,7 @@ from app.checkins.service import checkins_by_procedure
 from app.core.deps import Services
 from app.core.pagination import cut_page, decode_number_cursor
 from app.core.security import Principal
+from app.core.view_cache import json_body
 from app.outcomes import series_chart
 from app.outcomes.block_chart import block_chart as draw_block_chart
 from app.outcomes.schemas import (
@@ -28,11 +32,16 @@ from app.procedures.models import Procedure, included_steroid
 from app.procedures.service import load_procedure
 from app.reports.models import Report
 from app.rules.relief import Relief, ReliefReport, compare, hours_between, relief_summary
+from app.rules.ruleset import RuleSet
 from app.staff.service import clinic_rule_set
 
 
 async def _reliefs(
-    session: AsyncSession, procedures: Sequence[Procedure], effects: Counter[str] | None = None
+    session: AsyncSession,
+    procedures: Sequence[Procedure],
+    effects: Counter[str] | None = None,
+    *,
+    rules: RuleSet | None = None,
 ) -> dict[uuid.UUID, Relief]:
     """Each block's relief figures from one read of its reports (and one of the clinic's rule
     set version); with `effects`, that same read also counts how many reports named each side
@@ -59,7 +68,8 @@ async def _reliefs(
         if effects is not None:
             effects.update({e["kind"] for e in side_effects[0]})
     # The rule set the clinic runs now: it says when a block without relief is negative.
-    rules = await clinic_rule_set(session, procedures[0].clinic_id)
+    if rules is None:
+        rules = await clinic_rule_set(session, procedures[0].clinic_id)
     return {
         p.id: relief_summary(
             p.performed_at,
@@ -96,10 +106,10 @@ async def _alerts_of(session: AsyncSession, procedure_id: uuid.UUID) -> list[Ale
 
 
 async def _summary(
-    session: AsyncSession, procedure: Procedure, all_alerts: Sequence[Alert]
+    session: AsyncSession, procedure: Procedure, all_alerts: Sequence[Alert], rules: RuleSet
 ) -> ProcedureSummary:
     effects: Counter[str] = Counter()
-    relief = (await _reliefs(session, [procedure], effects))[procedure.id]
+    relief = (await _reliefs(session, [procedure], effects, rules=rules))[procedure.id]
     alerts = [a for a in all_alerts if a.status in ACTIVE]
     return ProcedureSummary.model_validate(
         {
@@ -124,10 +134,18 @@ async def _summary(
 
 async def procedure_summary(
     services: Services, caller: Principal, procedure_id: uuid.UUID
-) -> ProcedureSummary:
+) -> bytes:
+    """The summary as the JSON of a ProcedureSummary."""
     async with services.db.read() as session:
         procedure = await load_procedure(session, caller, procedure_id)
-        return await _summary(session, procedure, await _alerts_of(session, procedure.id))
+        rules = await clinic_rule_set(session, procedure.clinic_id)
+        key = ("summary", procedure.id, procedure.revision, rules.version)
+        if (cached := services.views.get(key, services.clock.now())) is not None:
+            return cached
+        alerts = await _alerts_of(session, procedure.id)
+        body = json_body(await _summary(session, procedure, alerts, rules))
+    services.views.put(key, body)
+    return body
 
 
 def _relief_text(procedure: Procedure, relief: Relief) -> str:
@@ -197,18 +215,25 @@ async def _alerted_at(session: AsyncSession, alerts: Sequence[Alert]) -> set[dat
     return set(await session.scalars(select(Report.recorded_at).where(Report.id.in_(report_ids))))
 
 
-async def block_chart(services: Services, caller: Principal, procedure_id: uuid.UUID) -> str:
+async def block_chart(services: Services, caller: Principal, procedure_id: uuid.UUID) -> bytes:
+    """The chart as SVG."""
     max_points = services.settings.chart_max_points
     async with services.db.read() as session:
         procedure = await load_procedure(session, caller, procedure_id)
+        rules = await clinic_rule_set(session, procedure.clinic_id)
+        key = ("chart", procedure.id, procedure.revision, rules.version)
+        if (cached := services.views.get(key, services.clock.now())) is not None:
+            return cached
         alerts = await _alerts_of(session, procedure.id)
-        summary = await _summary(session, procedure, alerts)
+        summary = await _summary(session, procedure, alerts, rules)
         checkins = (await checkins_by_procedure(session, [procedure.id]))[procedure.id]
         thinned = summary.report_count > max_points  # only then does a report's alert matter
         alerted_at = await _alerted_at(session, alerts) if thinned else set()
-    return draw_block_chart(
+    body = draw_block_chart(
         procedure, summary, checkins, alerts, max_points=max_points, alerted_at=alerted_at
-    )
+    ).encode()
+    services.views.put(key, body)
+    return body
 
 
 async def outcomes_chart(services: Services, caller: Principal, patient_id: uuid.UUID) -> str:

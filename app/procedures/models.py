@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import Base, JSONType, uuid_pk
@@ -40,6 +40,10 @@ class Procedure(Base):
     created_at: Mapped[datetime]
     # Set once the 14-day no_relief check has run for this block (raised or not).
     no_relief_checked_at: Mapped[datetime | None]
+    # Bumped by the database (triggers, migration 20261202_0012) on every change to the block
+    # or to any of its reports, alerts and check-ins: the key of its cached views
+    # (app/core/view_cache.py). Never written by the application.
+    revision: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
 def included_steroid(steroid: object) -> bool:

@@ -144,8 +144,13 @@ async def escalate_overdue_alerts(services: Services, now: datetime, *, batch: i
             .order_by(Alert.escalate_at)
             .limit(batch)
         )
-        if not services.db.sqlite:  # another worker's batch is skipped, not waited for
-            due = due.with_for_update(skip_locked=True)
+        if not services.db.sqlite:
+            # The blocks are locked, not the alerts: escalating an alert bumps its block's
+            # revision (a trigger), and every writer takes the block before its alerts. A
+            # block busy with a report, or in another worker's batch, waits for the next pass.
+            due = due.join(Procedure, Procedure.id == Alert.procedure_id).with_for_update(
+                of=Procedure, skip_locked=True
+            )
         ids = list(await session.scalars(due))
         if not ids:
             return 0

@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from app.core.deps import ServicesDep, StaffDep
 from app.core.domain_errors import InvalidParameter
@@ -66,8 +66,8 @@ async def get_timeline(
     ] = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
-) -> Timeline:
-    return await service.timeline(
+) -> Response:
+    body = await service.timeline(
         services,
         caller,
         patient_id,
@@ -77,3 +77,4 @@ async def get_timeline(
         limit=limit,
         cursor=cursor,
     )
+    return Response(body, media_type="application/json")

@@ -19,6 +19,7 @@ from app.core.deps import Services
 from app.core.models import entity_values
 from app.core.pagination import cut_page, decode_time_id_cursor
 from app.core.security import Principal
+from app.core.view_cache import json_body
 from app.patients.service import load_patient
 from app.procedures.models import Procedure
 from app.procedures.schemas import ProcedureFields
@@ -26,7 +27,13 @@ from app.reports.models import Report
 from app.reports.service import report_values
 from app.timelines import summaries
 from app.timelines.schemas import ItemType, Timeline
-from app.timelines.statements import Bounds, by_ids, page_statement
+from app.timelines.statements import (
+    Bounds,
+    by_ids,
+    next_due_statement,
+    page_statement,
+    revisions_statement,
+)
 
 
 async def timeline(
@@ -39,15 +46,17 @@ async def timeline(
     until: datetime | None,
     limit: int,
     cursor: str | None,
-) -> Timeline:
+) -> bytes:
+    """The page as the JSON of a Timeline."""
     after = decode_time_id_cursor(cursor) if cursor else None
     bounds = Bounds(
         tuple(dict.fromkeys(types)), since is not None, until is not None, after is not None
     )
+    now = services.clock.now()
     params: dict[str, Any] = {
         "patient_id": patient_id,
         "limit": limit + 1,
-        "now": services.clock.now(),
+        "now": now,
         "since": since,
         "until": until,
     }
@@ -55,10 +64,17 @@ async def timeline(
         params["after_at"], params["after_id"] = after
     async with services.db.read() as session:
         await load_patient(session, caller, patient_id)
+        revisions = tuple((await session.execute(revisions_statement(), params)).tuples())
+        key = ("timeline", patient_id, revisions, bounds, since, until, after, limit)
+        if (cached := services.views.get(key, now)) is not None:
+            return cached
         rows = (await session.execute(page_statement(bounds), params)).all()
         page, next_cursor = cut_page(rows, limit, lambda r: (r.at.isoformat(), r.id))
         items = await _load_items(session, patient_id, page)
-    return Timeline.model_validate({"items": items, "next_cursor": next_cursor})
+        next_due = await session.scalar(next_due_statement(), params)
+    body = json_body(Timeline.model_validate({"items": items, "next_cursor": next_cursor}))
+    services.views.put(key, body, expires_at=next_due)
+    return body
 
 
 async def _load_items(

@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, Uuid, bindparam, literal, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Uuid,
+    bindparam,
+    func,
+    literal,
+    select,
+    union_all,
+)
 
 from app.alerts.models import Alert
 from app.checkins.models import Checkin
@@ -117,3 +127,28 @@ def by_ids(model: Any, dialect: str) -> Select[Any]:
     if model is Procedure:
         query = query.where(Procedure.patient_id == _PATIENT)
     return query
+
+
+@cache
+def revisions_statement() -> Select[Any]:
+    """Each of the patient's blocks with its revision: what a cached page is keyed by (every
+    item of a timeline belongs to one of them)."""
+    return (
+        select(Procedure.id, Procedure.revision)
+        .where(Procedure.patient_id == _PATIENT)
+        .order_by(Procedure.id)
+    )
+
+
+@cache
+def next_due_statement() -> Select[Any]:
+    """When the patient's next check-in falls due: a page drawn now holds until then, when
+    that check-in joins the timeline without any row changing."""
+    return (
+        select(func.min(Checkin.due_at))
+        .select_from(Checkin.__table__.join(Procedure, Procedure.id == Checkin.procedure_id))
+        .where(
+            Procedure.patient_id == _PATIENT,
+            Checkin.due_at > bindparam("now", type_=Checkin.due_at.type),
+        )
+    )

@@ -1,0 +1,76 @@
+"""Clinician views already drawn, kept in memory under the revisions they were drawn from.
+
+A timeline page, a block's summary or its chart is a function of rows the database versions
+for us: every block carries a `revision` that triggers bump on any change to the block or to
+its reports, alerts and check-ins (migration 20261202_0012). A view is cached under the
+revisions it read, so once anything it shows changes, the next request reads a new revision,
+misses, and draws the view again: no view is ever served from before a change. (Profiled,
+drawing is most of these requests' cost: bench/README.md, "Read path".)
+
+Rules for a caller:
+- Check access first (load the patient or block as the caller), then look up: a cached body
+  is only ever handed to someone the database just said may see it, and the access check
+  writes the audit event as an uncached request does.
+- Read the revisions before the data they key: at READ COMMITTED each statement sees its own
+  snapshot, so a body is then at least as new as its key, never older.
+- Put into the key everything else the view depends on (query parameters, the clinic's rule
+  set); a view that depends on the clock says until when it holds (`expires_at`).
+
+Each process keeps its own cache; several instances stay correct because the key comes from
+the database. Bounded in bytes, least recently used out first.
+"""
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    body: bytes
+    expires_at: datetime | None
+
+
+class ViewCache:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: Hashable, now: datetime) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires_at is not None and now >= entry.expires_at:
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return entry.body
+
+    def put(self, key: Hashable, body: bytes, *, expires_at: datetime | None = None) -> None:
+        # One view may take at most an eighth of the budget, so a few huge ones cannot
+        # keep pushing out everything else.
+        if len(body) * 8 > self.max_bytes:
+            return
+        self._drop(key)
+        self._entries[key] = _Entry(body, expires_at)
+        self._bytes += len(body)
+        while self._bytes > self.max_bytes:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: Hashable) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry.body)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def json_body(model: BaseModel) -> bytes:
+    """The model as FastAPI would send it for a route whose response_model is its class
+    (by alias, nothing excluded): what a router returns, cached or not, byte for byte."""
+    return model.__pydantic_serializer__.to_json(model, by_alias=True)
