@@ -13,13 +13,16 @@ Rules for a caller:
   writes the audit event as an uncached request does.
 - Read the revisions before the data they key: at READ COMMITTED each statement sees its own
   snapshot, so a body is then at least as new as its key, never older.
-- Put into the key everything else the view depends on (query parameters, the clinic's rule
-  set); a view that depends on the clock says until when it holds (`expires_at`).
+- Put into the key everything else the view depends on (query parameters, the caller's
+  clinic, the clinic's rule set); a view that depends on the clock says until when it holds
+  (`expires_at`). A search, which has no access check of its own, keeps the patients its page
+  shows (`patients`) to note them for the audit on a hit.
 
 Each process keeps its own cache; several instances stay correct because the key comes from
 the database. Bounded in bytes, least recently used out first.
 """
 
+import uuid
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -29,42 +32,43 @@ from pydantic import BaseModel
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
+class View:
     body: bytes
-    expires_at: datetime | None
+    patients: tuple[uuid.UUID, ...] = ()
+    expires_at: datetime | None = None
 
 
 class ViewCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._entries: OrderedDict[Hashable, View] = OrderedDict()
         self._bytes = 0
 
-    def get(self, key: Hashable, now: datetime) -> bytes | None:
-        entry = self._entries.get(key)
-        if entry is None:
+    def get(self, key: Hashable, now: datetime) -> View | None:
+        view = self._entries.get(key)
+        if view is None:
             return None
-        if entry.expires_at is not None and now >= entry.expires_at:
+        if view.expires_at is not None and now >= view.expires_at:
             self._drop(key)
             return None
         self._entries.move_to_end(key)
-        return entry.body
+        return view
 
-    def put(self, key: Hashable, body: bytes, *, expires_at: datetime | None = None) -> None:
+    def put(self, key: Hashable, view: View) -> None:
         # One view may take at most an eighth of the budget, so a few huge ones cannot
         # keep pushing out everything else.
-        if len(body) * 8 > self.max_bytes:
+        if len(view.body) * 8 > self.max_bytes:
             return
         self._drop(key)
-        self._entries[key] = _Entry(body, expires_at)
-        self._bytes += len(body)
+        self._entries[key] = view
+        self._bytes += len(view.body)
         while self._bytes > self.max_bytes:
             self._drop(next(iter(self._entries)))
 
     def _drop(self, key: Hashable) -> None:
-        entry = self._entries.pop(key, None)
-        if entry is not None:
-            self._bytes -= len(entry.body)
+        view = self._entries.pop(key, None)
+        if view is not None:
+            self._bytes -= len(view.body)
 
     def __len__(self) -> int:
         return len(self._entries)

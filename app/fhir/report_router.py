@@ -27,8 +27,10 @@ from app.core.pagination import (
     decode_cursor,
     encode_cursor,
 )
+from app.core.view_cache import View
 from app.fhir.common import (
     FHIR_BASE_PATH,
+    FHIR_JSON,
     FHIR_ROUTE_DEPENDENCIES,
     CountParam,
     CursorParam,
@@ -50,6 +52,7 @@ from app.fhir.questionnaire import (
     QUESTIONNAIRE_URL,
     questionnaire_response,
 )
+from app.procedures.service import block_revisions
 from app.reports.models import Report
 
 router = APIRouter(
@@ -257,6 +260,7 @@ async def search_observation(
     query = _reports(request, caller, part_of=False, dates=date or [])
     # Where the page starts: a report (inclusive) and how many of its matches were served.
     start = _cursor(cursor, 3) if cursor is not None else None
+    patient_ids = reference_ids(request, "patient", "Patient")
     page: list[dict[str, Any]] = []
     patients: set[uuid.UUID] = set()
     next_cursor: str | None = None
@@ -265,6 +269,12 @@ async def search_observation(
     # rarely matches costs a query per handful of reports.
     batch_size = max(limit + 1, SCAN_BATCH)
     async with services.db.read() as session:
+        # Cached like the timeline (app/core/view_cache.py): the page's links are the URL's.
+        revisions = await block_revisions(session, caller.clinic_id, patient_ids)
+        key = ("fhir-observations", caller.clinic_id, str(request.url), revisions)
+        if (cached := services.views.get(key, services.clock.now())) is not None:
+            note_patients(*cached.patients)
+            return Response(cached.body, media_type=FHIR_JSON)
         while next_cursor is None and scanned < SCAN_LIMIT:
             batch = query if start is None else _from(query, start[0], start[1], inclusive=True)
             rows = list(await session.scalars(batch.limit(batch_size)))
@@ -293,4 +303,6 @@ async def search_observation(
             if next_cursor is None and start is not None:  # read enough for one request
                 next_cursor = encode_cursor(start[0].isoformat(), start[1], start[2])
     note_patients(*patients)
-    return fhir_response(searchset(request, page, next_cursor))
+    response = fhir_response(searchset(request, page, next_cursor))
+    services.views.put(key, View(bytes(response.body), patients=tuple(patients)))
+    return response

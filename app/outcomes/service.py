@@ -16,7 +16,7 @@ from app.checkins.service import checkins_by_procedure
 from app.core.deps import Services
 from app.core.pagination import cut_page, decode_number_cursor
 from app.core.security import Principal
-from app.core.view_cache import json_body
+from app.core.view_cache import View, json_body
 from app.outcomes import series_chart
 from app.outcomes.block_chart import block_chart as draw_block_chart
 from app.outcomes.schemas import (
@@ -141,10 +141,10 @@ async def procedure_summary(
         rules = await clinic_rule_set(session, procedure.clinic_id)
         key = ("summary", procedure.id, procedure.revision, rules.version)
         if (cached := services.views.get(key, services.clock.now())) is not None:
-            return cached
+            return cached.body
         alerts = await _alerts_of(session, procedure.id)
         body = json_body(await _summary(session, procedure, alerts, rules))
-    services.views.put(key, body)
+    services.views.put(key, View(body))
     return body
 
 
@@ -223,7 +223,7 @@ async def block_chart(services: Services, caller: Principal, procedure_id: uuid.
         rules = await clinic_rule_set(session, procedure.clinic_id)
         key = ("chart", procedure.id, procedure.revision, rules.version)
         if (cached := services.views.get(key, services.clock.now())) is not None:
-            return cached
+            return cached.body
         alerts = await _alerts_of(session, procedure.id)
         summary = await _summary(session, procedure, alerts, rules)
         checkins = (await checkins_by_procedure(session, [procedure.id]))[procedure.id]
@@ -232,7 +232,7 @@ async def block_chart(services: Services, caller: Principal, procedure_id: uuid.
     body = draw_block_chart(
         procedure, summary, checkins, alerts, max_points=max_points, alerted_at=alerted_at
     ).encode()
-    services.views.put(key, body)
+    services.views.put(key, View(body))
     return body
 
 

@@ -1,4 +1,5 @@
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,12 @@ from app.core.types import Page
 from app.patients.service import load_patient
 from app.procedures.models import Procedure
 from app.procedures.schemas import ProcedureCreate, ProcedureOut
-from app.procedures.statements import entity_statement, ref_statement, worker_ref_statement
+from app.procedures.statements import (
+    entity_statement,
+    ref_statement,
+    revisions_statement,
+    worker_ref_statement,
+)
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # phone clocks drift; more than this is a mistake
 
@@ -142,4 +148,15 @@ async def list_procedures(
     return Page[ProcedureOut](
         items=[_out(r, checkins[r.id]) for r in rows],
         next_cursor=next_cursor,
+    )
+
+
+async def block_revisions(
+    session: AsyncSession, clinic_id: uuid.UUID, patient_ids: Sequence[uuid.UUID]
+) -> tuple[tuple[uuid.UUID, int], ...]:
+    """The revision of every block of these patients of the clinic: read before the data a
+    cached view shows (app/core/view_cache.py says why)."""
+    params = {"clinic_id": clinic_id, "patient_ids": list(patient_ids)}
+    return tuple(
+        (row.id, row.revision) for row in await session.execute(revisions_statement(), params)
     )

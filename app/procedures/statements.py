@@ -64,3 +64,17 @@ def worker_ref_statement() -> Select[Any]:
 def entity_statement(for_patient: bool) -> Select[Any]:
     """The block as an entity, for the caller who may see it: GET a block, its outcomes."""
     return _visible(select(Procedure), for_patient)
+
+
+@cache
+def revisions_statement() -> Select[Any]:
+    """Each block of some of the clinic's patients with its revision, in id order: what a
+    cached view of those patients' data is keyed by (app/core/view_cache.py)."""
+    return (
+        select(Procedure.id, Procedure.revision)
+        .where(
+            Procedure.clinic_id == bindparam("clinic_id", type_=Uuid()),
+            Procedure.patient_id.in_(bindparam("patient_ids", expanding=True)),
+        )
+        .order_by(Procedure.id)
+    )

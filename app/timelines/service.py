@@ -19,10 +19,11 @@ from app.core.deps import Services
 from app.core.models import entity_values
 from app.core.pagination import cut_page, decode_time_id_cursor
 from app.core.security import Principal
-from app.core.view_cache import json_body
+from app.core.view_cache import View, json_body
 from app.patients.service import load_patient
 from app.procedures.models import Procedure
 from app.procedures.schemas import ProcedureFields
+from app.procedures.service import block_revisions
 from app.reports.models import Report
 from app.reports.service import report_values
 from app.timelines import summaries
@@ -32,7 +33,6 @@ from app.timelines.statements import (
     by_ids,
     next_due_statement,
     page_statement,
-    revisions_statement,
 )
 
 
@@ -64,16 +64,16 @@ async def timeline(
         params["after_at"], params["after_id"] = after
     async with services.db.read() as session:
         await load_patient(session, caller, patient_id)
-        revisions = tuple((await session.execute(revisions_statement(), params)).tuples())
+        revisions = await block_revisions(session, caller.clinic_id, [patient_id])
         key = ("timeline", patient_id, revisions, bounds, since, until, after, limit)
         if (cached := services.views.get(key, now)) is not None:
-            return cached
+            return cached.body
         rows = (await session.execute(page_statement(bounds), params)).all()
         page, next_cursor = cut_page(rows, limit, lambda r: (r.at.isoformat(), r.id))
         items = await _load_items(session, patient_id, page)
         next_due = await session.scalar(next_due_statement(), params)
     body = json_body(Timeline.model_validate({"items": items, "next_cursor": next_cursor}))
-    services.views.put(key, body, expires_at=next_due)
+    services.views.put(key, View(body, expires_at=next_due))
     return body
 
 

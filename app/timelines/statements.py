@@ -130,17 +130,6 @@ def by_ids(model: Any, dialect: str) -> Select[Any]:
 
 
 @cache
-def revisions_statement() -> Select[Any]:
-    """Each of the patient's blocks with its revision: what a cached page is keyed by (every
-    item of a timeline belongs to one of them)."""
-    return (
-        select(Procedure.id, Procedure.revision)
-        .where(Procedure.patient_id == _PATIENT)
-        .order_by(Procedure.id)
-    )
-
-
-@cache
 def next_due_statement() -> Select[Any]:
     """When the patient's next check-in falls due: a page drawn now holds until then, when
     that check-in joins the timeline without any row changing."""
