@@ -63,4 +63,6 @@ def lock_block_of_alert() -> Select[Any]:
         .where(Alert.clinic_id == bindparam("clinic_id", type_=Uuid()))
         .scalar_subquery()
     )
-    return select(Procedure.id).where(Procedure.id == block_of_alert).with_for_update()
+    return (
+        select(Procedure.id).where(Procedure.id == block_of_alert).with_for_update(key_share=True)
+    )

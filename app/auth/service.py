@@ -69,7 +69,7 @@ async def _login_staff(services: Services, email: str, password: str) -> AccessT
     async with services.db.write() as session:
         # The password checked and the user's state, as they are now, under the row lock a
         # password change or deactivation also takes: a sign-in racing either cannot outlive it.
-        current = await session.get_one(StaffUser, user.id, with_for_update=True)
+        current = await session.get_one(StaffUser, user.id, with_for_update={"key_share": True})
         if current.password_hash != user.password_hash or not current.active:
             raise _wrong_password()
         session.add(staff_session)

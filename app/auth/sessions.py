@@ -54,7 +54,9 @@ async def change_password(services: Services, caller: Principal, body: PasswordC
     new_hash = await hash_password(body.new_password)
     now = services.clock.now()
     async with services.db.write() as session:
-        user = await session.get_one(StaffUser, caller.subject_id, with_for_update=True)
+        user = await session.get_one(
+            StaffUser, caller.subject_id, with_for_update={"key_share": True}
+        )
         user.password_hash = new_hash
         others = (StaffSession.user_id == caller.subject_id, StaffSession.id != caller.session_id)
         await end_sessions(session, now, "password changed", *others)

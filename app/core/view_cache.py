@@ -57,7 +57,7 @@ class ViewCache:
     def put(self, key: Hashable, view: View) -> None:
         # One view may take at most an eighth of the budget, so a few huge ones cannot
         # keep pushing out everything else.
-        if len(view.body) * 8 > self.max_bytes:
+        if not self.max_bytes or len(view.body) * 8 > self.max_bytes:
             return
         self._drop(key)
         self._entries[key] = view

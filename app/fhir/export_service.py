@@ -80,7 +80,7 @@ async def start_export(
         # row lock makes two concurrent kick-offs of one clinic take turns.
         clinic = select(Clinic.id).where(Clinic.id == caller.clinic_id)
         if services.db.dialect == "postgresql":
-            clinic = clinic.with_for_update()
+            clinic = clinic.with_for_update(key_share=True)
         await session.execute(clinic)
         busy = await session.scalar(
             select(FhirExportJob.id)

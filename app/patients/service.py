@@ -30,7 +30,7 @@ async def load_patient(
 ) -> Patient:
     query = visible_patients(caller).where(Patient.id == patient_id)
     if for_update:
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)
     patient = await session.scalar(query)
     if patient is None:  # another clinic's or another patient's: indistinguishable from absent
         raise NotFound("patient")

@@ -50,14 +50,14 @@ def ref_statement(for_patient: bool, for_update: bool) -> Select[Any]:
     query = _visible(_ref_select(), for_patient)
     # Only the block is locked: locking the clinic or the patient too would make their other
     # blocks' reports queue behind each other.
-    return query.with_for_update(of=Procedure) if for_update else query
+    return query.with_for_update(of=Procedure, key_share=True) if for_update else query
 
 
 @cache
 def worker_ref_statement() -> Select[Any]:
     """What the clock raises (app/scheduled): any clinic's block, locked as a report locks it."""
     query = _ref_select().where(Procedure.id == bindparam("procedure_id", type_=Uuid()))
-    return query.with_for_update(of=Procedure)
+    return query.with_for_update(of=Procedure, key_share=True)
 
 
 @cache

@@ -149,7 +149,7 @@ async def escalate_overdue_alerts(services: Services, now: datetime, *, batch: i
             # revision (a trigger), and every writer takes the block before its alerts. A
             # block busy with a report, or in another worker's batch, waits for the next pass.
             due = due.join(Procedure, Procedure.id == Alert.procedure_id).with_for_update(
-                of=Procedure, skip_locked=True
+                of=Procedure, skip_locked=True, key_share=True
             )
         ids = list(await session.scalars(due))
         if not ids:

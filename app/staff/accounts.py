@@ -29,7 +29,7 @@ async def _load(session: AsyncSession, caller: Principal, user_id: uuid.UUID) ->
     user = await session.scalar(
         select(StaffUser)
         .where(StaffUser.id == user_id, StaffUser.clinic_id == caller.clinic_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     if user is None:
         raise NotFound("staff user")
@@ -59,7 +59,7 @@ async def update_staff(
         # The clinic row first: two admins demoting each other at once take turns, so the
         # second sees the first's change and the clinic keeps an admin.
         await session.execute(
-            select(Clinic.id).where(Clinic.id == caller.clinic_id).with_for_update()
+            select(Clinic.id).where(Clinic.id == caller.clinic_id).with_for_update(key_share=True)
         )
         user = await _load(session, caller, user_id)
         loses_admin = (

@@ -109,7 +109,9 @@ async def describe_caller(services: Services, caller: Principal) -> Me:
 
 
 async def _clinic(session: AsyncSession, caller: Principal, *, for_update: bool = False) -> Clinic:
-    clinic = await session.get(Clinic, caller.clinic_id, with_for_update=for_update)
+    clinic = await session.get(
+        Clinic, caller.clinic_id, with_for_update={"key_share": True} if for_update else None
+    )
     if clinic is None:
         raise NotFound("clinic")
     return clinic

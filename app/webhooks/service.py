@@ -63,7 +63,9 @@ async def _check_room(session: AsyncSession, clinic_id: uuid.UUID, cap: int) -> 
     the same body once an endpoint is freed). Disabled endpoints count: their deliveries
     still queue for every event. The clinic's row is locked so that two registrations at
     once cannot both take the last place (SQLite's single writer serialises them anyway)."""
-    await session.execute(select(Clinic.id).where(Clinic.id == clinic_id).with_for_update())
+    await session.execute(
+        select(Clinic.id).where(Clinic.id == clinic_id).with_for_update(key_share=True)
+    )
     count = await session.scalar(
         select(func.count())
         .select_from(WebhookEndpoint)
