@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import pydantic_core
 from sqlalchemy import Executable, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Row, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -158,6 +158,9 @@ def create_engine_for(
     return engine
 
 
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
 def _ping_in_one_trip(engine: AsyncEngine) -> None:
     """SQLAlchemy's asyncpg ping wraps its `;` in BEGIN and ROLLBACK (for pgbouncer's
     transaction mode): three round trips before every transaction. Without pgbouncer one
@@ -205,7 +208,12 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
+        """Reads, and nothing else. On PostgreSQL in autocommit: at READ COMMITTED each
+        statement sees its own snapshot inside a transaction too, so BEGIN and ROLLBACK
+        bought nothing and cost two round trips a request (bench/README.md, "Read path")."""
         async with self._sessions() as session, session.begin():
+            if not self.sqlite:
+                await session.connection(execution_options=_AUTOCOMMIT)
             yield session
 
     @asynccontextmanager
@@ -238,14 +246,19 @@ class Database:
 
     async def lookup_scalar(self, statement: Executable, params: dict[str, Any]) -> Any:
         """One read statement that needs no transaction around it; its first column."""
+        row = await self.lookup_row(statement, params)
+        return None if row is None else row[0]
+
+    async def lookup_row(self, statement: Executable, params: dict[str, Any]) -> Row[Any] | None:
+        """One read statement that needs no transaction around it; its first row."""
         if self._lookups is None:  # SQLite: no BEGIN and COMMIT, each a thread hop
             async with self.engine.connect() as connection:
                 plain = await connection.execution_options(**{NO_TRANSACTION: True})
-                return (await plain.execute(statement, params)).scalar()
+                return (await plain.execute(statement, params)).first()
         for attempt in (1, 2):
             try:
                 async with self._lookups.connect() as connection:
-                    return (await connection.execute(statement, params)).scalar()
+                    return (await connection.execute(statement, params)).first()
             except DBAPIError as exc:
                 if attempt == 2 or not exc.connection_invalidated:
                     raise

@@ -10,10 +10,10 @@ from app.core.audit import note_patients, note_resource
 from app.core.deps import Services
 from app.core.domain_errors import AlreadyExists, NotFound, changes_of
 from app.core.security import Principal, hash_password
-from app.patients.models import Patient
 from app.rules.ruleset import RuleSet, rule_set
 from app.staff.models import Clinic, StaffUser
 from app.staff.schemas import ClinicOut, ClinicUpdate, Me, StaffCreate
+from app.staff.statements import me_statement
 
 
 async def create_clinic_with_admin(
@@ -72,40 +72,30 @@ async def create_staff(services: Services, caller: Principal, body: StaffCreate)
 
 
 async def describe_caller(services: Services, caller: Principal) -> Me:
-    async with services.db.read() as session:
-        clinic_name = await session.scalar(select(Clinic.name).where(Clinic.id == caller.clinic_id))
-        if caller.patient_id is not None:
-            patient = await session.scalar(
-                select(Patient).where(
-                    Patient.id == caller.patient_id, Patient.clinic_id == caller.clinic_id
-                )
-            )
-            if patient is None or clinic_name is None:
-                raise NotFound("user")
-            note_patients(patient.id)
-            return Me(
-                id=patient.id,
-                role="patient",
-                clinic_id=caller.clinic_id,
-                clinic_name=clinic_name,
-                name=patient.display_name,
-                patient_id=patient.id,
-            )
-        user = await session.scalar(
-            select(StaffUser).where(
-                StaffUser.id == caller.subject_id, StaffUser.clinic_id == caller.clinic_id
-            )
-        )
-        if user is None or clinic_name is None:
-            raise NotFound("user")
+    for_patient = caller.patient_id is not None
+    subject_id = caller.patient_id if for_patient else caller.subject_id
+    params = {"subject_id": subject_id, "clinic_id": caller.clinic_id}
+    row = await services.db.lookup_row(me_statement(for_patient), params)
+    if row is None:
+        raise NotFound("user")
+    if for_patient:
+        note_patients(row.id)
         return Me(
-            id=user.id,
-            role=caller.role,
+            id=row.id,
+            role="patient",
             clinic_id=caller.clinic_id,
-            clinic_name=clinic_name,
-            name=user.name,
-            email=user.email,
+            clinic_name=row.clinic_name,
+            name=row.name,
+            patient_id=row.id,
         )
+    return Me(
+        id=row.id,
+        role=caller.role,
+        clinic_id=caller.clinic_id,
+        clinic_name=row.clinic_name,
+        name=row.name,
+        email=row.email,
+    )
 
 
 async def _clinic(session: AsyncSession, caller: Principal, *, for_update: bool = False) -> Clinic:
