@@ -217,6 +217,13 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def read_transaction(self) -> AsyncIterator[AsyncSession]:
+        """Reads inside a transaction: what a server-side cursor (`Session.stream`) needs on
+        PostgreSQL, where `read` runs in autocommit."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction that commits when the block exits without an exception."""
         async with self._sessions() as session:
@@ -251,14 +258,20 @@ class Database:
 
     async def lookup_row(self, statement: Executable, params: dict[str, Any]) -> Row[Any] | None:
         """One read statement that needs no transaction around it; its first row."""
+        rows = await self.lookup_rows(statement, params)
+        return rows[0] if rows else None
+
+    async def lookup_rows(self, statement: Executable, params: dict[str, Any]) -> list[Row[Any]]:
+        """One read statement that needs no transaction around it: no pool ping, no BEGIN and
+        no ROLLBACK, and tried once more on a fresh connection if the pooled one is dead."""
         if self._lookups is None:  # SQLite: no BEGIN and COMMIT, each a thread hop
             async with self.engine.connect() as connection:
                 plain = await connection.execution_options(**{NO_TRANSACTION: True})
-                return (await plain.execute(statement, params)).first()
+                return list(await plain.execute(statement, params))
         for attempt in (1, 2):
             try:
                 async with self._lookups.connect() as connection:
-                    return (await connection.execute(statement, params)).first()
+                    return list(await connection.execute(statement, params))
             except DBAPIError as exc:
                 if attempt == 2 or not exc.connection_invalidated:
                     raise

@@ -268,13 +268,13 @@ async def search_observation(
     # Reports read per query: a page's worth at least, and never so few that a code that
     # rarely matches costs a query per handful of reports.
     batch_size = max(limit + 1, SCAN_BATCH)
+    # Cached like the timeline (app/core/view_cache.py): the page's links are the URL's.
+    revisions = await block_revisions(services.db, caller.clinic_id, patient_ids)
+    key = ("fhir-observations", caller.clinic_id, str(request.url), revisions)
+    if (cached := services.views.get(key, services.clock.now())) is not None:
+        note_patients(*cached.patients)
+        return Response(cached.body, media_type=FHIR_JSON)
     async with services.db.read() as session:
-        # Cached like the timeline (app/core/view_cache.py): the page's links are the URL's.
-        revisions = await block_revisions(session, caller.clinic_id, patient_ids)
-        key = ("fhir-observations", caller.clinic_id, str(request.url), revisions)
-        if (cached := services.views.get(key, services.clock.now())) is not None:
-            note_patients(*cached.patients)
-            return Response(cached.body, media_type=FHIR_JSON)
         while next_cursor is None and scanned < SCAN_LIMIT:
             batch = query if start is None else _from(query, start[0], start[1], inclusive=True)
             rows = list(await session.scalars(batch.limit(batch_size)))

@@ -29,10 +29,10 @@ from app.outcomes.schemas import (
 from app.outcomes.wording import relief_words
 from app.patients.service import load_patient
 from app.procedures.models import Procedure, included_steroid
-from app.procedures.service import load_procedure
+from app.procedures.service import block_version, load_procedure
 from app.reports.models import Report
 from app.rules.relief import Relief, ReliefReport, compare, hours_between, relief_summary
-from app.rules.ruleset import RuleSet
+from app.rules.ruleset import RuleSet, rule_set
 from app.staff.service import clinic_rule_set
 
 
@@ -136,12 +136,13 @@ async def procedure_summary(
     services: Services, caller: Principal, procedure_id: uuid.UUID
 ) -> bytes:
     """The summary as the JSON of a ProcedureSummary."""
+    version = await block_version(services.db, caller, procedure_id)
+    key = ("summary", procedure_id, version.revision, version.rule_set_version)
+    if (cached := services.views.get(key, services.clock.now())) is not None:
+        return cached.body
+    rules = rule_set(version.rule_set_version)  # the key's, whatever the clinic runs by now
     async with services.db.read() as session:
         procedure = await load_procedure(session, caller, procedure_id)
-        rules = await clinic_rule_set(session, procedure.clinic_id)
-        key = ("summary", procedure.id, procedure.revision, rules.version)
-        if (cached := services.views.get(key, services.clock.now())) is not None:
-            return cached.body
         alerts = await _alerts_of(session, procedure.id)
         body = json_body(await _summary(session, procedure, alerts, rules))
     services.views.put(key, View(body))
@@ -218,12 +219,13 @@ async def _alerted_at(session: AsyncSession, alerts: Sequence[Alert]) -> set[dat
 async def block_chart(services: Services, caller: Principal, procedure_id: uuid.UUID) -> bytes:
     """The chart as SVG."""
     max_points = services.settings.chart_max_points
+    version = await block_version(services.db, caller, procedure_id)
+    key = ("chart", procedure_id, version.revision, version.rule_set_version)
+    if (cached := services.views.get(key, services.clock.now())) is not None:
+        return cached.body
+    rules = rule_set(version.rule_set_version)
     async with services.db.read() as session:
         procedure = await load_procedure(session, caller, procedure_id)
-        rules = await clinic_rule_set(session, procedure.clinic_id)
-        key = ("chart", procedure.id, procedure.revision, rules.version)
-        if (cached := services.views.get(key, services.clock.now())) is not None:
-            return cached.body
         alerts = await _alerts_of(session, procedure.id)
         summary = await _summary(session, procedure, alerts, rules)
         checkins = (await checkins_by_procedure(session, [procedure.id]))[procedure.id]

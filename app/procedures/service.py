@@ -12,6 +12,7 @@ from app.checkins.models import Checkin
 from app.checkins.schemas import CheckinOut
 from app.checkins.service import checkins_by_procedure, schedule_checkins
 from app.core.audit import note_patients, note_resource
+from app.core.db import Database
 from app.core.deps import Services
 from app.core.domain_errors import InvalidField, NotFound
 from app.core.pagination import cut_page, decode_number_cursor
@@ -21,7 +22,9 @@ from app.patients.service import load_patient
 from app.procedures.models import Procedure
 from app.procedures.schemas import ProcedureCreate, ProcedureOut
 from app.procedures.statements import (
+    block_view_statement,
     entity_statement,
+    patient_revisions_statement,
     ref_statement,
     revisions_statement,
     worker_ref_statement,
@@ -152,11 +155,42 @@ async def list_procedures(
 
 
 async def block_revisions(
-    session: AsyncSession, clinic_id: uuid.UUID, patient_ids: Sequence[uuid.UUID]
+    db: Database, clinic_id: uuid.UUID, patient_ids: Sequence[uuid.UUID]
 ) -> tuple[tuple[uuid.UUID, int], ...]:
     """The revision of every block of these patients of the clinic: read before the data a
     cached view shows (app/core/view_cache.py says why)."""
     params = {"clinic_id": clinic_id, "patient_ids": list(patient_ids)}
-    return tuple(
-        (row.id, row.revision) for row in await session.execute(revisions_statement(), params)
-    )
+    rows = await db.lookup_rows(revisions_statement(), params)
+    return tuple((row.id, row.revision) for row in rows)
+
+
+async def patient_revisions(
+    db: Database, caller: Principal, patient_id: uuid.UUID
+) -> tuple[tuple[uuid.UUID, int], ...]:
+    """load_patient's check for staff, and the revision of each of the patient's blocks, in
+    one statement outside a transaction: all a cached timeline page needs."""
+    params = {"patient_id": patient_id, "clinic_id": caller.clinic_id}
+    rows = await db.lookup_rows(patient_revisions_statement(), params)
+    if not rows:
+        raise NotFound("patient")
+    note_patients(patient_id)
+    return tuple((row.block_id, row.revision) for row in rows if row.block_id is not None)
+
+
+@dataclass(frozen=True)
+class BlockVersion:
+    """What a cached view of a block is keyed by (app/core/view_cache.py)."""
+
+    revision: int
+    rule_set_version: int
+
+
+async def block_version(db: Database, caller: Principal, procedure_id: uuid.UUID) -> BlockVersion:
+    """load_procedure's check for staff, the block's revision and the clinic's rule set
+    version, in one statement outside a transaction: all a cached summary or chart needs."""
+    params = {"procedure_id": procedure_id, "clinic_id": caller.clinic_id}
+    row = await db.lookup_row(block_view_statement(), params)
+    if row is None:
+        raise NotFound("procedure")
+    note_patients(row.patient_id)
+    return BlockVersion(row.revision, row.rule_set_version)

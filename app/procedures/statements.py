@@ -78,3 +78,27 @@ def revisions_statement() -> Select[Any]:
         )
         .order_by(Procedure.id)
     )
+
+
+@cache
+def patient_revisions_statement() -> Select[Any]:
+    """A patient of the clinic (no row: not the clinic's) and each of their blocks with its
+    revision (none: a row of nulls), in one statement: a cached timeline's access check and
+    key."""
+    return (
+        select(Patient.id, Procedure.id.label("block_id"), Procedure.revision)
+        .outerjoin(Procedure, Procedure.patient_id == Patient.id)
+        .where(
+            Patient.id == bindparam("patient_id", type_=Uuid()),
+            Patient.clinic_id == bindparam("clinic_id", type_=Uuid()),
+        )
+        .order_by(Procedure.id)
+    )
+
+
+@cache
+def block_view_statement() -> Select[Any]:
+    """A block of the clinic, its patient and revision, and the clinic's rule set version, in
+    one statement: a cached summary's or chart's access check and key."""
+    query = select(Procedure.patient_id, Procedure.revision, Clinic.rule_set_version)
+    return _visible(query.join(Clinic, Clinic.id == Procedure.clinic_id), for_patient=False)

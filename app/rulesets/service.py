@@ -163,7 +163,7 @@ async def dry_run(
 ) -> DryRunOut:
     after = decode_time_id_cursor(cursor) if cursor else None
     candidate = rule_set(body.rule_set_version)
-    async with services.db.read() as session:
+    async with services.db.read_transaction() as session:  # replay_clinic streams
         if body.patient_id is not None:
             await load_patient(session, caller, body.patient_id)  # another clinic's: 404
         current, tally = await replay_clinic(
@@ -189,7 +189,7 @@ async def dry_run_for_operator(
     """The command line's dry run: any clinic, every changed report unless `limit`; its
     operator audit event names the patients whose reports it shows."""
     candidate = rule_set(body.rule_set_version)
-    async with db.read() as session:
+    async with db.read_transaction() as session:  # replay_clinic streams
         if body.patient_id is not None and not await _patient_of(session, clinic_id, body):
             raise NotFound("patient")
         keep = None if limit is None else limit + 1

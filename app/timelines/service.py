@@ -20,10 +20,9 @@ from app.core.models import entity_values
 from app.core.pagination import cut_page, decode_time_id_cursor
 from app.core.security import Principal
 from app.core.view_cache import View, json_body
-from app.patients.service import load_patient
 from app.procedures.models import Procedure
 from app.procedures.schemas import ProcedureFields
-from app.procedures.service import block_revisions
+from app.procedures.service import patient_revisions
 from app.reports.models import Report
 from app.reports.service import report_values
 from app.timelines import summaries
@@ -62,12 +61,11 @@ async def timeline(
     }
     if after is not None:
         params["after_at"], params["after_id"] = after
+    revisions = await patient_revisions(services.db, caller, patient_id)
+    key = ("timeline", patient_id, revisions, bounds, since, until, after, limit)
+    if (cached := services.views.get(key, now)) is not None:
+        return cached.body
     async with services.db.read() as session:
-        await load_patient(session, caller, patient_id)
-        revisions = await block_revisions(session, caller.clinic_id, [patient_id])
-        key = ("timeline", patient_id, revisions, bounds, since, until, after, limit)
-        if (cached := services.views.get(key, now)) is not None:
-            return cached.body
         rows = (await session.execute(page_statement(bounds), params)).all()
         page, next_cursor = cut_page(rows, limit, lambda r: (r.at.isoformat(), r.id))
         items = await _load_items(session, patient_id, page)
