@@ -154,8 +154,7 @@ async def list_alerts(
     if cursor:
         params["rank"], params["at"], params["last_id"] = _decode_worklist_cursor(cursor)
     shape = WorklistShape(severity is not None, patient_id is not None, cursor is not None)
-    async with services.db.read() as session:
-        rows = (await session.execute(worklist_statement(shape), params)).all()
+    rows = await services.db.lookup_rows(worklist_statement(shape, services.db.dialect), params)
     page, next_cursor = cut_page(
         rows, limit, lambda a: (a.severity_rank, a.created_at.isoformat(), a.id)
     )

@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Integer, Select, Table, Uuid, and_, bindparam, or_, select
+from sqlalchemy import Integer, Select, String, Table, Uuid, and_, bindparam, or_, select
 
 from app.alerts.models import Alert
+from app.core.models import value_in
 from app.procedures.models import Procedure
 
 _ALERTS = cast(Table, Alert.__table__)  # rows, not entities: a page is only read
@@ -23,12 +24,12 @@ class WorklistShape:
 
 
 @cache
-def worklist_statement(shape: WorklistShape) -> Select[Any]:
+def worklist_statement(shape: WorklistShape, dialect: str) -> Select[Any]:
     """GET /v1/alerts: the clinic's alerts in worklist order, from the cursor on."""
     alerts = _ALERTS.c
     query = select(_ALERTS).where(
         alerts.clinic_id == bindparam("clinic_id", type_=Uuid()),
-        alerts.status.in_(bindparam("statuses", expanding=True)),
+        value_in(alerts.status, "statuses", dialect, String()),
     )
     if shape.severity:
         query = query.where(alerts.severity == bindparam("severity"))

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, ColumnElement, DateTime, MetaData, Row, Table, Uuid
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # Stable constraint names, so migrations can drop or alter them on both databases.
 NAMING_CONVENTION = {
@@ -63,8 +63,15 @@ def id_in(column: ColumnElement[uuid.UUID], name: str, dialect: str) -> ColumnEl
     one SQL text whatever the list's length, so one prepared statement; an IN list is
     rendered anew per request, and each length is another statement for asyncpg to
     prepare and PostgreSQL to plan."""
+    return value_in(column, name, dialect, Uuid())
+
+
+def value_in(
+    column: ColumnElement[Any], name: str, dialect: str, item_type: TypeEngine[Any]
+) -> ColumnElement[bool]:
+    """id_in for values of any type."""
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(Uuid())))
+        return column == any_(bindparam(name, type_=ARRAY(item_type)))
     return column.in_(bindparam(name, expanding=True))
 
 
