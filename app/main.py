@@ -27,6 +27,7 @@ from app.core.logsafe import log_failure
 from app.docs.router import router as docs_router
 from app.fhir.common import install_fhir_handlers
 from app.fhir.export_router import router as fhir_export_router
+from app.fhir.observation_search import router as fhir_observation_search_router
 from app.fhir.report_router import router as fhir_report_router
 from app.fhir.router import router as fhir_router
 from app.health.router import router as health_router
@@ -165,6 +166,7 @@ def create_app(
         fhir_export_router,
         fhir_router,
         fhir_report_router,
+        fhir_observation_search_router,
     ):
         app.include_router(router)
     install_openapi(app)

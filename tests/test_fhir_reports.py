@@ -1,6 +1,6 @@
-"""Questionnaire, QuestionnaireResponse and Observation at /fhir/r4 (app/fhir/report_router.py),
-through the HTTP API on both databases. Every resource served is validated by two FHIR
-libraries: fhir.resources (R4B models) and fhirclient (R4, strict)."""
+"""Questionnaire, QuestionnaireResponse and Observation at /fhir/r4 (app/fhir/report_router.py
+and observation_search.py), through the HTTP API on both databases. Every resource served is
+validated by two FHIR libraries: fhir.resources (R4B models) and fhirclient (R4, strict)."""
 
 import re
 import uuid
@@ -17,7 +17,7 @@ from fhirclient.models.questionnaire import Questionnaire as FcQuestionnaire
 from fhirclient.models.questionnaireresponse import QuestionnaireResponse as FcResponse
 from sqlalchemy import event
 
-from app.fhir import report_router
+from app.fhir import observation_search
 from app.fhir.observations import _KIND_BY_SLUG, MEASURES
 from app.rules.vocabulary import Severity, SideEffectKind
 from tests.helpers import Actor, Api, report_body
@@ -393,7 +393,7 @@ async def test_observation_search_reads_reports_in_batches(
     patient, block = await api.patient_with_procedure(clinic)
     for minute in range(12):
         await post(api, patient, block["id"], recorded_at=f"2026-11-21T11:{31 + minute}:00Z")
-    monkeypatch.setattr(report_router, "SCAN_BATCH", 5)
+    monkeypatch.setattr(observation_search, "SCAN_BATCH", 5)
     selects: list[str] = []
 
     def count(_: Any, __: Any, statement: str, *___: Any) -> None:

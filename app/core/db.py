@@ -201,6 +201,11 @@ class Database:
         # Called after each commit with what `count_on_commit` noted in it. One that raises
         # is logged and ignored: the transaction has committed whatever a listener does.
         self.commit_listeners: list[Callable[[list[Counted]], None]] = []
+        # Called when a pooled connection turns out dead: the server restarted or failed over,
+        # perhaps to a restored or lagging copy whose data (and block revisions) went back.
+        self.connection_lost: list[Callable[[], None]] = []
+        for engine in filter(None, (self.engine, self._lookups)):
+            event.listen(engine.sync_engine, "invalidate", self._connection_lost)
 
     @property
     def dialect(self) -> str:
@@ -243,6 +248,10 @@ class Database:
                 self.outbox_written.set()
             if counted := session.info.pop(COMMITTED_COUNTS, None):
                 self._tell_listeners(counted)
+
+    def _connection_lost(self, *_: Any) -> None:
+        for listener in self.connection_lost:
+            listener()
 
     def _tell_listeners(self, counted: list[Counted]) -> None:
         for listener in self.commit_listeners:

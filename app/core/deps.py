@@ -40,6 +40,8 @@ class Services:
     def __post_init__(self) -> None:
         self.throttle = Throttle.connect(self.settings.rate_limit_url)
         self.views = ViewCache(self.settings.view_cache_mb * 1024 * 1024)
+        # Views keyed by revisions that a restored or failed-over database may reuse.
+        self.db.connection_lost.append(self.views.clear)
         bound_password_hashing(self.settings.password_hash_concurrency)
 
 

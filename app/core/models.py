@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import JSON, ColumnElement, DateTime, MetaData, Row, Table, Uuid, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # Stable constraint names, so migrations can drop or alter them on both databases.
@@ -58,7 +58,9 @@ def uuid_pk() -> Mapped[uuid.UUID]:
     return mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
 
 
-def id_in(column: ColumnElement[uuid.UUID], name: str, dialect: str) -> ColumnElement[bool]:
+def id_in(
+    column: ColumnElement[uuid.UUID] | InstrumentedAttribute[uuid.UUID], name: str, dialect: str
+) -> ColumnElement[bool]:
     """`column` is one of the ids in parameter `name`, a list. On PostgreSQL `= ANY(array)`:
     one SQL text whatever the list's length, so one prepared statement; an IN list is
     rendered anew per request, and each length is another statement for asyncpg to
@@ -67,7 +69,10 @@ def id_in(column: ColumnElement[uuid.UUID], name: str, dialect: str) -> ColumnEl
 
 
 def value_in(
-    column: ColumnElement[Any], name: str, dialect: str, item_type: TypeEngine[Any]
+    column: ColumnElement[Any] | InstrumentedAttribute[Any],
+    name: str,
+    dialect: str,
+    item_type: TypeEngine[Any],
 ) -> ColumnElement[bool]:
     """id_in for values of any type."""
     if dialect == "postgresql":

@@ -19,7 +19,9 @@ Rules for a caller:
   shows (`patients`) to note them for the audit on a hit.
 
 Each process keeps its own cache; several instances stay correct because the key comes from
-the database. Bounded in bytes, least recently used out first.
+the database. Bounded in bytes, least recently used out first. Emptied when a pooled
+connection turns out dead (core/db.py, `connection_lost`): after a restore or a failover to a
+lagging copy, revision numbers can come round again with other data behind them.
 """
 
 import uuid
@@ -36,6 +38,12 @@ class View:
     body: bytes
     patients: tuple[uuid.UUID, ...] = ()
     expires_at: datetime | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes it holds, roughly: the body, and the entry and its key (a search's key
+        holds its URL and a revision per block) taken as a flat 1 KiB."""
+        return len(self.body) + 1024
 
 
 class ViewCache:
@@ -57,18 +65,22 @@ class ViewCache:
     def put(self, key: Hashable, view: View) -> None:
         # One view may take at most an eighth of the budget, so a few huge ones cannot
         # keep pushing out everything else.
-        if not self.max_bytes or len(view.body) * 8 > self.max_bytes:
+        if view.size * 8 > self.max_bytes:
             return
         self._drop(key)
         self._entries[key] = view
-        self._bytes += len(view.body)
+        self._bytes += view.size
         while self._bytes > self.max_bytes:
             self._drop(next(iter(self._entries)))
 
     def _drop(self, key: Hashable) -> None:
         view = self._entries.pop(key, None)
         if view is not None:
-            self._bytes -= len(view.body)
+            self._bytes -= view.size
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -1,11 +1,10 @@
-"""Questionnaire, QuestionnaireResponse and Observation under /fhir/r4, read-only, computed
-from the reports table (docs/fhir.md).
+"""Questionnaire, QuestionnaireResponse and Observation reads under /fhir/r4, read-only,
+computed from the reports table (docs/fhir.md); the Observation search is
+observation_search.py, on this module's report queries.
 
 Searches page by keyset over a patient's (or a block's) reports, newest first, on the same
 (patient_id, recorded_at, id) and (procedure_id, recorded_at, id) indexes as the timeline.
-An Observation page may stop part-way through a report: its cursor is (recorded_at, report
-id, how many of that report's matching observations were already served), so no observation
-is served twice or skipped. Unknown search parameters are refused (400), as every FHIR search
+Unknown search parameters are refused (400), as every FHIR search
 here does (common.check_params): ignoring a filter would disclose more than was asked."""
 
 import re
@@ -25,12 +24,9 @@ from app.core.pagination import (
     cursor_uuid,
     cut_page,
     decode_cursor,
-    encode_cursor,
 )
-from app.core.view_cache import View
 from app.fhir.common import (
     FHIR_BASE_PATH,
-    FHIR_JSON,
     FHIR_ROUTE_DEPENDENCIES,
     CountParam,
     CursorParam,
@@ -44,7 +40,7 @@ from app.fhir.common import (
     reference_ids,
     searchset,
 )
-from app.fhir.observations import matches_code, observations, parse_observation_id
+from app.fhir.observations import observations, parse_observation_id
 from app.fhir.questionnaire import (
     QUESTIONNAIRE,
     QUESTIONNAIRE_CANONICAL,
@@ -52,18 +48,12 @@ from app.fhir.questionnaire import (
     QUESTIONNAIRE_URL,
     questionnaire_response,
 )
-from app.procedures.service import block_revisions
 from app.reports.models import Report
 
 router = APIRouter(
     prefix=FHIR_BASE_PATH, include_in_schema=False, dependencies=FHIR_ROUTE_DEPENDENCIES
 )
 Params = Annotated[list[str] | None, Query()]
-# Reports read per Observation search request at most: a code that matches rarely answers a
-# short (even empty) page with a next link instead of reading a patient's whole history.
-SCAN_LIMIT = 1000
-# Reports per query of that scan (more when a page needs more).
-SCAN_BATCH = 200
 _DATE = re.compile(
     r"(ge|gt|le|lt|eq)?(\d{4})(?:-(\d{2})(?:-(\d{2})"
     r"(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?)?)?"
@@ -174,7 +164,7 @@ def _date_bounds(column: Any, values: Sequence[str]) -> list[ColumnElement[bool]
     return where
 
 
-def _reports(
+def reports_query(
     request: Request, caller: FhirCallerDep, *, part_of: bool, dates: Sequence[str]
 ) -> Select[tuple[Report]]:
     """The caller's clinic's reports of some patients or blocks (`patient`, `part-of`: once
@@ -193,13 +183,15 @@ def _reports(
     return query.order_by(Report.recorded_at.desc(), Report.id.desc())
 
 
-def _from(query: Select[tuple[Report]], at: datetime, row_id: uuid.UUID, *, inclusive: bool) -> Any:
+def from_report(
+    query: Select[tuple[Report]], at: datetime, row_id: uuid.UUID, *, inclusive: bool
+) -> Any:
     key = tuple_(Report.recorded_at, Report.id)
     bound = tuple_(literal(at, Report.recorded_at.type), literal(row_id, Report.id.type))
     return query.where(key <= bound if inclusive else key < bound)
 
 
-def _cursor(raw: str, size: int) -> tuple[datetime, uuid.UUID, int]:
+def report_cursor(raw: str, size: int) -> tuple[datetime, uuid.UUID, int]:
     """(recorded_at, report id) and, for Observation, how many of that report's matches were
     served: app/core/pagination's cursors (a bad one is an `invalid` OperationOutcome)."""
     values = decode_cursor(raw, size)
@@ -220,89 +212,13 @@ async def search_questionnaire_response(
 ) -> Response:
     check_params(request, {"patient", "part-of", "authored"})
     limit = count_value(count)
-    query = _reports(request, caller, part_of=True, dates=authored or [])
+    query = reports_query(request, caller, part_of=True, dates=authored or [])
     if cursor is not None:
-        at, row_id, _ = _cursor(cursor, 2)
-        query = _from(query, at, row_id, inclusive=False)
+        at, row_id, _ = report_cursor(cursor, 2)
+        query = from_report(query, at, row_id, inclusive=False)
     async with services.db.read() as session:
         rows = list(await session.scalars(query.limit(limit + 1)))
     page, next_cursor = cut_page(rows, limit, lambda r: (r.recorded_at.isoformat(), r.id))
     note_patients(*{r.patient_id for r in page})
     resources = [questionnaire_response(r, r.patient_id) for r in page]
     return fhir_response(searchset(request, resources, next_cursor))
-
-
-def _code_tokens(values: Sequence[str]) -> list[list[tuple[str | None, str]]]:
-    """Each `code` parameter's tokens: within one, a comma is OR; repeated ones are AND."""
-    groups = []
-    for value in values:
-        tokens: list[tuple[str | None, str]] = []
-        for token in value.split(","):
-            system, bar, code = token.rpartition("|")
-            tokens.append((system if bar else None, code))
-        groups.append(tokens)
-    return groups
-
-
-@router.get("/Observation", operation_id="fhir_search_observation")
-async def search_observation(
-    request: Request,
-    caller: FhirCallerDep,
-    services: ServicesDep,
-    code: Params = None,
-    date: Params = None,
-    count: CountParam = None,
-    cursor: CursorParam = None,
-) -> Response:
-    check_params(request, {"patient", "code", "date"})
-    limit = count_value(count)
-    tokens = _code_tokens(code or [])
-    query = _reports(request, caller, part_of=False, dates=date or [])
-    # Where the page starts: a report (inclusive) and how many of its matches were served.
-    start = _cursor(cursor, 3) if cursor is not None else None
-    patient_ids = reference_ids(request, "patient", "Patient")
-    page: list[dict[str, Any]] = []
-    patients: set[uuid.UUID] = set()
-    next_cursor: str | None = None
-    scanned = 0
-    # Reports read per query: a page's worth at least, and never so few that a code that
-    # rarely matches costs a query per handful of reports.
-    batch_size = max(limit + 1, SCAN_BATCH)
-    # Cached like the timeline (app/core/view_cache.py): the page's links are the URL's.
-    revisions = await block_revisions(services.db, caller.clinic_id, patient_ids)
-    key = ("fhir-observations", caller.clinic_id, str(request.url), revisions)
-    if (cached := services.views.get(key, services.clock.now())) is not None:
-        note_patients(*cached.patients)
-        return Response(cached.body, media_type=FHIR_JSON)
-    async with services.db.read() as session:
-        while next_cursor is None and scanned < SCAN_LIMIT:
-            batch = query if start is None else _from(query, start[0], start[1], inclusive=True)
-            rows = list(await session.scalars(batch.limit(batch_size)))
-            for row in rows:
-                skip = start[2] if start and (row.recorded_at, row.id) == start[:2] else 0
-                found = [
-                    o
-                    for o in observations(row, row.patient_id)
-                    if all(matches_code(o, group) for group in tokens)
-                ]
-                if len(page) + len(found) - skip > limit:  # the page ends inside this report
-                    served = skip + limit - len(page)
-                    page += found[skip:served]
-                    patients.add(row.patient_id)
-                    next_cursor = encode_cursor(row.recorded_at.isoformat(), row.id, served)
-                    break
-                if found[skip:]:
-                    page += found[skip:]
-                    patients.add(row.patient_id)
-                # Past this report: resume after all of it.
-                start = (row.recorded_at, row.id, len(found))
-            scanned += len(rows)
-            if len(rows) < batch_size:  # the last batch: nothing more to read
-                break
-        else:
-            if next_cursor is None and start is not None:  # read enough for one request
-                next_cursor = encode_cursor(start[0].isoformat(), start[1], start[2])
-    note_patients(*patients)
-    response = fhir_response(searchset(request, page, next_cursor))
-    services.views.put(key, View(bytes(response.body), patients=tuple(patients)))
-    return response

@@ -160,15 +160,17 @@ async def block_revisions(
     """The revision of every block of these patients of the clinic: read before the data a
     cached view shows (app/core/view_cache.py says why)."""
     params = {"clinic_id": clinic_id, "patient_ids": list(patient_ids)}
-    rows = await db.lookup_rows(revisions_statement(), params)
+    rows = await db.lookup_rows(revisions_statement(db.dialect), params)
     return tuple((row.id, row.revision) for row in rows)
 
 
 async def patient_revisions(
     db: Database, caller: Principal, patient_id: uuid.UUID
 ) -> tuple[tuple[uuid.UUID, int], ...]:
-    """load_patient's check for staff, and the revision of each of the patient's blocks, in
-    one statement outside a transaction: all a cached timeline page needs."""
+    """load_patient's check, and the revision of each of the patient's blocks, in one
+    statement outside a transaction: all a cached timeline page needs."""
+    if caller.patient_id not in (None, patient_id):  # a patient sees only themself
+        raise NotFound("patient")
     params = {"patient_id": patient_id, "clinic_id": caller.clinic_id}
     rows = await db.lookup_rows(patient_revisions_statement(), params)
     if not rows:
@@ -186,10 +188,10 @@ class BlockVersion:
 
 
 async def block_version(db: Database, caller: Principal, procedure_id: uuid.UUID) -> BlockVersion:
-    """load_procedure's check for staff, the block's revision and the clinic's rule set
-    version, in one statement outside a transaction: all a cached summary or chart needs."""
-    params = {"procedure_id": procedure_id, "clinic_id": caller.clinic_id}
-    row = await db.lookup_row(block_view_statement(), params)
+    """load_procedure's check, the block's revision and the clinic's rule set version, in one
+    statement outside a transaction: all a cached summary or chart needs."""
+    statement = block_view_statement(caller.patient_id is not None)
+    row = await db.lookup_row(statement, _scope(caller, procedure_id))
     if row is None:
         raise NotFound("procedure")
     note_patients(row.patient_id)

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, Uuid, bindparam, select
 
+from app.core.models import id_in
 from app.patients.models import Patient
 from app.procedures.models import Procedure
 from app.staff.models import Clinic
@@ -67,14 +68,14 @@ def entity_statement(for_patient: bool) -> Select[Any]:
 
 
 @cache
-def revisions_statement() -> Select[Any]:
+def revisions_statement(dialect: str) -> Select[Any]:
     """Each block of some of the clinic's patients with its revision, in id order: what a
     cached view of those patients' data is keyed by (app/core/view_cache.py)."""
     return (
         select(Procedure.id, Procedure.revision)
         .where(
             Procedure.clinic_id == bindparam("clinic_id", type_=Uuid()),
-            Procedure.patient_id.in_(bindparam("patient_ids", expanding=True)),
+            id_in(Procedure.patient_id, "patient_ids", dialect),
         )
         .order_by(Procedure.id)
     )
@@ -97,8 +98,8 @@ def patient_revisions_statement() -> Select[Any]:
 
 
 @cache
-def block_view_statement() -> Select[Any]:
-    """A block of the clinic, its patient and revision, and the clinic's rule set version, in
-    one statement: a cached summary's or chart's access check and key."""
+def block_view_statement(for_patient: bool) -> Select[Any]:
+    """A block the caller may see, its patient and revision, and the clinic's rule set
+    version, in one statement: a cached summary's or chart's access check and key."""
     query = select(Procedure.patient_id, Procedure.revision, Clinic.rule_set_version)
-    return _visible(query.join(Clinic, Clinic.id == Procedure.clinic_id), for_patient=False)
+    return _visible(query.join(Clinic, Clinic.id == Procedure.clinic_id), for_patient)
