@@ -26,6 +26,7 @@ from tests.test_migrations import (
     _procedures,
     _schema_diff,
     _seed_first_revision,
+    block_row,
 )
 
 BEFORE_REVISIONS = "20261201_0011"
@@ -68,26 +69,7 @@ async def _seed_block(url: str) -> dict[str, uuid.UUID]:
     owner = {"clinic_id": ids["clinic"], "patient_id": ids["patient"]}
     engine = create_engine_for(url, pool_size=1)
     async with engine.begin() as conn:
-        await conn.execute(
-            _procedures.insert().values(
-                id=ids["procedure"],
-                **owner,
-                created_by=ids["staff"],
-                sequence_number=1,
-                performed_at=PERFORMED,
-                side="left",
-                levels=["L2", "L3"],
-                indication="crps",
-                baseline_pain=7,
-                baseline_symptoms=[],
-                anesthetic=None,
-                steroid=None,
-                sedation=False,
-                notes=None,
-                created_at=PERFORMED,
-                no_relief_checked_at=None,
-            )
-        )
+        await conn.execute(_procedures.insert().values(block_row(ids, PERFORMED)))
         for report_id, minutes, pain in ((ids["report"], 15, 6), (uuid.uuid4(), 30, 3)):
             at = PERFORMED + timedelta(minutes=minutes)
             await conn.execute(

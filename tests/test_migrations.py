@@ -141,6 +141,29 @@ _alerts = sa.table(
 )
 
 
+def block_row(ids: dict[str, uuid.UUID], performed_at: datetime) -> dict[str, object]:
+    """Block 1 of the seeded patient, as a `procedures` row of these early revisions."""
+    return {
+        "id": ids["procedure"],
+        "clinic_id": ids["clinic"],
+        "patient_id": ids["patient"],
+        "created_by": ids["staff"],
+        "sequence_number": 1,
+        "performed_at": performed_at,
+        "side": "left",
+        "levels": ["L2", "L3"],
+        "indication": "crps",
+        "baseline_pain": 7,
+        "baseline_symptoms": [],
+        "anesthetic": None,
+        "steroid": None,
+        "sedation": False,
+        "notes": None,
+        "created_at": performed_at,
+        "no_relief_checked_at": None,
+    }
+
+
 async def _seed_before_escalation(url: str) -> dict[str, uuid.UUID]:
     ids = await _seed_first_revision(url)
     ids["procedure"] = uuid.uuid4()
@@ -151,27 +174,7 @@ async def _seed_before_escalation(url: str) -> dict[str, uuid.UUID]:
     }
     engine = create_engine_for(url, pool_size=1)
     async with engine.begin() as conn:
-        await conn.execute(
-            _procedures.insert().values(
-                id=ids["procedure"],
-                clinic_id=ids["clinic"],
-                patient_id=ids["patient"],
-                created_by=ids["staff"],
-                sequence_number=1,
-                performed_at=NOW,
-                side="left",
-                levels=["L2", "L3"],
-                indication="crps",
-                baseline_pain=7,
-                baseline_symptoms=[],
-                anesthetic=None,
-                steroid=None,
-                sedation=False,
-                notes=None,
-                created_at=NOW,
-                no_relief_checked_at=None,
-            )
-        )
+        await conn.execute(_procedures.insert().values(block_row(ids, NOW)))
         for name, (rule, severity, rank, status, created) in alerts.items():
             ids[name] = uuid.uuid4()
             acknowledged = status == "acknowledged"
