@@ -9,7 +9,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.actions import ACTIONS, UNKNOWN, Action
-from app.audit.statements import event_insert, event_with_its_patient, patients_insert
+from app.audit.statements import (
+    event_insert,
+    event_with_its_patient,
+    patients_from_arrays,
+    patients_insert,
+)
 from app.core.audit import AuditRecord, current_record
 from app.core.db import AUDIT_STAGED
 
@@ -72,7 +77,12 @@ async def insert_events(session: AsyncSession, batch: list[EventRows]) -> None:
         return
     await session.execute(event_insert(), [values for values, _ in batch])
     patients = [row for _, rows in batch for row in rows]
-    if patients:
+    if patients and session.bind.dialect.name == "postgresql":
+        columns = {
+            f"{name}s": [row[name] for row in patients] for name in ("event_id", "patient_id", "at")
+        }
+        await session.execute(patients_from_arrays(), columns)
+    elif patients:
         await session.execute(patients_insert(), patients)
 
 
