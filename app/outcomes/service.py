@@ -5,7 +5,7 @@ the clinic's rule set version, the one thing they read that is not the block's."
 
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -132,21 +132,37 @@ async def _summary(
     )
 
 
-async def procedure_summary(
-    services: Services, caller: Principal, procedure_id: uuid.UUID
+async def _cached_block_view(
+    services: Services,
+    caller: Principal,
+    procedure_id: uuid.UUID,
+    view: str,
+    draw: Callable[[AsyncSession, Procedure, RuleSet], Awaitable[bytes]],
 ) -> bytes:
-    """The summary as the JSON of a ProcedureSummary."""
+    """A view of one block, from the cache or drawn by `draw` and kept (view_cache.py)."""
     version = await block_version(services.db, caller, procedure_id)
-    key = ("summary", procedure_id, version.revision, version.rule_set_version)
+    key = (view, procedure_id, version.revision, version.rule_set_version)
     if (cached := services.views.get(key, services.clock.now())) is not None:
         return cached.body
     rules = rule_set(version.rule_set_version)  # the key's, whatever the clinic runs by now
     async with services.db.read() as session:
         procedure = await load_procedure(session, caller, procedure_id)
-        alerts = await _alerts_of(session, procedure.id)
-        body = json_body(await _summary(session, procedure, alerts, rules))
+        body = await draw(session, procedure, rules)
     services.views.put(key, View(body))
     return body
+
+
+async def _summary_json(session: AsyncSession, procedure: Procedure, rules: RuleSet) -> bytes:
+    return json_body(
+        await _summary(session, procedure, await _alerts_of(session, procedure.id), rules)
+    )
+
+
+async def procedure_summary(
+    services: Services, caller: Principal, procedure_id: uuid.UUID
+) -> bytes:
+    """The summary as the JSON of a ProcedureSummary."""
+    return await _cached_block_view(services, caller, procedure_id, "summary", _summary_json)
 
 
 def _relief_text(procedure: Procedure, relief: Relief) -> str:
@@ -219,23 +235,18 @@ async def _alerted_at(session: AsyncSession, alerts: Sequence[Alert]) -> set[dat
 async def block_chart(services: Services, caller: Principal, procedure_id: uuid.UUID) -> bytes:
     """The chart as SVG."""
     max_points = services.settings.chart_max_points
-    version = await block_version(services.db, caller, procedure_id)
-    key = ("chart", procedure_id, version.revision, version.rule_set_version)
-    if (cached := services.views.get(key, services.clock.now())) is not None:
-        return cached.body
-    rules = rule_set(version.rule_set_version)
-    async with services.db.read() as session:
-        procedure = await load_procedure(session, caller, procedure_id)
+
+    async def draw(session: AsyncSession, procedure: Procedure, rules: RuleSet) -> bytes:
         alerts = await _alerts_of(session, procedure.id)
         summary = await _summary(session, procedure, alerts, rules)
         checkins = (await checkins_by_procedure(session, [procedure.id]))[procedure.id]
         thinned = summary.report_count > max_points  # only then does a report's alert matter
         alerted_at = await _alerted_at(session, alerts) if thinned else set()
-    body = draw_block_chart(
-        procedure, summary, checkins, alerts, max_points=max_points, alerted_at=alerted_at
-    ).encode()
-    services.views.put(key, View(body))
-    return body
+        return draw_block_chart(
+            procedure, summary, checkins, alerts, max_points=max_points, alerted_at=alerted_at
+        ).encode()
+
+    return await _cached_block_view(services, caller, procedure_id, "chart", draw)
 
 
 async def outcomes_chart(services: Services, caller: Principal, patient_id: uuid.UUID) -> str:

@@ -80,21 +80,14 @@ async def describe_caller(services: Services, caller: Principal) -> Me:
         raise NotFound("user")
     if for_patient:
         note_patients(row.id)
-        return Me(
-            id=row.id,
-            role="patient",
-            clinic_id=caller.clinic_id,
-            clinic_name=row.clinic_name,
-            name=row.name,
-            patient_id=row.id,
-        )
     return Me(
         id=row.id,
-        role=caller.role,
+        role="patient" if for_patient else caller.role,
         clinic_id=caller.clinic_id,
         clinic_name=row.clinic_name,
         name=row.name,
-        email=row.email,
+        email=None if for_patient else row.email,
+        patient_id=row.id if for_patient else None,
     )
 
 
