@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.actions import ACTIONS, UNKNOWN, Action
 from app.audit.statements import (
+    EVENT_PREFIX,
     event_insert,
     event_with_its_patient,
     patients_from_arrays,
@@ -71,9 +72,7 @@ def event_rows(
 async def insert_events(session: AsyncSession, batch: list[EventRows]) -> None:
     if len(batch) == 1 and len(batch[0][1]) == 1 and session.bind.dialect.name == "postgresql":
         values, (patient,) = batch[0]
-        await session.execute(
-            event_with_its_patient(), {**values, "patient_id": patient["patient_id"]}
-        )
+        await session.execute(event_with_its_patient(), _prefixed(values, patient["patient_id"]))
         return
     await session.execute(event_insert(), [values for values, _ in batch])
     patients = [row for _, rows in batch for row in rows]
@@ -93,13 +92,34 @@ async def stage(
     is certain: the event says the request succeeded (the route's status, unless given) and
     what it did (the operation's action, unless the change was one with an action of its own,
     e.g. actions.CHANGE_RULE_SET). Once that transaction commits, db.write() marks the record
-    written (AUDIT_STAGED)."""
+    written (AUDIT_STAGED). A request has one event: staged already in this transaction (with
+    the change's own statement, `stage_with_change`), it adds nothing."""
     record = current_record()
-    if record is None:
+    if record is None or session.info.get(AUDIT_STAGED) is record:
         return
     success = status or route_action(record.scope)[2]
     await insert_events(session, [event_rows(record, success, at, action)])
     session.info[AUDIT_STAGED] = record
+
+
+def stage_with_change(session: AsyncSession, at: datetime, status: int) -> dict[str, Any] | None:
+    """PostgreSQL: this request's event as the parameters of audit/statements.py `event_ctes`,
+    for a change that writes it in its own statement (one round trip fewer), and marked
+    staged as `stage` marks it. None where it cannot ride along (no request, SQLite, or not
+    exactly one patient): then `stage` writes it. Call it once the change is certain but for
+    that statement: if the statement fails, so does the transaction, event and all."""
+    record = current_record()
+    if record is None or session.bind.dialect.name != "postgresql" or len(record.patient_ids) != 1:
+        return None
+    values, (patient,) = event_rows(record, status, at)
+    session.info[AUDIT_STAGED] = record
+    return _prefixed(values, patient["patient_id"])
+
+
+def _prefixed(values: dict[str, Any], patient_id: uuid.UUID) -> dict[str, Any]:
+    """An event and its one patient as `event_ctes` names its parameters."""
+    named = {EVENT_PREFIX + name: value for name, value in values.items()}
+    return {**named, f"{EVENT_PREFIX}patient_id": patient_id}
 
 
 async def insert_operator_event(

@@ -2,9 +2,9 @@
 API request."""
 
 from functools import cache
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Insert, Table, TextClause, Uuid, bindparam, text
+from sqlalchemy import BindParameter, Insert, Table, TextClause, Uuid, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.audit.models import AuditEvent, AuditEventPatient
@@ -42,15 +42,30 @@ def patients_from_arrays() -> TextClause:
     )
 
 
+# The prefix of an event's parameters in another table's statement (event_ctes).
+EVENT_PREFIX = "event_"
+
+
+@cache
+def event_ctes() -> tuple[str, tuple[BindParameter[Any], ...]]:
+    """PostgreSQL: an event and its one patient as two CTEs, `audit_event` and
+    `audit_event_patient`, to join a change's own statement, which commits with it in the
+    same round trip (reports/statements.py). Parameters are the event's columns and
+    `patient_id`, each prefixed with EVENT_PREFIX so they never meet the change's own."""
+    insert, parameters = insert_every_column(_EVENTS, EVENT_PREFIX)
+    patient = f"{EVENT_PREFIX}patient_id"
+    # Only our own table and column names are interpolated; every value is a bound parameter.
+    sql = (
+        f"audit_event AS ({insert} RETURNING id, at), "  # noqa: S608
+        "audit_event_patient AS (INSERT INTO audit_event_patients (event_id, patient_id, at) "
+        f"SELECT audit_event.id, :{patient}, audit_event.at FROM audit_event)"
+    )
+    return sql, (*parameters, bindparam(patient, type_=Uuid()))
+
+
 @cache
 def event_with_its_patient() -> TextClause:
     """PostgreSQL: an event and its one patient in a single round trip. Text with typed
     parameters (app/core/prebuilt.py), so it is compiled once."""
-    insert, parameters = insert_every_column(_EVENTS)
-    # Only our own table and column names are interpolated; every value is a bound parameter.
-    sql = (
-        f"WITH e AS ({insert} RETURNING id, at) "  # noqa: S608
-        "INSERT INTO audit_event_patients (event_id, patient_id, at) "
-        "SELECT e.id, :patient_id, e.at FROM e"
-    )
-    return text(sql).bindparams(*parameters, bindparam("patient_id", type_=Uuid()))
+    ctes, parameters = event_ctes()
+    return text(f"WITH {ctes} SELECT 1").bindparams(*parameters)

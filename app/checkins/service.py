@@ -2,13 +2,12 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import cast
 
-from sqlalchemy import Table, Uuid, bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.checkins.models import Checkin
-from app.core.models import UTCDateTime
+from app.checkins.statements import complete_checkin_statement
 
 # The check-in schedule, defined here (docs/clinical-rules.md has only the missed_checkin
 # rule): each window's (due, closes) after the block's performed_at. The earliest open window
@@ -42,37 +41,6 @@ def schedule_checkins(
     ]
 
 
-_OPEN = ("pending", "missed", "skipped")
-_checkins = cast(Table, Checkin.__table__)
-_window_holding = (
-    select(_checkins.c.id)
-    .where(
-        _checkins.c.procedure_id == bindparam("for_procedure", type_=Uuid()),
-        _checkins.c.status.in_(_OPEN),
-        _checkins.c.due_at <= bindparam("at", type_=UTCDateTime()),
-        _checkins.c.closes_at > bindparam("at", type_=UTCDateTime()),
-    )
-    .order_by(_checkins.c.due_at)
-    .limit(1)
-    .scalar_subquery()
-)
-# Built once (a hot path), with explicit types: a foreign-key column's type is only filled
-# in once the referenced table is known, which may be after this module is imported.
-# The status test is repeated outside the subquery: on PostgreSQL a
-# concurrent report may complete the same row first, and after waiting for its lock only the
-# outer WHERE is checked again; without it the second report would overwrite the first.
-_COMPLETE_CHECKIN = (
-    update(_checkins)
-    .where(_checkins.c.id == _window_holding, _checkins.c.status.in_(_OPEN))
-    .values(
-        status="completed",
-        report_id=bindparam("by_report", type_=Uuid()),
-        completed_at=bindparam("done_at", type_=UTCDateTime()),
-    )
-    .returning(_checkins.c.id)
-)
-
-
 async def complete_checkin_for_report(
     session: AsyncSession,
     procedure_id: uuid.UUID,
@@ -84,12 +52,12 @@ async def complete_checkin_for_report(
     skipped windows count as open here: a late offline upload shows the patient did answer."""
     connection = await session.connection()
     done = await connection.execute(
-        _COMPLETE_CHECKIN,
+        complete_checkin_statement(),
         {
-            "for_procedure": procedure_id,
-            "at": recorded_at,
-            "by_report": report_id,
-            "done_at": now,
+            "id": report_id,
+            "received_at": now,
+            "procedure_id": procedure_id,
+            "recorded_at": recorded_at,
         },
     )
     completed: uuid.UUID | None = done.scalar_one_or_none()

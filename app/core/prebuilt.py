@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy import BindParameter, Table, bindparam
 
 
-def insert_every_column(table: Table) -> tuple[str, list[BindParameter[Any]]]:
-    """`INSERT INTO <table> (<every column>) VALUES (:<every column>)`, and a typed bound
-    parameter for each column. Only the table's own names are interpolated."""
+def insert_every_column(table: Table, prefix: str = "") -> tuple[str, list[BindParameter[Any]]]:
+    """`INSERT INTO <table> (<every column>) VALUES (:<prefix><every column>)`, and a typed
+    bound parameter for each column. A prefix keeps the parameters apart from another
+    table's in one statement. Only the table's own names are interpolated."""
     names = [c.name for c in table.columns]
-    columns, values = ", ".join(names), ", ".join(f":{n}" for n in names)
+    columns, values = ", ".join(names), ", ".join(f":{prefix}{n}" for n in names)
     sql = f"INSERT INTO {table.name} ({columns}) VALUES ({values})"  # noqa: S608
-    return sql, [bindparam(c.name, type_=c.type) for c in table.columns]
+    return sql, [bindparam(prefix + c.name, type_=c.type) for c in table.columns]

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.schemas import AlertNotice
 from app.alerts.service import plan_alerts
-from app.audit.record import stage
+from app.audit.record import stage, stage_with_change
 from app.checkins.service import complete_checkin_for_report
 from app.core.audit import note_resource
 from app.core.db import count_on_commit
@@ -33,7 +33,7 @@ from app.reports.schemas import (
     ReportResult,
     to_mmol_per_l,
 )
-from app.reports.statements import claiming_insert
+from app.reports.statements import claiming_insert, storing_statement
 from app.rules.engine import evaluate, guidance_for
 from app.rules.guidance import GuidanceLevel
 from app.rules.ruleset import rule_set
@@ -222,15 +222,30 @@ async def store_report(
     )
     # The response is stored with the report, so a replay returns it as sent (_replay).
     values["response"] = result.model_dump(mode="json")
-    connection = await session.connection()
-    if (await connection.execute(claiming_insert(), values)).scalar_one_or_none() is None:
+    if not await _claim(session, values, now):
         raise AlreadyExists("this client_report_id was already used for a different report")
     count_on_commit(session, "report_stored")
     await session.flush()  # the alerts, after the report they point at
-    await complete_checkin_for_report(session, procedure.id, values["id"], body.recorded_at, now)
     if later is not None:
         await rejudge_next_report(session, procedure, block, values["id"], later, now)
     return "created", values["response"]
+
+
+async def _claim(session: AsyncSession, values: dict[str, Any], now: datetime) -> bool:
+    """Stores the report and completes the check-in window it answers, with the request's
+    audit event on PostgreSQL: there in one statement (storing_statement says why). False,
+    and nothing stored, when another report took its client_report_id meanwhile."""
+    connection = await session.connection()
+    note_resource(values["id"])
+    event = stage_with_change(session, now, status=201)
+    if event is not None:
+        stored = await connection.execute(storing_statement(), {**values, **event})
+        return stored.scalar_one_or_none() is not None
+    if (await connection.execute(claiming_insert(), values)).scalar_one_or_none() is None:
+        return False
+    procedure_id, report_id = values["procedure_id"], values["id"]
+    await complete_checkin_for_report(session, procedure_id, report_id, values["recorded_at"], now)
+    return True
 
 
 async def submit_report(
@@ -239,7 +254,8 @@ async def submit_report(
     async with services.db.write() as session:
         procedure = await load_procedure_ref(session, caller, procedure_id, for_update=True)
         outcome, result = await store_report(session, services, caller, procedure, body)
-        # One event per report stored or replayed, committed with it (a batch writes several).
+        # One event per report stored or replayed, committed with it (a batch writes several):
+        # a stored report's went with it on PostgreSQL (_claim), and this adds nothing.
         note_resource(result["report"]["id"])
         await stage(session, services.clock.now(), status=201 if outcome == "created" else 200)
         return outcome, result
