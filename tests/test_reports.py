@@ -3,8 +3,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import Uuid, bindparam, event, select, text
 
+from app.audit.models import AuditEvent
+from app.core.clock import FixedClock
+from app.core.config import Settings
+from app.main import create_app
+from app.reports.statements import storing_statement
+from tests.conftest import START
 from tests.helpers import Actor, Api, report_body
 from tests.problems import assert_problem
 
@@ -295,3 +303,85 @@ async def test_the_emergency_message_dates_the_block_where_the_patient_lives(
     guidance = response.json()["guidance"]
     assert guidance["level"] == "emergency"
     assert f"(lumbar sympathetic block) on {day} and whether" in guidance["message"]
+
+
+@pytest.mark.postgres_only
+async def test_a_key_taken_at_the_insert_stores_nothing_and_audits_the_refusal(api: Api) -> None:
+    """Another block's report takes the client_report_id between the same-key lookup and the
+    insert (two devices of the patient syncing at once): ON CONFLICT refuses the report, and
+    the one statement that would have stored it (storing_statement) completes no check-in and
+    writes no 201 event. The 409's event names the block, not the report never stored."""
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    other = await api.create_procedure(api.world.a.clinician, str(patient.patient_id))
+    taken = (await api.post_report(patient, other["id"], report_body())).json()["report"]
+    api.clock.set(datetime(2026, 11, 21, 12, 45, tzinfo=UTC))  # first window: 12:30-14:30
+    body = report_body(recorded_at="2026-11-21T12:40:00Z")
+    take_the_key = text("UPDATE reports SET client_report_id = :key WHERE id = :id").bindparams(
+        bindparam("key", uuid.UUID(body["client_report_id"]), type_=Uuid()),
+        bindparam("id", uuid.UUID(taken["id"]), type_=Uuid()),
+    )
+
+    def just_before_the_insert(conn: Any, statement: Any, *_: Any) -> None:
+        if statement is storing_statement():  # in its transaction, as a concurrent commit
+            conn.execute(take_the_key)  # would be seen by the unique index
+
+    event.listen(api.db.engine.sync_engine, "before_execute", just_before_the_insert)
+    try:
+        refused = await api.post_report(patient, procedure["id"], body)
+    finally:
+        event.remove(api.db.engine.sync_engine, "before_execute", just_before_the_insert)
+    assert_problem(refused, 409)
+    assert await _reports(api, patient, procedure["id"]) == []
+    assert await _reports(api, patient, other["id"]) == [taken]
+    block = await api.client.get(
+        f"/v1/procedures/{procedure['id']}", headers=api.world.a.clinician.headers
+    )
+    assert block.json()["checkins"][0]["status"] == "pending"
+    async with api.db.read() as session:
+        events = list(
+            await session.execute(
+                select(AuditEvent.status, AuditEvent.resource_id).where(
+                    AuditEvent.request_id == refused.headers["x-request-id"]
+                )
+            )
+        )
+    assert [tuple(e) for e in events] == [(409, procedure["id"])]
+
+
+@pytest.mark.postgres_only
+async def test_through_asyncpg_a_report_its_check_in_alert_and_event_commit_together(
+    api: Api, database_url: str
+) -> None:
+    """The suite runs PostgreSQL through psycopg; asyncpg is what a bare postgresql:// URL
+    deploys. storing_statement binds several parameters twice: through asyncpg too, a report
+    that completes a check-in and raises an alert stores all of it, with its 201 event."""
+    url = database_url.replace("+psycopg", "+asyncpg")
+    secret = api.app.state.services.settings.secret_key
+    app = create_app(Settings(database_url=url, secret_key=secret), FixedClock(START))
+    patient, procedure = await api.patient_with_procedure(api.world.a)
+    body = report_body(recorded_at="2026-11-21T12:40:00Z", temperature={"value": 38.6, "unit": "C"})
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        app.state.services.clock.set(datetime(2026, 11, 21, 12, 45, tzinfo=UTC))
+        path = f"/v1/procedures/{procedure['id']}/reports"
+        stored = await client.post(path, json=body, headers=patient.headers)
+    assert stored.status_code == 201, stored.text
+    report_id = stored.json()["report"]["id"]
+    assert [a["rule_id"] for a in stored.json()["alerts"]] == ["fever"]
+    block = await api.client.get(
+        f"/v1/procedures/{procedure['id']}", headers=api.world.a.clinician.headers
+    )
+    first = block.json()["checkins"][0]
+    assert (first["status"], first["report_id"]) == ("completed", report_id)
+    async with api.db.read() as session:
+        events = list(
+            await session.execute(
+                select(AuditEvent.status, AuditEvent.resource_id).where(
+                    AuditEvent.request_id == stored.headers["x-request-id"]
+                )
+            )
+        )
+    assert [tuple(e) for e in events] == [(201, report_id)]

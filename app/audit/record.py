@@ -93,7 +93,7 @@ async def stage(
     what it did (the operation's action, unless the change was one with an action of its own,
     e.g. actions.CHANGE_RULE_SET). Once that transaction commits, db.write() marks the record
     written (AUDIT_STAGED). A request has one event: staged already in this transaction (with
-    the change's own statement, `stage_with_change`), it adds nothing."""
+    the change's own statement, `staged_with_change`), it adds nothing."""
     record = current_record()
     if record is None or session.info.get(AUDIT_STAGED) is record:
         return
@@ -102,18 +102,26 @@ async def stage(
     session.info[AUDIT_STAGED] = record
 
 
-def stage_with_change(session: AsyncSession, at: datetime, status: int) -> dict[str, Any] | None:
-    """PostgreSQL: this request's event as the parameters of audit/statements.py `event_ctes`,
-    for a change that writes it in its own statement (one round trip fewer), and marked
-    staged as `stage` marks it. None where it cannot ride along (no request, SQLite, or not
-    exactly one patient): then `stage` writes it. Call it once the change is certain but for
-    that statement: if the statement fails, so does the transaction, event and all."""
+def event_for_change(
+    session: AsyncSession, at: datetime, status: int, resource_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """PostgreSQL: this request's event, naming `resource_id`, as the parameters of
+    audit/statements.py `event_ctes`, for a change that writes it in its own statement (one
+    round trip fewer). None where it cannot ride along (no request, SQLite, or not exactly
+    one patient): then `stage` writes it. Once that statement has written it, call
+    `staged_with_change`. The record itself is left as it is: if the change fails, the
+    middleware's event must not name a resource that was never stored."""
     record = current_record()
     if record is None or session.bind.dialect.name != "postgresql" or len(record.patient_ids) != 1:
         return None
     values, (patient,) = event_rows(record, status, at)
-    session.info[AUDIT_STAGED] = record
-    return _prefixed(values, patient["patient_id"])
+    return _prefixed({**values, "resource_id": str(resource_id)}, patient["patient_id"])
+
+
+def staged_with_change(session: AsyncSession) -> None:
+    """The event of `event_for_change` is written in this transaction: `stage` adds no other,
+    and db.write() marks it written once the transaction commits."""
+    session.info[AUDIT_STAGED] = current_record()
 
 
 def _prefixed(values: dict[str, Any], patient_id: uuid.UUID) -> dict[str, Any]:

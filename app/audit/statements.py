@@ -47,12 +47,13 @@ EVENT_PREFIX = "event_"
 
 
 @cache
-def event_ctes() -> tuple[str, tuple[BindParameter[Any], ...]]:
+def event_ctes(only_if: str = "") -> tuple[str, tuple[BindParameter[Any], ...]]:
     """PostgreSQL: an event and its one patient as two CTEs, `audit_event` and
     `audit_event_patient`, to join a change's own statement, which commits with it in the
-    same round trip (reports/statements.py). Parameters are the event's columns and
-    `patient_id`, each prefixed with EVENT_PREFIX so they never meet the change's own."""
-    insert, parameters = insert_every_column(_EVENTS, EVENT_PREFIX)
+    same round trip (reports/statements.py); with `only_if` (SQL), written only when that
+    holds. Parameters are the event's columns and `patient_id`, each prefixed with
+    EVENT_PREFIX so they never meet the change's own."""
+    insert, parameters = insert_every_column(_EVENTS, EVENT_PREFIX, only_if)
     patient = f"{EVENT_PREFIX}patient_id"
     # Only our own table and column names are interpolated; every value is a bound parameter.
     sql = (

@@ -13,11 +13,16 @@ from typing import Any
 from sqlalchemy import BindParameter, Table, bindparam
 
 
-def insert_every_column(table: Table, prefix: str = "") -> tuple[str, list[BindParameter[Any]]]:
+def insert_every_column(
+    table: Table, prefix: str = "", only_if: str = ""
+) -> tuple[str, list[BindParameter[Any]]]:
     """`INSERT INTO <table> (<every column>) VALUES (:<prefix><every column>)`, and a typed
     bound parameter for each column. A prefix keeps the parameters apart from another
-    table's in one statement. Only the table's own names are interpolated."""
+    table's in one statement; `only_if`, SQL of ours, makes it `SELECT ... WHERE only_if`
+    (both drivers cast each parameter to its type, so the values need no VALUES list). Only
+    the table's own names are interpolated."""
     names = [c.name for c in table.columns]
     columns, values = ", ".join(names), ", ".join(f":{prefix}{n}" for n in names)
-    sql = f"INSERT INTO {table.name} ({columns}) VALUES ({values})"  # noqa: S608
+    rows = f"SELECT {values} WHERE {only_if}" if only_if else f"VALUES ({values})"
+    sql = f"INSERT INTO {table.name} ({columns}) {rows}"
     return sql, [bindparam(prefix + c.name, type_=c.type) for c in table.columns]

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.schemas import AlertNotice
 from app.alerts.service import plan_alerts
-from app.audit.record import stage, stage_with_change
+from app.audit.record import event_for_change, stage, staged_with_change
 from app.checkins.service import complete_checkin_for_report
 from app.core.audit import note_resource
 from app.core.db import count_on_commit
@@ -236,11 +236,13 @@ async def _claim(session: AsyncSession, values: dict[str, Any], now: datetime) -
     audit event on PostgreSQL: there in one statement (storing_statement says why). False,
     and nothing stored, when another report took its client_report_id meanwhile."""
     connection = await session.connection()
-    note_resource(values["id"])
-    event = stage_with_change(session, now, status=201)
+    event = event_for_change(session, now, 201, values["id"])
     if event is not None:
         stored = await connection.execute(storing_statement(), {**values, **event})
-        return stored.scalar_one_or_none() is not None
+        if stored.scalar_one_or_none() is None:
+            return False
+        staged_with_change(session)
+        return True
     if (await connection.execute(claiming_insert(), values)).scalar_one_or_none() is None:
         return False
     procedure_id, report_id = values["procedure_id"], values["id"]
@@ -255,7 +257,7 @@ async def submit_report(
         procedure = await load_procedure_ref(session, caller, procedure_id, for_update=True)
         outcome, result = await store_report(session, services, caller, procedure, body)
         # One event per report stored or replayed, committed with it (a batch writes several):
-        # a stored report's went with it on PostgreSQL (_claim), and this adds nothing.
+        # a stored report's went with it on PostgreSQL (_claim), and then this adds nothing.
         note_resource(result["report"]["id"])
         await stage(session, services.clock.now(), status=201 if outcome == "created" else 200)
         return outcome, result

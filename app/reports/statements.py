@@ -27,6 +27,7 @@ from app.core.prebuilt import insert_every_column
 from app.reports.models import Report
 
 _REPORTS = cast(Table, Report.__table__)
+_STORED = "EXISTS (SELECT FROM report)"  # storing_statement's report was inserted
 
 # The columns facts_of() reads, in its order (the dry run replays the same).
 FACT_COLUMNS = (
@@ -103,13 +104,12 @@ def storing_statement() -> TextualSelect:
     event with its patient, in one statement. Each statement through SQLAlchemy and asyncpg
     costs a report 0.15-0.25 ms of CPU, a round trip included (bench/README.md, "POST report
     in one statement"); SQLite runs the three apart. The check-in and the event are written
-    only with the report: on a conflict the caller refuses the report (the transaction
-    rolls back) and the event written is the middleware's."""
+    only with the report: on a conflict neither is, and the caller refuses the report."""
     claim, parameters = _claiming_sql()
-    event, event_parameters = event_ctes()
+    event, event_parameters = event_ctes(_STORED)
     sql = (
         f"WITH report AS ({claim}), "  # noqa: S608
-        f"checkin AS ({completing_update('EXISTS (SELECT FROM report)')}), "
+        f"checkin AS ({completing_update(_STORED)}), "
         f"{event} SELECT id FROM report"
     )
     return text(sql).bindparams(*parameters, *event_parameters).columns(_REPORTS.c.id)
