@@ -62,8 +62,9 @@ async def get_outcomes(
     patient_id: PatientIdPath,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
-) -> Outcomes:
-    return await service.patient_outcomes(services, caller, patient_id, limit=limit, cursor=cursor)
+) -> Response:
+    body = await service.patient_outcomes(services, caller, patient_id, limit=limit, cursor=cursor)
+    return Response(body, media_type="application/json")
 
 
 @router.get(

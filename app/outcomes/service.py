@@ -1,7 +1,8 @@
 """Relief per block and across a patient's series of blocks, for clinicians.
 
 A block's summary and chart are cached (app/core/view_cache.py) under the block's revision and
-the clinic's rule set version, the one thing they read that is not the block's."""
+the clinic's rule set version, the one thing they read that is not the block's; a patient's
+outcomes and outcomes chart under every block's revision and the same version."""
 
 import uuid
 from collections import Counter, defaultdict
@@ -27,25 +28,22 @@ from app.outcomes.schemas import (
     ReliefFigures,
 )
 from app.outcomes.wording import relief_words
-from app.patients.service import load_patient
 from app.procedures.models import Procedure, included_steroid
-from app.procedures.service import block_version, load_procedure
+from app.procedures.service import block_version, load_procedure, patient_version
 from app.reports.models import Report
 from app.rules.relief import Relief, ReliefReport, compare, hours_between, relief_summary
 from app.rules.ruleset import RuleSet, rule_set
-from app.staff.service import clinic_rule_set
 
 
 async def _reliefs(
     session: AsyncSession,
     procedures: Sequence[Procedure],
+    rules: RuleSet,
     effects: Counter[str] | None = None,
-    *,
-    rules: RuleSet | None = None,
 ) -> dict[uuid.UUID, Relief]:
-    """Each block's relief figures from one read of its reports (and one of the clinic's rule
-    set version); with `effects`, that same read also counts how many reports named each side
-    effect. The blocks are of one patient."""
+    """Each block's relief figures from one read of its reports, by `rules` (the clinic's:
+    they say when a block without relief is negative); with `effects`, that same read also
+    counts how many reports named each side effect. The blocks are of one patient."""
     rows: dict[uuid.UUID, list[ReliefReport]] = defaultdict(list)
     if not procedures:
         return {}
@@ -67,9 +65,6 @@ async def _reliefs(
         rows[procedure_id].append(ReliefReport(recorded_at, pain, relief, ended))
         if effects is not None:
             effects.update({e["kind"] for e in side_effects[0]})
-    # The rule set the clinic runs now: it says when a block without relief is negative.
-    if rules is None:
-        rules = await clinic_rule_set(session, procedures[0].clinic_id)
     return {
         p.id: relief_summary(
             p.performed_at,
@@ -109,7 +104,7 @@ async def _summary(
     session: AsyncSession, procedure: Procedure, all_alerts: Sequence[Alert], rules: RuleSet
 ) -> ProcedureSummary:
     effects: Counter[str] = Counter()
-    relief = (await _reliefs(session, [procedure], effects, rules=rules))[procedure.id]
+    relief = (await _reliefs(session, [procedure], rules, effects))[procedure.id]
     alerts = [a for a in all_alerts if a.status in ACTIVE]
     return ProcedureSummary.model_validate(
         {
@@ -184,7 +179,7 @@ def _sentence(
 
 
 async def _outcome_rows(
-    session: AsyncSession, patient_id: uuid.UUID, after: int, limit: int | None
+    session: AsyncSession, patient_id: uuid.UUID, rules: RuleSet, after: int, limit: int | None
 ) -> list[OutcomeRow]:
     """Blocks after sequence number `after` (at most `limit` + 1 of them, or all), each
     compared with the block before it."""
@@ -196,7 +191,7 @@ async def _outcome_rows(
     if limit is not None:
         query = query.limit(limit + 2)  # the block before the page, for the comparison
     procedures = list(await session.scalars(query))
-    reliefs = await _reliefs(session, procedures)
+    reliefs = await _reliefs(session, procedures, rules)
     rows: list[OutcomeRow] = []
     previous: tuple[Procedure, Relief] | None = None
     for procedure in procedures:
@@ -212,16 +207,41 @@ async def _outcome_rows(
     return rows
 
 
+async def _cached_patient_view(
+    services: Services,
+    caller: Principal,
+    patient_id: uuid.UUID,
+    view: tuple[object, ...],
+    draw: Callable[[AsyncSession, RuleSet], Awaitable[bytes]],
+) -> bytes:
+    """A view of a patient's blocks, from the cache or drawn by `draw` and kept, as
+    _cached_block_view does for one block: keyed by every block's revision (a new block is a
+    new key) and the clinic's rule set version."""
+    version = await patient_version(services.db, caller, patient_id)
+    key = (*view, patient_id, version)
+    if (cached := services.views.get(key, services.clock.now())) is not None:
+        return cached.body
+    async with services.db.read() as session:
+        body = await draw(session, rule_set(version.rule_set_version))
+    services.views.put(key, View(body))
+    return body
+
+
 async def patient_outcomes(
     services: Services, caller: Principal, patient_id: uuid.UUID, *, limit: int, cursor: str | None
-) -> Outcomes:
-    """One row per block in sequence; each compared with the block before it."""
+) -> bytes:
+    """One row per block in sequence, each compared with the block before it, as the JSON of
+    an Outcomes page."""
     after = decode_number_cursor(cursor) if cursor else 0
-    async with services.db.read() as session:
-        await load_patient(session, caller, patient_id)
-        rows = await _outcome_rows(session, patient_id, after, limit)
-    page, next_cursor = cut_page(rows, limit, lambda r: (r.sequence_number,))
-    return Outcomes(items=page, next_cursor=next_cursor)
+
+    async def draw(session: AsyncSession, rules: RuleSet) -> bytes:
+        rows = await _outcome_rows(session, patient_id, rules, after, limit)
+        page, next_cursor = cut_page(rows, limit, lambda r: (r.sequence_number,))
+        return json_body(Outcomes(items=page, next_cursor=next_cursor))
+
+    return await _cached_patient_view(
+        services, caller, patient_id, ("outcomes", after, limit), draw
+    )
 
 
 async def _alerted_at(session: AsyncSession, alerts: Sequence[Alert]) -> set[datetime]:
@@ -249,8 +269,11 @@ async def block_chart(services: Services, caller: Principal, procedure_id: uuid.
     return await _cached_block_view(services, caller, procedure_id, "chart", draw)
 
 
-async def outcomes_chart(services: Services, caller: Principal, patient_id: uuid.UUID) -> str:
-    async with services.db.read() as session:  # every block: a chart has no pages
-        await load_patient(session, caller, patient_id)
-        rows = await _outcome_rows(session, patient_id, 0, None)
-    return series_chart.outcomes_chart(rows)
+async def outcomes_chart(services: Services, caller: Principal, patient_id: uuid.UUID) -> bytes:
+    """Every block of the patient as SVG: a chart has no pages."""
+
+    async def draw(session: AsyncSession, rules: RuleSet) -> bytes:
+        rows = await _outcome_rows(session, patient_id, rules, 0, None)
+        return series_chart.outcomes_chart(rows).encode()
+
+    return await _cached_patient_view(services, caller, patient_id, ("outcomes.svg",), draw)

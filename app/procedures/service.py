@@ -164,11 +164,18 @@ async def block_revisions(
     return tuple((row.id, row.revision) for row in rows)
 
 
-async def patient_revisions(
-    db: Database, caller: Principal, patient_id: uuid.UUID
-) -> tuple[tuple[uuid.UUID, int], ...]:
-    """load_patient's check, and the revision of each of the patient's blocks, in one
-    statement outside a transaction: all a cached timeline page needs."""
+@dataclass(frozen=True)
+class PatientVersion:
+    """What a cached view of a patient's blocks is keyed by (app/core/view_cache.py)."""
+
+    blocks: tuple[tuple[uuid.UUID, int], ...]  # each block's id and revision
+    rule_set_version: int  # the clinic's
+
+
+async def patient_version(db: Database, caller: Principal, patient_id: uuid.UUID) -> PatientVersion:
+    """load_patient's check, the revision of each of the patient's blocks and the clinic's
+    rule set version, in one statement outside a transaction: all a cached timeline page or
+    outcomes view needs."""
     if caller.patient_id not in (None, patient_id):  # a patient sees only themself
         raise NotFound("patient")
     params = {"patient_id": patient_id, "clinic_id": caller.clinic_id}
@@ -176,7 +183,8 @@ async def patient_revisions(
     if not rows:
         raise NotFound("patient")
     note_patients(patient_id)
-    return tuple((row.block_id, row.revision) for row in rows if row.block_id is not None)
+    blocks = tuple((row.block_id, row.revision) for row in rows if row.block_id is not None)
+    return PatientVersion(blocks, rows[0].rule_set_version)
 
 
 @dataclass(frozen=True)

@@ -84,10 +84,12 @@ def revisions_statement(dialect: str) -> Select[Any]:
 @cache
 def patient_revisions_statement() -> Select[Any]:
     """A patient of the clinic (no row: not the clinic's) and each of their blocks with its
-    revision (none: a row of nulls), in one statement: a cached timeline's access check and
-    key."""
+    revision (none: a row of nulls), with the clinic's rule set version, in one statement: a
+    cached timeline's or outcomes' access check and key."""
+    columns = (Patient.id, Procedure.id.label("block_id"), Procedure.revision)
     return (
-        select(Patient.id, Procedure.id.label("block_id"), Procedure.revision)
+        select(*columns, Clinic.rule_set_version)
+        .join(Clinic, Clinic.id == Patient.clinic_id)
         .outerjoin(Procedure, Procedure.patient_id == Patient.id)
         .where(
             Patient.id == bindparam("patient_id", type_=Uuid()),

@@ -22,7 +22,7 @@ from app.core.security import Principal
 from app.core.view_cache import View, json_body
 from app.procedures.models import Procedure
 from app.procedures.schemas import ProcedureFields
-from app.procedures.service import patient_revisions
+from app.procedures.service import patient_version
 from app.reports.models import Report
 from app.reports.service import report_values
 from app.timelines import summaries
@@ -61,8 +61,8 @@ async def timeline(
     }
     if after is not None:
         params["after_at"], params["after_id"] = after
-    revisions = await patient_revisions(services.db, caller, patient_id)
-    key = ("timeline", patient_id, revisions, bounds, since, until, after, limit)
+    version = await patient_version(services.db, caller, patient_id)
+    key = ("timeline", patient_id, version, bounds, since, until, after, limit)
     if (cached := services.views.get(key, now)) is not None:
         return cached.body
     async with services.db.read() as session:
