@@ -177,41 +177,6 @@ async def test_chart_follows_new_reports_and_hand_run_sql_on_alerts(
     assert "alert-status-resolved" in resolved and "alert-status-open" not in resolved
 
 
-async def test_outcomes_follow_reports_new_blocks_the_rule_set_and_hand_run_sql(
-    api: Api, uncached: httpx.AsyncClient
-) -> None:
-    clinic = await api.new_clinic(rule_set_version=1)
-    staff = clinic.clinician
-    first = await block(api, clinic)  # with a steroid: negative at 24 h, 72 h on version 2
-    outcomes, chart = paths(first)["outcomes"], paths(first)["outcomes.svg"]
-    await read(api, uncached, chart, staff)
-    assert (await read(api, uncached, outcomes, staff)).json()["items"][0]["response"] == (
-        "indeterminate"
-    )
-    await report(api, staff, first, 30, relief_percent=10, side_effects=[])
-    assert (await read(api, uncached, outcomes, staff)).json()["items"][0]["response"] == (
-        "negative"
-    )
-    one_block = (await read(api, uncached, chart, staff)).text
-    second = await api.create_procedure(staff, first["patient_id"])
-    rows = (await read(api, uncached, outcomes, staff)).json()["items"]
-    assert [r["procedure_id"] for r in rows] == [first["id"], second["id"]]
-    assert (await read(api, uncached, chart, staff)).text != one_block
-    moved = await api.client.patch(
-        "/v1/clinic", json={"rule_set_version": 2}, headers=clinic.admin.headers
-    )
-    assert moved.status_code == 200, moved.text
-    assert (await read(api, uncached, outcomes, staff)).json()["items"][0]["response"] == (
-        "indeterminate"
-    )
-    await read(api, uncached, chart, staff)
-    await sql(
-        api, "UPDATE procedures SET baseline_pain = 2 WHERE id = :id", id=uuid.UUID(first["id"])
-    )
-    await read(api, uncached, outcomes, staff)
-    await read(api, uncached, chart, staff)
-
-
 async def test_a_check_in_joins_the_timeline_once_due_with_no_row_changed(
     api: Api, uncached: httpx.AsyncClient
 ) -> None:

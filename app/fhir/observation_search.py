@@ -116,5 +116,7 @@ async def search_observation(
                 next_cursor = encode_cursor(start[0].isoformat(), start[1], start[2])
     note_patients(*patients)
     response = fhir_response(searchset(request, page, next_cursor))
-    services.views.put(key, View(bytes(response.body), patients=tuple(patients)))
+    # Kept only if its key still holds (app/core/view_cache.py says why).
+    if await block_revisions(services.db, caller.clinic_id, patient_ids) == revisions:
+        services.views.put(key, View(bytes(response.body), patients=tuple(patients)))
     return response

@@ -223,7 +223,8 @@ async def _cached_patient_view(
         return cached.body
     async with services.db.read() as session:
         body = await draw(session, rule_set(version.rule_set_version))
-    services.views.put(key, View(body))
+    if await patient_version(services.db, caller, patient_id) == version:  # view_cache.py: kept
+        services.views.put(key, View(body))  # only if its key still holds
     return body
 
 

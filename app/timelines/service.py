@@ -71,7 +71,8 @@ async def timeline(
         items = await _load_items(session, patient_id, page)
         next_due = await session.scalar(next_due_statement(), params)
     body = json_body(Timeline.model_validate({"items": items, "next_cursor": next_cursor}))
-    services.views.put(key, View(body, expires_at=next_due))
+    if await patient_version(services.db, caller, patient_id) == version:  # view_cache.py: kept
+        services.views.put(key, View(body, expires_at=next_due))  # only if its key still holds
     return body
 
 
