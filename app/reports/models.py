@@ -21,7 +21,8 @@ class Report(Base):
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinics.id"), index=True)
+    # Looked up by ix_reports_clinic_id_id, which starts with it.
+    clinic_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clinics.id"))
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
     procedure_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("procedures.id"))
     client_report_id: Mapped[uuid.UUID]
