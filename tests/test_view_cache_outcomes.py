@@ -9,8 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-import app.outcomes.service as outcomes_service
-import app.timelines.service as timelines_service
+import app.procedures.service as procedures_service
 from app.core.db import Database
 from app.core.pagination import encode_cursor
 from app.core.security import Principal
@@ -95,8 +94,7 @@ async def test_a_block_filed_under_the_patient_while_drawn_is_not_kept(
     mine, other = await block(api, clinic), await block(api, clinic)
     ids = {k: uuid.UUID(v) for k, v in (("a", mine["patient_id"]), ("x", other["id"]))}
     move = "UPDATE procedures SET patient_id = :a, sequence_number = 2 WHERE id = :x"
-    module = {"outcomes": outcomes_service, "timeline": timelines_service}[view]
-    key_of = patient_version  # what both modules call, before the patch
+    key_of = patient_version  # what both views are keyed by, before the patch
     reads = 0
 
     async def moved_once_read(
@@ -109,7 +107,7 @@ async def test_a_block_filed_under_the_patient_while_drawn_is_not_kept(
             await sql(api, move, **ids)
         return version
 
-    monkeypatch.setattr(module, "patient_version", moved_once_read)
+    monkeypatch.setattr(procedures_service, "patient_version", moved_once_read)
     path = paths(mine)[view]
     drawn = await api.client.get(path, headers=clinic.clinician.headers)
     assert other["id"] in drawn.text

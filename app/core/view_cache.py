@@ -14,7 +14,8 @@ Rules for a caller:
 - Read the revisions before the data they key: at READ COMMITTED each statement sees its own
   snapshot, so a body is then at least as new as its key, never older.
 - A view of several blocks (a patient's, a search's) keeps what it drew only if its key
-  still holds once drawn (read it again). A block that joined while the body was drawn would
+  still holds once drawn (read it again; procedures/service.py `cached_patient_view` does
+  this for a patient's views). A block that joined while the body was drawn would
   otherwise be kept under a key that comes back when the block leaves again (hand-run SQL
   moving it): one revision only grows, but a set of blocks can return to an earlier one. (A
   block moved in and out again within one draw would still slip through; the app itself

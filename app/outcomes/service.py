@@ -29,7 +29,12 @@ from app.outcomes.schemas import (
 )
 from app.outcomes.wording import relief_words
 from app.procedures.models import Procedure, included_steroid
-from app.procedures.service import block_version, load_procedure, patient_version
+from app.procedures.service import (
+    PatientVersion,
+    block_version,
+    cached_patient_view,
+    load_procedure,
+)
 from app.reports.models import Report
 from app.rules.relief import Relief, ReliefReport, compare, hours_between, relief_summary
 from app.rules.ruleset import RuleSet, rule_set
@@ -207,27 +212,6 @@ async def _outcome_rows(
     return rows
 
 
-async def _cached_patient_view(
-    services: Services,
-    caller: Principal,
-    patient_id: uuid.UUID,
-    view: tuple[object, ...],
-    draw: Callable[[AsyncSession, RuleSet], Awaitable[bytes]],
-) -> bytes:
-    """A view of a patient's blocks, from the cache or drawn by `draw` and kept, as
-    _cached_block_view does for one block: keyed by every block's revision (a new block is a
-    new key) and the clinic's rule set version."""
-    version = await patient_version(services.db, caller, patient_id)
-    key = (*view, patient_id, version)
-    if (cached := services.views.get(key, services.clock.now())) is not None:
-        return cached.body
-    async with services.db.read() as session:
-        body = await draw(session, rule_set(version.rule_set_version))
-    if await patient_version(services.db, caller, patient_id) == version:  # view_cache.py: kept
-        services.views.put(key, View(body))  # only if its key still holds
-    return body
-
-
 async def patient_outcomes(
     services: Services, caller: Principal, patient_id: uuid.UUID, *, limit: int, cursor: str | None
 ) -> bytes:
@@ -235,14 +219,13 @@ async def patient_outcomes(
     an Outcomes page."""
     after = decode_number_cursor(cursor) if cursor else 0
 
-    async def draw(session: AsyncSession, rules: RuleSet) -> bytes:
+    async def draw(session: AsyncSession, version: PatientVersion) -> View:
+        rules = rule_set(version.rule_set_version)  # the key's, whatever the clinic runs now
         rows = await _outcome_rows(session, patient_id, rules, after, limit)
         page, next_cursor = cut_page(rows, limit, lambda r: (r.sequence_number,))
-        return json_body(Outcomes(items=page, next_cursor=next_cursor))
+        return View(json_body(Outcomes(items=page, next_cursor=next_cursor)))
 
-    return await _cached_patient_view(
-        services, caller, patient_id, ("outcomes", after, limit), draw
-    )
+    return await cached_patient_view(services, caller, patient_id, ("outcomes", after, limit), draw)
 
 
 async def _alerted_at(session: AsyncSession, alerts: Sequence[Alert]) -> set[datetime]:
@@ -273,8 +256,9 @@ async def block_chart(services: Services, caller: Principal, procedure_id: uuid.
 async def outcomes_chart(services: Services, caller: Principal, patient_id: uuid.UUID) -> bytes:
     """Every block of the patient as SVG: a chart has no pages."""
 
-    async def draw(session: AsyncSession, rules: RuleSet) -> bytes:
+    async def draw(session: AsyncSession, version: PatientVersion) -> View:
+        rules = rule_set(version.rule_set_version)
         rows = await _outcome_rows(session, patient_id, rules, 0, None)
-        return series_chart.outcomes_chart(rows).encode()
+        return View(series_chart.outcomes_chart(rows).encode())
 
-    return await _cached_patient_view(services, caller, patient_id, ("outcomes.svg",), draw)
+    return await cached_patient_view(services, caller, patient_id, ("outcomes.svg",), draw)

@@ -1,5 +1,5 @@
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +18,7 @@ from app.core.domain_errors import InvalidField, NotFound
 from app.core.pagination import cut_page, decode_number_cursor
 from app.core.security import Principal
 from app.core.types import Page
+from app.core.view_cache import View
 from app.patients.service import load_patient
 from app.procedures.models import Procedure
 from app.procedures.schemas import ProcedureCreate, ProcedureOut
@@ -185,6 +186,27 @@ async def patient_version(db: Database, caller: Principal, patient_id: uuid.UUID
     note_patients(patient_id)
     blocks = tuple((row.block_id, row.revision) for row in rows if row.block_id is not None)
     return PatientVersion(blocks, rows[0].rule_set_version)
+
+
+async def cached_patient_view(
+    services: Services,
+    caller: Principal,
+    patient_id: uuid.UUID,
+    view: tuple[Hashable, ...],
+    draw: Callable[[AsyncSession, PatientVersion], Awaitable[View]],
+) -> bytes:
+    """A view of a patient's blocks (a timeline page, outcomes): from the cache, or drawn by
+    `draw` in one read and kept under `view`, the patient and their PatientVersion; kept only
+    if that key still holds once drawn (app/core/view_cache.py says why)."""
+    version = await patient_version(services.db, caller, patient_id)
+    key = (*view, patient_id, version)
+    if (cached := services.views.get(key, services.clock.now())) is not None:
+        return cached.body
+    async with services.db.read() as session:
+        drawn = await draw(session, version)
+    if await patient_version(services.db, caller, patient_id) == version:
+        services.views.put(key, drawn)
+    return drawn.body
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from app.core.security import Principal
 from app.core.view_cache import View, json_body
 from app.procedures.models import Procedure
 from app.procedures.schemas import ProcedureFields
-from app.procedures.service import patient_version
+from app.procedures.service import PatientVersion, cached_patient_view
 from app.reports.models import Report
 from app.reports.service import report_values
 from app.timelines import summaries
@@ -61,19 +61,17 @@ async def timeline(
     }
     if after is not None:
         params["after_at"], params["after_id"] = after
-    version = await patient_version(services.db, caller, patient_id)
-    key = ("timeline", patient_id, version, bounds, since, until, after, limit)
-    if (cached := services.views.get(key, now)) is not None:
-        return cached.body
-    async with services.db.read() as session:
+
+    async def draw(session: AsyncSession, _: PatientVersion) -> View:
         rows = (await session.execute(page_statement(bounds), params)).all()
         page, next_cursor = cut_page(rows, limit, lambda r: (r.at.isoformat(), r.id))
         items = await _load_items(session, patient_id, page)
         next_due = await session.scalar(next_due_statement(), params)
-    body = json_body(Timeline.model_validate({"items": items, "next_cursor": next_cursor}))
-    if await patient_version(services.db, caller, patient_id) == version:  # view_cache.py: kept
-        services.views.put(key, View(body, expires_at=next_due))  # only if its key still holds
-    return body
+        body = json_body(Timeline.model_validate({"items": items, "next_cursor": next_cursor}))
+        return View(body, expires_at=next_due)
+
+    view = ("timeline", bounds, since, until, after, limit)
+    return await cached_patient_view(services, caller, patient_id, view, draw)
 
 
 async def _load_items(
