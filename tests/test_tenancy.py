@@ -156,6 +156,7 @@ class Endpoint:
     prepare: Callable[[Api, Scene], Awaitable[None]] | None = None
     check: Check = _nothing
     unchanged: Unchanged = _nothing
+    media: str = "application/json"  # of a success; `check` reads a JSON one
 
 
 def statuses(
@@ -453,6 +454,24 @@ async def _check_dry_run(
     assert {r["patient_id"] for r in body["changed_reports"]["items"]} <= {scene.patient["id"]}
 
 
+# The clinician's views of a patient and of a block (cached: app/core/view_cache.py) -----------
+
+
+async def _check_patient_view(
+    api: Api, scene: Scene, caller: str, actor: Actor | None, body: Any
+) -> None:
+    """A timeline or outcomes page of clinic A's patient shows that patient's block only."""
+    assert scene.procedure is not None
+    shown = {i.get("procedure_id", i.get("id")) for i in body["items"]}
+    assert scene.procedure["id"] in shown
+
+
+async def _check_summary(
+    api: Api, scene: Scene, caller: str, actor: Actor | None, body: Any
+) -> None:
+    assert scene.procedure is not None and body["procedure_id"] == scene.procedure["id"]
+
+
 # The matrix ----------------------------------------------------------------------------------
 
 
@@ -588,6 +607,48 @@ ENDPOINTS = [
         check=_check_get_procedure,
     ),
     Endpoint(
+        "get_patient_timeline",
+        "GET",
+        lambda t: f"/v1/patients/{t.patient_id}/timeline",
+        _staff_on_patient(200),
+        needs="procedure",
+        check=_check_patient_view,
+    ),
+    Endpoint(
+        "get_patient_outcomes",
+        "GET",
+        lambda t: f"/v1/patients/{t.patient_id}/outcomes",
+        _staff_on_patient(200),
+        needs="procedure",
+        check=_check_patient_view,
+    ),
+    Endpoint(
+        "get_patient_outcomes_chart",
+        "GET",
+        lambda t: f"/v1/patients/{t.patient_id}/outcomes.svg",
+        _staff_on_patient(200),
+        needs="procedure",
+        media="image/svg+xml",
+    ),
+    Endpoint(
+        "get_procedure_summary",
+        "GET",
+        lambda t: f"/v1/procedures/{t.procedure_id}/summary",
+        _staff_on_patient(200),
+        needs="procedure",
+        id_param="procedure_id",
+        check=_check_summary,
+    ),
+    Endpoint(
+        "get_procedure_chart",
+        "GET",
+        lambda t: f"/v1/procedures/{t.procedure_id}/chart.svg",
+        _staff_on_patient(200),
+        needs="procedure",
+        id_param="procedure_id",
+        media="image/svg+xml",
+    ),
+    Endpoint(
         "submit_report",
         "POST",
         lambda t: f"/v1/procedures/{t.procedure_id}/reports",
@@ -657,8 +718,10 @@ async def test_matrix(api: Api, endpoint: Endpoint, caller: str) -> None:
 
     if expected < 400:
         assert response.status_code == expected, response.text
-        assert response.headers["content-type"].startswith("application/json")
-        await endpoint.check(api, scene, caller, actor_for(api, scene, caller), response.json())
+        assert response.headers["content-type"].startswith(endpoint.media)
+        if endpoint.media == "application/json":
+            body = response.json()
+            await endpoint.check(api, scene, caller, actor_for(api, scene, caller), body)
         return
     problem = assert_problem(response, expected)
     assert_no_foreign_ids(problem, {scene.patient["id"], scene.patient["mrn"]})
